@@ -1,0 +1,60 @@
+/**
+ * The engine's whole configuration, as every component receives it: validated, with units
+ * in the names, frozen. src/config/load-config.ts builds it from environment variables
+ * and CLI flags; the settings table there is the single source of names, defaults and
+ * ranges (README's configuration table is checked against it by a test).
+ */
+export type AckMode = 'durable' | 'async';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Config {
+  /** HTTP port (PORT). 0 asks the OS for a free port (tests). */
+  readonly port: number;
+  /** Interface to listen on (FLOODGATE_HOST). */
+  readonly host: string;
+  /** PostgreSQL connection string (DATABASE_URL); null starts the embedded PostgreSQL. */
+  readonly databaseUrl: string | null;
+  /** Redis connection string (REDIS_URL); null disables the cross-node dedupe layer. */
+  readonly redisUrl: string | null;
+  /** durable: answer after commit; async: answer 202 once in the ring (FLOODGATE_ACK). */
+  readonly ackMode: AckMode;
+  /** Directory for local state such as the embedded PostgreSQL data (FLOODGATE_DATA_DIR). */
+  readonly dataDir: string;
+  /** Port of the embedded PostgreSQL (FLOODGATE_EMBEDDED_PG_PORT). */
+  readonly embeddedPgPort: number;
+
+  /** Number of actor worker threads, each with its own ring and connection. */
+  readonly actorCount: number;
+  /** Bytes of shared memory per actor ring. */
+  readonly ringBytes: number;
+  /** An actor flushes when its batch reaches this many rows… */
+  readonly batchRowsMax: number;
+  /** …or when its oldest unflushed event has waited this long. */
+  readonly batchWaitMs: number;
+  /** Committed event ids each actor remembers for in-memory dedupe. */
+  readonly dedupeWindowEntriesMax: number;
+  /** Attempts for one batch on transient database errors before its events fail. */
+  readonly retryAttemptsMax: number;
+
+  /** Limits on input, checked while the body streams in where possible. */
+  readonly bodyBytesMax: number;
+  readonly bodyDecodedBytesMax: number;
+  readonly eventsPerRequestMax: number;
+  readonly eventBytesMax: number;
+  readonly attributesBytesMax: number;
+  readonly attributesDepthMax: number;
+  /** Accepted timestamp window relative to receipt: [now - past, now + future]. */
+  readonly timestampPastMs: number;
+  readonly timestampFutureMs: number;
+
+  /** Time a slow client gets to send its whole body. */
+  readonly bodyTimeoutMs: number;
+  /** Durable mode: longest a request waits for its commit before a 503. */
+  readonly ackTimeoutMs: number;
+  /** SIGTERM: longest the engine waits for rings to drain before exiting anyway. */
+  readonly drainTimeoutMs: number;
+
+  readonly logLevel: LogLevel;
+  /** Start even if uWebSockets.js fell back to its slow pure-JS imitation. */
+  readonly allowUwsFallback: boolean;
+}

@@ -1,0 +1,75 @@
+/**
+ * The error catalogue: every error Floodgate reports has a stable string code used in
+ * HTTP bodies, logs and metrics. Callers match on `code`, never on classes or messages.
+ * README.md lists every code here; test/errors.test.ts keeps the two in sync.
+ *
+ * Request-level codes (ERR_INGEST_*) decide the HTTP status of a whole request.
+ * Event-level codes (ERR_EVENT_*) appear in the per-event `errors` array of a bulk answer.
+ */
+export const errorCatalogue = {
+  // Request level.
+  ERR_INGEST_BODY_TOO_LARGE: { status: 413, summary: 'request body exceeds bodyBytesMax, or its decompressed size exceeds bodyDecodedBytesMax' },
+  ERR_INGEST_TOO_MANY_EVENTS: { status: 413, summary: 'request holds more than eventsPerRequestMax events' },
+  ERR_INGEST_MALFORMED_BODY: { status: 400, summary: 'body is not valid JSON, NDJSON, msgpack or gzip' },
+  ERR_INGEST_BAD_SHAPE: { status: 400, summary: 'body decoded but is not an event object / {"events": [...]} / array' },
+  ERR_INGEST_EMPTY: { status: 400, summary: 'request holds no events' },
+  ERR_INGEST_ALL_INVALID: { status: 400, summary: 'every event in the request failed validation' },
+  ERR_INGEST_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'Content-Type is not JSON, NDJSON or msgpack' },
+  ERR_INGEST_UNSUPPORTED_ENCODING: { status: 415, summary: 'Content-Encoding is not gzip or identity' },
+  ERR_INGEST_BAD_HEADER: { status: 400, summary: 'a request header is invalid (e.g. Idempotency-Key too long)' },
+  ERR_INGEST_BODY_TIMEOUT: { status: 408, summary: 'the body did not arrive within bodyTimeoutMs' },
+  ERR_INGEST_OVERLOADED: { status: 503, summary: 'an actor ring is full; retry after Retry-After seconds' },
+  ERR_INGEST_DRAINING: { status: 503, summary: 'the engine is shutting down; retry on another node or later' },
+  ERR_INGEST_COMMIT_TIMEOUT: { status: 503, summary: 'events were queued but not committed within ackTimeoutMs; retry (dedupe makes it safe)' },
+  ERR_INGEST_WRITE_FAILED: { status: 503, summary: 'the database could not take the events; nothing was acknowledged; retry' },
+  ERR_NOT_FOUND: { status: 404, summary: 'no such route' },
+  ERR_METHOD_NOT_ALLOWED: { status: 405, summary: 'route exists but not for this method' },
+  ERR_INTERNAL: { status: 500, summary: 'a bug: the request failed unexpectedly (details in the log)' },
+
+  // Event level (status is the one used when the event is sent alone to POST /v1/events).
+  ERR_EVENT_NOT_OBJECT: { status: 400, summary: 'the event is not a JSON/msgpack object' },
+  ERR_EVENT_TOO_LARGE: { status: 413, summary: 'the encoded event exceeds eventBytesMax' },
+  ERR_EVENT_FIELD_MISSING: { status: 400, summary: 'a required field (event_type, timestamp) is missing' },
+  ERR_EVENT_FIELD_TYPE: { status: 400, summary: 'a field has the wrong type' },
+  ERR_EVENT_FIELD_LENGTH: { status: 400, summary: 'a text field is empty or longer than its limit' },
+  ERR_EVENT_FIELD_NUL: { status: 400, summary: 'a text field contains a NUL character, which PostgreSQL cannot store' },
+  ERR_EVENT_FIELD_UNKNOWN: { status: 400, summary: 'the event has a top-level field Floodgate does not know' },
+  ERR_EVENT_FIELD_CONFLICT: { status: 400, summary: 'a field and its alias were both given (actor_id/user_id, attributes/metadata/properties)' },
+  ERR_EVENT_TIMESTAMP_FORMAT: { status: 400, summary: 'timestamp is not ISO-8601 with an offset or epoch milliseconds' },
+  ERR_EVENT_TIMESTAMP_RANGE: { status: 400, summary: 'timestamp is outside the accepted window (timestampPastMs / timestampFutureMs)' },
+  ERR_EVENT_ATTRIBUTES_TOO_LARGE: { status: 413, summary: 'attributes encode to more than attributesBytesMax' },
+  ERR_EVENT_ATTRIBUTES_TOO_DEEP: { status: 400, summary: 'attributes nest deeper than attributesDepthMax' },
+  ERR_EVENT_ATTRIBUTES_INVALID: { status: 400, summary: 'attributes hold a value JSON cannot represent, a \\u0000, or a forbidden key (__proto__)' },
+  ERR_EVENT_DEAD_LETTERED: { status: 422, summary: 'PostgreSQL refused the row; it was stored in dead_letters with the reason' },
+  ERR_EVENT_WRITE_FAILED: { status: 503, summary: 'the event could not be written (database unavailable); retry' },
+} as const satisfies Record<string, { status: number; summary: string }>;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+
+/** What crosses threads and goes into HTTP bodies: never a class, always `{code, message}`. */
+export interface ErrorInfo {
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+/** A per-event problem, as it appears in the bulk answer's `errors` array. */
+export interface EventError extends ErrorInfo {
+  /** Position of the event in the request (0-based). */
+  readonly index: number;
+  /** The offending field (`timestamp`, `attributes.x`…), or null for the event as a whole. */
+  readonly field: string | null;
+}
+
+/** An operating error with a catalogue code, for throw sites that cross module boundaries. */
+export class FloodgateError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'FloodgateError';
+  }
+}
+
+export function statusOf(code: ErrorCode): number {
+  return errorCatalogue[code].status;
+}

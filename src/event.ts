@@ -1,0 +1,39 @@
+/**
+ * The one shape every stage after validation works with. Ingress produces it, the ring
+ * carries it (msgpack-encoded, see src/ring/record.ts), actors batch it and the sink
+ * writes it with binary COPY.
+ *
+ * Times are integer microseconds since the Unix epoch (UTC) because PostgreSQL's
+ * timestamptz has microsecond precision: keeping µs end to end means a retried event
+ * whose ISO timestamp carries microseconds maps to exactly the same primary key.
+ */
+export interface ValidEvent {
+  /** 1–128 characters; given by the client, derived from an idempotency key, or generated. */
+  readonly eventId: string;
+  /** 1–128 characters. */
+  readonly eventType: string;
+  /** 1–64 characters; `default` when the client sent none. */
+  readonly source: string;
+  /** ≤ 256 characters, or null when absent. */
+  readonly actorId: string | null;
+  /** When the event happened, µs since the Unix epoch. */
+  readonly occurredAtUs: number;
+  /**
+   * The attributes object as JSON text, written into the jsonb column as is. `{}` when the
+   * event had none. Already checked for size, depth and `\u0000` at validation.
+   */
+  readonly attributesJson: string;
+}
+
+/** Outcome of one event after the actor has dealt with it; crosses threads as a number. */
+export const EventOutcome = {
+  /** Its row committed in this request's transaction. */
+  committed: 1,
+  /** An event with the same id was already committed earlier (or earlier in this batch). */
+  duplicate: 2,
+  /** PostgreSQL refused the row itself; it went to dead_letters. */
+  deadLettered: 3,
+  /** The write could not be done (database unavailable past retries, engine draining). */
+  failed: 4,
+} as const;
+export type EventOutcome = (typeof EventOutcome)[keyof typeof EventOutcome];
