@@ -1,1 +1,95 @@
-export {};
+#!/usr/bin/env node
+/**
+ * The `floodgate` command.
+ *
+ *   floodgate [serve] [--flag value …]   start the engine (default)
+ *   floodgate migrate [--flag value …]   apply the schema migrations and exit
+ *   floodgate help                       list commands and settings
+ *
+ * Settings come from environment variables and matching flags (src/config/load-config.ts).
+ * SIGTERM and SIGINT drain: stop accepting, write everything queued, answer what is
+ * pending, exit 0. A second signal during the drain exits at once with code 1.
+ */
+import { ConfigError, loadConfig, renderConfigTable } from './config/load-config';
+import { startEngine } from './engine';
+import { createLogger, type Logger } from './log';
+import { resolveDatabase } from './sink/database';
+import { migrateDatabase } from './sink/migrations';
+
+const usage = `Usage: floodgate [serve|migrate|help] [--setting value ...]
+
+  serve     start the engine (default); embedded PostgreSQL when DATABASE_URL is unset
+  migrate   apply database migrations and exit
+  help      show this text and the settings
+
+Settings (environment variable, or the flag beside it):
+`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  const command = first === undefined || first.startsWith('--') ? 'serve' : first;
+  const flags = command === first ? rest : argv;
+  if (command === 'help' || flags.includes('--help') || flags.includes('-h')) {
+    process.stdout.write(`${usage}\n${renderConfigTable()}\n`);
+    return 0;
+  }
+  if (command !== 'serve' && command !== 'migrate') {
+    process.stderr.write(`floodgate: unknown command "${command}"\n\n${usage}`);
+    return 2;
+  }
+  let config;
+  try {
+    config = loadConfig({ env: process.env, argv: flags });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`floodgate: invalid configuration\n${error.problems.map((problem) => `  - ${problem}`).join('\n')}\n`);
+    return 2;
+  }
+  const log = createLogger(config.logLevel);
+  return command === 'migrate' ? migrate(config, log) : serve(config, log);
+}
+
+async function migrate(config: Parameters<typeof startEngine>[0], log: Logger): Promise<number> {
+  const database = await resolveDatabase(config, log);
+  try {
+    await migrateDatabase(database.connectionString, log);
+    log.info({ embedded: database.embedded }, 'migrations applied');
+    return 0;
+  } finally {
+    await database.stop();
+  }
+}
+
+async function serve(config: Parameters<typeof startEngine>[0], log: Logger): Promise<number> {
+  const engine = await startEngine(config, log);
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        log.warn({ signal }, 'second signal during drain: exiting now');
+        resolve(1);
+        return;
+      }
+      stopping = true;
+      log.info({ signal }, 'signal received');
+      engine.stop().then(
+        () => resolve(0),
+        (error: unknown) => {
+          log.error({ err: error }, 'drain failed');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    const code = (error as { code?: unknown }).code;
+    process.stderr.write(`floodgate: ${error instanceof Error ? error.message : String(error)}${code ? ` (${String(code)})` : ''}\n`);
+    process.exit(1);
+  },
+);

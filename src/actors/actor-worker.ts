@@ -1,0 +1,43 @@
+/**
+ * Entry point of an actor thread. piscina runs this once per actor as a task that lasts
+ * the engine's lifetime (FIELD-NOTES: with `atomics: 'disabled'` piscina does not block
+ * the thread between tasks, so timers and sockets here keep working).
+ *
+ * Order matters: the database connection is opened before `ready` is sent, so the main
+ * thread starts listening only when every actor can write.
+ */
+import { createLogger } from '../log';
+import { RingConsumer } from '../ring/ring-consumer';
+import { BatchWriter } from '../sink/batch-writer';
+import { AckBuffer } from './ack-buffer';
+import { Actor } from './actor';
+import type { ActorInput, FaultMessage, ReadyMessage, StoppedMessage } from './messages';
+
+export default async function runActor(input: ActorInput): Promise<void> {
+  const { actorIndex, config, port } = input;
+  const log = createLogger(config.logLevel, { actor: actorIndex });
+  const writer = await BatchWriter.open(input.connectionString, log);
+  try {
+    const acks = new AckBuffer(port, actorIndex, config.batchRowsMax + config.eventsPerRequestMax);
+    const actor = new Actor({
+      consumer: new RingConsumer(input.ring),
+      writer,
+      acks,
+      settings: config,
+      log,
+      onFault: (fault) => {
+        const message: FaultMessage = { type: 'fault', actorIndex, ...fault };
+        port.postMessage(message);
+      },
+    });
+    const ready: ReadyMessage = { type: 'ready', actorIndex };
+    port.postMessage(ready);
+    await actor.run();
+    const stopped: StoppedMessage = { type: 'stopped', actorIndex };
+    port.postMessage(stopped);
+    log.debug({}, 'actor drained and stopped');
+  } finally {
+    await writer.close();
+    port.close();
+  }
+}

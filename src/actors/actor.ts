@@ -1,0 +1,218 @@
+/**
+ * An actor: the single owner of the event ids that hash to it (src/ring/shard.ts).
+ *
+ *   ring ──read──▶ dedupe ──▶ accumulating batch ──(batchRowsMax rows or batchWaitMs)──▶ flush
+ *                    │                                                         │
+ *                    └─ already committed: ack "duplicate" at once             ▼
+ *                                                 BatchWriter: COPY, one transaction
+ *                                                              │
+ *                             acks to main thread ◀── outcomes ┘ ── window remembers ids
+ *
+ * At most one batch is being written while the next accumulates: while a COPY runs, the
+ * events that arrive form the next group commit, so batches grow with load by themselves.
+ * Memory is bounded by two batches (each ≤ batchRowsMax + one envelope) plus the dedupe
+ * window; everything else waits in the ring, whose fullness is the ingress's 503 signal.
+ *
+ * An id is "in flight" from the moment it joins a batch until its outcome is known. A
+ * second copy that arrives meanwhile (a client retry) waits as a follower: if the first
+ * copy commits the follower is a duplicate; if the first copy fails the follower is
+ * written in its place. So one id is never written twice concurrently, and never counted
+ * as a duplicate of a write that did not happen.
+ */
+import { EventOutcome, type ValidEvent } from '../event';
+import type { Config } from '../config/config';
+import type { Logger } from '../log';
+import type { RingConsumer } from '../ring/ring-consumer';
+import { decodeEnvelope } from '../ring/envelope';
+import type { BatchRow, WriteReport } from '../sink/batch-writer';
+import { backoffMs, classifyDatabaseError } from '../sink/retry-policy';
+import type { AckBuffer } from './ack-buffer';
+import { DedupeWindow } from './dedupe-window';
+
+export interface RowWriter {
+  write(rows: readonly BatchRow[], outcomes: Uint8Array): Promise<WriteReport>;
+}
+
+export interface ActorFault {
+  readonly code: string;
+  readonly message: string;
+  readonly rows: number;
+  readonly attempt: number;
+}
+
+interface QueuedRow extends BatchRow {
+  readonly ticket: number;
+  readonly index: number;
+}
+
+type ActorSettings = Pick<Config, 'batchRowsMax' | 'batchWaitMs' | 'dedupeWindowEntriesMax' | 'retryAttemptsMax'>;
+
+/** How long an idle actor sleeps before re-checking its ring (a publish wakes it sooner). */
+const idleWaitMs = 1000;
+
+export class Actor {
+  readonly #consumer: RingConsumer;
+  readonly #writer: RowWriter;
+  readonly #acks: AckBuffer;
+  readonly #settings: ActorSettings;
+  readonly #log: Logger;
+  readonly #onFault: (fault: ActorFault) => void;
+  readonly #window: DedupeWindow;
+  /** Ids in the accumulating or the flushing batch → copies waiting for their outcome. */
+  readonly #inFlight = new Map<string, QueuedRow[] | null>();
+  #batch: QueuedRow[] = [];
+  #batchStartedAtMs = 0;
+  #flushing: Promise<void> | null = null;
+
+  constructor(options: {
+    consumer: RingConsumer;
+    writer: RowWriter;
+    acks: AckBuffer;
+    settings: ActorSettings;
+    log: Logger;
+    onFault: (fault: ActorFault) => void;
+  }) {
+    this.#consumer = options.consumer;
+    this.#writer = options.writer;
+    this.#acks = options.acks;
+    this.#settings = options.settings;
+    this.#log = options.log;
+    this.#onFault = options.onFault;
+    this.#window = new DedupeWindow(options.settings.dedupeWindowEntriesMax);
+  }
+
+  /** Runs until a stop is requested and everything in the ring has been written. */
+  async run(): Promise<void> {
+    // A pending Atomics.waitAsync does not keep a worker thread alive (nodejs/node#44729);
+    // without a ref'd handle the thread could exit while waiting for data.
+    const keepAlive = setInterval(() => undefined, 1 << 30);
+    try {
+      await this.#loop();
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  async #loop(): Promise<void> {
+    for (;;) {
+      this.#drainRing();
+      this.#acks.post();
+      const stopping = this.#consumer.isStopRequested();
+      const batchRows = this.#batch.length;
+      const ageMs = batchRows === 0 ? 0 : performance.now() - this.#batchStartedAtMs;
+      if (batchRows >= this.#settings.batchRowsMax || (batchRows > 0 && (ageMs >= this.#settings.batchWaitMs || stopping))) {
+        if (this.#flushing !== null) await this.#flushing;
+        this.#startFlush();
+        continue;
+      }
+      if (stopping && batchRows === 0 && this.#consumer.usedBytes() === 0) {
+        if (this.#flushing !== null) await this.#flushing;
+        // A failed flush may have handed followers back to the batch: write them too.
+        if (this.#batch.length === 0) return;
+        continue;
+      }
+      const waitMs = batchRows > 0 ? this.#settings.batchWaitMs - ageMs : idleWaitMs;
+      await this.#consumer.waitForData(Math.max(1, Math.ceil(waitMs)));
+    }
+  }
+
+  /** Moves records from the ring into the batch until the batch is full or the ring empty. */
+  #drainRing(): void {
+    while (this.#batch.length < this.#settings.batchRowsMax) {
+      if (this.#consumer.read(this.#visitRecord, 1) === 0) return;
+    }
+  }
+
+  readonly #visitRecord = (payload: Uint8Array): void => {
+    const envelope = decodeEnvelope(payload);
+    const { ticket, receivedAtUs, indexes, events } = envelope;
+    for (let i = 0; i < events.length; i++) {
+      this.#admit({ ticket, index: indexes[i] as number, receivedAtUs, event: events[i] as ValidEvent });
+    }
+  };
+
+  #admit(row: QueuedRow): void {
+    const id = row.event.eventId;
+    if (this.#window.has(id)) {
+      this.#acks.add(row.ticket, row.index, EventOutcome.duplicate);
+      return;
+    }
+    if (this.#inFlight.has(id)) {
+      const followers = this.#inFlight.get(id);
+      if (followers) followers.push(row);
+      else this.#inFlight.set(id, [row]);
+      return;
+    }
+    this.#inFlight.set(id, null);
+    if (this.#batch.length === 0) this.#batchStartedAtMs = performance.now();
+    this.#batch.push(row);
+  }
+
+  #startFlush(): void {
+    const rows = this.#batch;
+    this.#batch = [];
+    this.#flushing = this.#flush(rows).finally(() => {
+      this.#flushing = null;
+    });
+  }
+
+  async #flush(rows: QueuedRow[]): Promise<void> {
+    const outcomes = new Uint8Array(rows.length);
+    await this.#writeWithRetries(rows, outcomes);
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i] as QueuedRow;
+      const outcome = outcomes[i] as number;
+      this.#acks.add(row.ticket, row.index, outcome);
+      const stored = outcome === EventOutcome.committed || outcome === EventOutcome.duplicate;
+      if (stored) this.#window.remember(row.event.eventId);
+      this.#settleFollowers(row.event.eventId, stored);
+    }
+    this.#acks.post();
+  }
+
+  /**
+   * Transient database errors (by SQLSTATE class, decided in src/sink/retry-policy.ts) are
+   * retried with bounded backoff; past retryAttemptsMax, or on any other error, the rows
+   * fail and their clients get a 503 to retry: nothing is acknowledged that is not stored.
+   */
+  async #writeWithRetries(rows: QueuedRow[], outcomes: Uint8Array): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#writer.write(rows, outcomes);
+        return;
+      } catch (error) {
+        const kind = classifyDatabaseError(error);
+        const code = String((error as { code?: unknown }).code ?? kind);
+        const message = error instanceof Error ? error.message : String(error);
+        this.#onFault({ code, message, rows: rows.length, attempt });
+        if (kind !== 'transient' || attempt > this.#settings.retryAttemptsMax) {
+          this.#log.error({ code, rows: rows.length, attempt, kind }, `batch failed: ${message}`);
+          for (let i = 0; i < outcomes.length; i++) {
+            if (outcomes[i] === 0) outcomes[i] = EventOutcome.failed;
+          }
+          return;
+        }
+        await sleep(backoffMs(attempt));
+      }
+    }
+  }
+
+  #settleFollowers(eventId: string, stored: boolean): void {
+    const followers = this.#inFlight.get(eventId);
+    this.#inFlight.delete(eventId);
+    if (!followers) return;
+    if (stored) {
+      for (const follower of followers) this.#acks.add(follower.ticket, follower.index, EventOutcome.duplicate);
+      return;
+    }
+    // The first copy was not stored: the next copy takes its place, the rest follow it.
+    const [next, ...rest] = followers as [QueuedRow, ...QueuedRow[]];
+    this.#inFlight.set(eventId, rest.length > 0 ? rest : null);
+    if (this.#batch.length === 0) this.#batchStartedAtMs = performance.now();
+    this.#batch.push(next);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

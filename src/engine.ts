@@ -1,0 +1,124 @@
+/**
+ * The composition root: the only module that knows every stage. It wires them in the
+ * order events flow and stops them in the order that loses nothing.
+ *
+ *   start: uWS loads (native, or refuse) → database (DATABASE_URL or embedded)
+ *          → migrations → partitions for the accepted time window → rings → actors
+ *          (each connects, then reports ready) → readiness probe → HTTP listen
+ *   stop:  draining (new requests 503 + close) → stop listening → rings' stop flags
+ *          → actors write everything queued, acks answer pending requests
+ *          → connections closed → actors' pool → probe → embedded database
+ */
+import { startActors, type ActorPool } from './actors/actor-pool';
+import type { ActorMessage } from './actors/messages';
+import type { Config } from './config/config';
+import { DatabaseProbe } from './health/database-probe';
+import { PendingRequests } from './ingress/pending-requests';
+import { RingRouter } from './ingress/ring-router';
+import { startServer, type ReadinessReport } from './ingress/server';
+import { loadUws } from './ingress/uws';
+import type { Logger } from './log';
+import { createRingBuffer, recordBytesMaxFor } from './ring/layout';
+import { RingProducer } from './ring/ring-producer';
+import { resolveDatabase } from './sink/database';
+import { migrateDatabase } from './sink/migrations';
+import { PartitionMaintainer } from './sink/partition-maintainer';
+
+export interface Engine {
+  readonly port: number;
+  readonly connectionString: string;
+  /** Drains and stops; resolves when every accepted event is written or drainTimeoutMs passed. */
+  stop(): Promise<void>;
+}
+
+/** How often readiness re-checks the database. */
+const probeIntervalMs = 1000;
+/** Actors must connect to the database within this time at start-up. */
+const actorsReadyTimeoutMs = 30_000;
+
+export async function startEngine(config: Config, log: Logger): Promise<Engine> {
+  const startedAtMs = Date.now();
+  const { uws, isFallback } = loadUws({ allowFallback: config.allowUwsFallback });
+  if (isFallback) log.warn({}, 'uWebSockets.js runs its slow pure-JS fallback (FLOODGATE_ALLOW_UWS_FALLBACK=true)');
+  const database = await resolveDatabase(config, log);
+  const cleanups: Array<() => Promise<void>> = [() => database.stop()];
+  const cleanUp = async (): Promise<void> => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => log.error({ err: error }, 'clean-up step failed'));
+  };
+  try {
+    await migrateDatabase(database.connectionString, log);
+    const partitions = new PartitionMaintainer(database.connectionString, config, log);
+    await partitions.start();
+    cleanups.push(() => partitions.stop());
+
+    const rings = Array.from({ length: config.actorCount }, () => createRingBuffer(config.ringBytes));
+    const producers = rings.map((ring) => new RingProducer(ring));
+    const pending = new PendingRequests();
+    const onActorMessage = (message: ActorMessage): void => {
+      if (message.type === 'ack') pending.applyAcks(message);
+      else if (message.type === 'fault') log.warn({ actor: message.actorIndex, code: message.code, rows: message.rows, attempt: message.attempt }, `batch write failed: ${message.message}`);
+    };
+    const actors = await startActors({ config, rings, connectionString: database.connectionString, log, onMessage: onActorMessage, readyTimeoutMs: actorsReadyTimeoutMs });
+    cleanups.push(() => actors.close());
+
+    const probe = new DatabaseProbe(database.connectionString, probeIntervalMs, log);
+    await probe.start();
+    cleanups.push(() => probe.stop());
+
+    let draining = false;
+    const readiness = (): ReadinessReport => {
+      const db = probe.state;
+      const checks = {
+        database: { ok: db.ok, detail: db.detail },
+        actors: { ok: true, detail: `${config.actorCount} actors running` },
+        draining: { ok: !draining, detail: draining ? 'shutting down' : 'accepting events' },
+      };
+      return { ready: db.ok && !draining, checks };
+    };
+    const server = await startServer(
+      {
+        uws,
+        config,
+        router: new RingRouter(producers, recordBytesMaxFor(config.ringBytes)),
+        pending,
+        log,
+        isDraining: () => draining,
+        readiness,
+        healthDetails: () => ({
+          queue_depth: pending.eventsOutstanding,
+          pending_requests: pending.size,
+          ring_bytes_used: producers.map((producer) => producer.usedBytes()),
+          ack_mode: config.ackMode,
+          uptime_s: Math.round((Date.now() - startedAtMs) / 1000),
+        }),
+      },
+      config.host,
+      config.port,
+    );
+    log.info({ port: server.port, ackMode: config.ackMode, actors: config.actorCount, embeddedDatabase: database.embedded, startupMs: Date.now() - startedAtMs }, 'floodgate ready');
+
+    const stop = async (): Promise<void> => {
+      if (draining) return;
+      draining = true;
+      log.info({ pendingRequests: pending.size, queuedEvents: pending.eventsOutstanding }, 'draining');
+      server.stopListening();
+      await drainActors(producers, actors, config.drainTimeoutMs, log);
+      server.close();
+      await cleanUp();
+      log.info({}, 'stopped');
+    };
+    return { port: server.port, connectionString: database.connectionString, stop };
+  } catch (error) {
+    await cleanUp();
+    throw error;
+  }
+}
+
+async function drainActors(producers: readonly RingProducer[], actors: ActorPool, drainTimeoutMs: number, log: Logger): Promise<void> {
+  for (const producer of producers) producer.requestStop();
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), drainTimeoutMs)));
+  const late = await Promise.race([actors.finished.then(() => false), timedOut]);
+  clearTimeout(timer);
+  if (late) log.error({ drainTimeoutMs }, 'drain timed out: events still queued are not written; their requests were not acknowledged');
+}

@@ -1,0 +1,57 @@
+/**
+ * Writing HTTP answers with uWebSockets.js. Every answer is JSON and carries
+ * X-Request-ID. Writes made outside the route handler's own tick must be corked
+ * (FIELD-NOTES), so every write goes through `reply`, which always corks: corking an
+ * already-corked response is cheap.
+ */
+import { errorCatalogue, type ErrorCode } from '../errors';
+import type { UwsHttpResponse } from './uws';
+
+const statusLines: Record<number, string> = {
+  200: '200 OK',
+  202: '202 Accepted',
+  400: '400 Bad Request',
+  404: '404 Not Found',
+  405: '405 Method Not Allowed',
+  408: '408 Request Timeout',
+  413: '413 Payload Too Large',
+  415: '415 Unsupported Media Type',
+  422: '422 Unprocessable Entity',
+  429: '429 Too Many Requests',
+  500: '500 Internal Server Error',
+  503: '503 Service Unavailable',
+};
+
+export interface ReplyOptions {
+  /** Close the connection after answering: used when the body was not (fully) read. */
+  readonly close?: boolean;
+  /** Seconds for Retry-After (503/429). */
+  readonly retryAfterS?: number;
+  readonly contentType?: string;
+}
+
+export function reply(res: UwsHttpResponse, status: number, requestId: string, body: unknown, options: ReplyOptions = {}): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.cork(() => {
+    res.writeStatus(statusLines[status] ?? String(status));
+    res.writeHeader('content-type', options.contentType ?? 'application/json');
+    res.writeHeader('x-request-id', requestId);
+    if (options.retryAfterS !== undefined) res.writeHeader('retry-after', String(options.retryAfterS));
+    if (options.close) res.writeHeader('connection', 'close');
+    res.end(text, options.close === true);
+  });
+}
+
+/** Answers a request-level error with its catalogue status and `{request_id, error}`. */
+export function replyError(
+  res: UwsHttpResponse,
+  requestId: string,
+  code: ErrorCode,
+  message: string,
+  options: ReplyOptions = {},
+): void {
+  const status = errorCatalogue[code].status;
+  const retryAfterS = options.retryAfterS ?? (status === 503 ? 1 : undefined);
+  const merged: ReplyOptions = retryAfterS === undefined ? options : { ...options, retryAfterS };
+  reply(res, status, requestId, { request_id: requestId, error: { code, message } }, merged);
+}

@@ -1,0 +1,249 @@
+/**
+ * The ingest request lifecycle, shared by every route that takes events:
+ *
+ *   headers ─▶ checks (draining, media type, encoding, Content-Length, request id)
+ *     ─▶ body streams in (byte limit, event count, timeout) ─▶ gunzip (bounded)
+ *     ─▶ decode ─▶ validate each event ─▶ ring router (all rings or none; full → 503)
+ *     ─▶ async: 202 now │ durable: wait for the actors' outcomes, then 200 (or 503)
+ *
+ * `req` may only be read synchronously inside the route handler (FIELD-NOTES), so all
+ * headers are copied out first. `res.onAborted` is attached before anything else: a
+ * handler that returns without it takes the whole process down.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../config/config';
+import type { ValidEvent } from '../event';
+import { statusOf, type ErrorInfo, type EventError } from '../errors';
+import type { Logger } from '../log';
+import { bodyFormatOf, type BodyFormat } from './body-format';
+import { readBody } from './body-reader';
+import { decodeBulkBody, decodeSingleBody } from './decode-body';
+import { EventCountScanner } from './event-count-scanner';
+import { contentEncodingOf, gunzipBounded } from './gunzip-bounded';
+import { reply, replyError } from './http-reply';
+import type { PendingRequest, PendingRequests } from './pending-requests';
+import { outcomeErrors, v1Body, webhookBatchBody, webhookEventBody, type IngestResult } from './responses';
+import type { RingRouter } from './ring-router';
+import type { UwsHttpRequest, UwsHttpResponse } from './uws';
+import { validateEvent } from './validate-event';
+
+export type IngestRoute = 'v1-single' | 'v1-bulk' | 'webhook-event' | 'webhook-batch';
+
+export interface IngestDependencies {
+  readonly config: Config;
+  readonly router: RingRouter;
+  readonly pending: PendingRequests;
+  readonly log: Logger;
+  readonly isDraining: () => boolean;
+}
+
+interface RequestHeaders {
+  readonly contentType: string;
+  readonly contentEncoding: string;
+  readonly contentLength: number | null;
+  readonly requestId: string;
+  readonly idempotencyKey: string;
+}
+
+/** Longest X-Request-ID / Idempotency-Key accepted: ids derived from them stay short. */
+const requestIdCharsMax = 200;
+const printableAscii = /^[\x21-\x7e]+$/;
+
+export function handleIngest(deps: IngestDependencies, route: IngestRoute, res: UwsHttpResponse, req: UwsHttpRequest): void {
+  const startedAtMs = performance.now();
+  const headers = readHeaders(req);
+  const call = { aborted: false, cancelRead: (): void => undefined };
+  res.onAborted(() => {
+    call.aborted = true;
+    call.cancelRead();
+  });
+  const requestId = headers.requestId === '' ? randomUUID() : headers.requestId;
+  const refuse = (error: ErrorInfo, close: boolean): void => {
+    if (!call.aborted) replyError(res, requestId, error.code, error.message, { close });
+  };
+  const early = checkHeaders(deps, route, headers);
+  if (early !== null) return refuse(early, true);
+  const format = bodyFormatOf(headers.contentType) as BodyFormat;
+  const gzip = contentEncodingOf(headers.contentEncoding) === 'gzip';
+  // Events are counted while the body streams only when the bytes are the events themselves.
+  const scanner = route === 'v1-bulk' || route === 'webhook-batch' ? (gzip ? null : new EventCountScanner(format)) : null;
+  const { eventsPerRequestMax } = deps.config;
+  call.cancelRead = readBody(res, {
+    contentLength: headers.contentLength,
+    bodyBytesMax: deps.config.bodyBytesMax,
+    bodyTimeoutMs: deps.config.bodyTimeoutMs,
+    inspect: scanner === null ? undefined : (chunk) => {
+      scanner.feed(chunk);
+      return scanner.count > eventsPerRequestMax ? tooManyEvents(scanner.count, eventsPerRequestMax) : null;
+    },
+    onError: (error) => refuse(error, true),
+    onBody: (raw) => {
+      if (call.aborted) return;
+      try {
+        const body = gzip ? gunzipBounded(raw, deps.config.bodyDecodedBytesMax) : { ok: true as const, bytes: raw };
+        if (!body.ok) return refuse(body.error, false);
+        ingestBody(deps, route, res, call, { requestId, headers, format, bytes: body.bytes, startedAtMs });
+      } catch (error) {
+        deps.log.error({ err: error, requestId, route }, 'ingest request failed unexpectedly');
+        refuse({ code: 'ERR_INTERNAL', message: 'internal error while handling the request' }, true);
+      }
+    },
+  });
+}
+
+function readHeaders(req: UwsHttpRequest): RequestHeaders {
+  const lengthText = req.getHeader('content-length');
+  return {
+    contentType: req.getHeader('content-type'),
+    contentEncoding: req.getHeader('content-encoding'),
+    contentLength: lengthText === '' ? null : /^\d{1,15}$/.test(lengthText) ? Number(lengthText) : -1,
+    requestId: req.getHeader('x-request-id'),
+    idempotencyKey: req.getHeader('idempotency-key'),
+  };
+}
+
+function checkHeaders(deps: IngestDependencies, route: IngestRoute, headers: RequestHeaders): ErrorInfo | null {
+  if (deps.isDraining()) return { code: 'ERR_INGEST_DRAINING', message: 'Floodgate is shutting down; retry shortly' };
+  const format = bodyFormatOf(headers.contentType);
+  if (format === null || (format === 'ndjson' && (route === 'v1-single' || route === 'webhook-event'))) {
+    return { code: 'ERR_INGEST_UNSUPPORTED_MEDIA_TYPE', message: `Content-Type "${headers.contentType}" is not supported here; use application/json${route.endsWith('bulk') || route.endsWith('batch') ? ', application/x-ndjson' : ''} or application/msgpack` };
+  }
+  if (contentEncodingOf(headers.contentEncoding) === null) {
+    return { code: 'ERR_INGEST_UNSUPPORTED_ENCODING', message: `Content-Encoding "${headers.contentEncoding}" is not supported; use gzip or none` };
+  }
+  if (headers.contentLength === -1) return { code: 'ERR_INGEST_BAD_HEADER', message: 'Content-Length is not a decimal number' };
+  if (headers.contentLength !== null && headers.contentLength > deps.config.bodyBytesMax) {
+    return { code: 'ERR_INGEST_BODY_TOO_LARGE', message: `Content-Length ${headers.contentLength} exceeds bodyBytesMax (${deps.config.bodyBytesMax} bytes)` };
+  }
+  for (const [name, value] of [['X-Request-ID', headers.requestId], ['Idempotency-Key', headers.idempotencyKey]] as const) {
+    if (value !== '' && (value.length > requestIdCharsMax || !printableAscii.test(value))) {
+      return { code: 'ERR_INGEST_BAD_HEADER', message: `${name} must be 1-${requestIdCharsMax} printable ASCII characters` };
+    }
+  }
+  return null;
+}
+
+function tooManyEvents(count: number, max: number): ErrorInfo {
+  return { code: 'ERR_INGEST_TOO_MANY_EVENTS', message: `request holds ${count > max ? `more than ${max}` : count} events; the limit is eventsPerRequestMax = ${max}` };
+}
+
+interface DecodedRequest {
+  readonly requestId: string;
+  readonly headers: RequestHeaders;
+  readonly format: BodyFormat;
+  readonly bytes: Buffer;
+  readonly startedAtMs: number;
+}
+
+function ingestBody(deps: IngestDependencies, route: IngestRoute, res: UwsHttpResponse, call: { aborted: boolean }, request: DecodedRequest): void {
+  const { requestId, headers } = request;
+  const single = route === 'v1-single' || route === 'webhook-event';
+  let items: unknown[];
+  let lineErrors: readonly EventError[] = [];
+  let bodyRequestId: string | null = null;
+  if (single) {
+    const decoded = decodeSingleBody(request.format as 'json' | 'msgpack', request.bytes, deps.config);
+    if (!decoded.ok) return replyError(res, requestId, decoded.error.code, decoded.error.message);
+    items = [decoded.item];
+  } else {
+    const decoded = decodeBulkBody(request.format, request.bytes, deps.config);
+    if (!decoded.ok) return replyError(res, requestId, decoded.error.code, decoded.error.message);
+    items = decoded.items;
+    lineErrors = decoded.lineErrors;
+    bodyRequestId = decoded.requestId;
+  }
+  const receivedAtMs = Date.now();
+  const idempotencyKey = headers.idempotencyKey || headers.requestId || bodyRequestId || null;
+  const validated = validateAll(items, lineErrors, { receivedAtMs, idempotencyKey, limits: deps.config });
+  const base = { requestId, totalEvents: items.length, generatedIds: validated.generatedIds, firstEventId: validated.firstEventId };
+  if (validated.events.length === 0) {
+    return answer(deps, route, res, call, { ...base, accepted: 0, duplicates: 0, errors: validated.errors, writeFailures: 0, latencyMs: elapsed(request.startedAtMs) });
+  }
+  const durable = deps.config.ackMode === 'durable';
+  const finish = (settled: PendingRequest | null): void => {
+    const fromOutcomes = settled === null ? [] : outcomeErrors(settled);
+    const writeFailures = fromOutcomes.filter((error) => error.code === 'ERR_EVENT_WRITE_FAILED').length;
+    answer(deps, route, res, call, {
+      ...base,
+      accepted: settled === null ? validated.events.length : settled.committed,
+      duplicates: settled === null ? 0 : settled.duplicates,
+      errors: fromOutcomes.length === 0 ? validated.errors : [...validated.errors, ...fromOutcomes],
+      writeFailures,
+      latencyMs: elapsed(request.startedAtMs),
+    });
+  };
+  const pendingRequest = durable ? deps.pending.register(validated.events.length, (settled) => {
+    clearTimeout(timer);
+    finish(settled);
+  }) : null;
+  const ticket = pendingRequest?.ticket ?? deps.pending.issueTicket();
+  if (!deps.router.tryEnqueue(ticket, receivedAtMs * 1000, validated.indexes, validated.events)) {
+    if (pendingRequest !== null) deps.pending.forget(ticket);
+    if (!call.aborted) replyError(res, requestId, 'ERR_INGEST_OVERLOADED', 'the engine is at capacity (actor ring full); retry after the Retry-After delay');
+    return;
+  }
+  deps.pending.countEnqueued(validated.events.length);
+  if (pendingRequest === null) return finish(null);
+  const timer = setTimeout(() => {
+    deps.pending.forget(ticket);
+    if (!call.aborted) replyError(res, requestId, 'ERR_INGEST_COMMIT_TIMEOUT', `events were queued but not committed within ackTimeoutMs (${deps.config.ackTimeoutMs} ms); retry: dedupe makes it safe`);
+  }, deps.config.ackTimeoutMs);
+}
+
+interface Validated {
+  readonly events: ValidEvent[];
+  readonly indexes: number[];
+  readonly errors: EventError[];
+  readonly generatedIds: number;
+  readonly firstEventId: string | null;
+}
+
+function validateAll(items: readonly unknown[], lineErrors: readonly EventError[], context: Parameters<typeof validateEvent>[2]): Validated {
+  const events: ValidEvent[] = [];
+  const indexes: number[] = [];
+  const errors: EventError[] = [...lineErrors];
+  const brokenLines = new Set(lineErrors.map((error) => error.index));
+  let generatedIds = 0;
+  let firstEventId: string | null = null;
+  for (let index = 0; index < items.length; index++) {
+    if (brokenLines.has(index)) continue;
+    const result = validateEvent(items[index], index, context);
+    if (!result.ok) {
+      errors.push(result.error);
+      continue;
+    }
+    if (result.idGenerated) generatedIds++;
+    if (index === 0) firstEventId = result.event.eventId;
+    events.push(result.event);
+    indexes.push(index);
+  }
+  return { events, indexes, errors, generatedIds, firstEventId };
+}
+
+function elapsed(startedAtMs: number): number {
+  return Math.round((performance.now() - startedAtMs) * 1000) / 1000;
+}
+
+/** Chooses the status and body for a finished request, by route and outcome. */
+function answer(deps: IngestDependencies, route: IngestRoute, res: UwsHttpResponse, call: { aborted: boolean }, result: IngestResult): void {
+  if (call.aborted) return;
+  const stored = result.accepted + result.duplicates;
+  if (stored === 0 && result.writeFailures > 0) {
+    return replyError(res, result.requestId, 'ERR_INGEST_WRITE_FAILED', 'the database could not take the events; nothing was stored; retry after the Retry-After delay');
+  }
+  const okStatus = deps.config.ackMode === 'durable' ? 200 : 202;
+  if (route === 'webhook-event') {
+    const { status, body } = webhookEventBody(result, new Date().toISOString());
+    return reply(res, status, result.requestId, body);
+  }
+  if (route === 'webhook-batch') {
+    return reply(res, stored === 0 && result.errors.length > 0 ? 400 : 202, result.requestId, webhookBatchBody(result));
+  }
+  const body = v1Body(result, route === 'v1-single');
+  if (stored > 0) return reply(res, okStatus, result.requestId, body);
+  const first = result.errors[0];
+  if (route === 'v1-single' && first !== undefined) {
+    return reply(res, statusOf(first.code), result.requestId, { ...body, error: { code: first.code, field: first.field, message: first.message } });
+  }
+  reply(res, 400, result.requestId, { ...body, error: { code: 'ERR_INGEST_ALL_INVALID', message: `all ${result.totalEvents} events are invalid; see errors` } });
+}

@@ -1,0 +1,92 @@
+/**
+ * The HTTP front end: uWebSockets.js routes on the main thread.
+ *
+ *   POST /v1/events          one event          ┐
+ *   POST /v1/events/bulk     many events        ├─ src/ingress/ingest-handler.ts
+ *   POST /webhook/events     Day-15 single      │
+ *   POST /webhook/batch      Day-15 batch       ┘
+ *   GET  /healthz  /readyz  /health             liveness, readiness, Day-15 health
+ *
+ * Stopping happens in two steps, as uWS allows: `stopListening` closes the listen socket
+ * (new connections are refused, keep-alive ones stay so pending answers can be sent),
+ * then `close` shuts every connection once the drain is over.
+ */
+import { randomUUID } from 'node:crypto';
+import { FloodgateError } from '../errors';
+import { reply, replyError } from './http-reply';
+import { handleIngest, type IngestDependencies, type IngestRoute } from './ingest-handler';
+import type { UwsApp, UwsHttpRequest, UwsHttpResponse, UwsListenSocket, UwsModule } from './uws';
+
+export interface ReadinessReport {
+  readonly ready: boolean;
+  readonly checks: Record<string, { ok: boolean; detail: string }>;
+}
+
+export interface ServerDependencies extends IngestDependencies {
+  readonly uws: UwsModule;
+  readonly readiness: () => ReadinessReport;
+  readonly healthDetails: () => Record<string, unknown>;
+}
+
+export interface HttpServer {
+  readonly port: number;
+  stopListening(): void;
+  close(): void;
+}
+
+export function startServer(deps: ServerDependencies, host: string, port: number): Promise<HttpServer> {
+  const app = deps.uws.App();
+  routeIngest(app, deps, '/v1/events', 'v1-single');
+  routeIngest(app, deps, '/v1/events/bulk', 'v1-bulk');
+  routeIngest(app, deps, '/webhook/events', 'webhook-event');
+  routeIngest(app, deps, '/webhook/batch', 'webhook-batch');
+  app.get('/healthz', (res, req) => reply(res, 200, requestIdOf(req), { status: 'ok' }));
+  app.get('/readyz', (res, req) => {
+    const report = deps.readiness();
+    reply(res, report.ready ? 200 : 503, requestIdOf(req), { status: report.ready ? 'ready' : 'not_ready', checks: report.checks }, report.ready ? {} : { retryAfterS: 1 });
+  });
+  app.get('/health', (res, req) => {
+    const report = deps.readiness();
+    reply(res, report.ready ? 200 : 503, requestIdOf(req), { status: report.ready ? 'healthy' : 'unhealthy', ...deps.healthDetails() });
+  });
+  app.any('/*', (res, req) => {
+    const known = ['/v1/events', '/v1/events/bulk', '/webhook/events', '/webhook/batch', '/healthz', '/readyz', '/health'].includes(req.getUrl());
+    const requestId = requestIdOf(req);
+    if (known) replyError(res, requestId, 'ERR_METHOD_NOT_ALLOWED', `${req.getMethod().toUpperCase()} is not allowed on ${req.getUrl()}`, { close: true });
+    else replyError(res, requestId, 'ERR_NOT_FOUND', `no route ${req.getMethod().toUpperCase()} ${req.getUrl()}`, { close: true });
+  });
+  return listen(deps.uws, app, host, port);
+}
+
+function routeIngest(app: UwsApp, deps: IngestDependencies, pattern: string, route: IngestRoute): void {
+  app.post(pattern, (res: UwsHttpResponse, req: UwsHttpRequest) => handleIngest(deps, route, res, req));
+}
+
+function requestIdOf(req: UwsHttpRequest): string {
+  const given = req.getHeader('x-request-id');
+  return given !== '' && given.length <= 200 ? given : randomUUID();
+}
+
+function listen(uws: UwsModule, app: UwsApp, host: string, port: number): Promise<HttpServer> {
+  return new Promise((resolve, reject) => {
+    app.listen(host, port, (socket: UwsListenSocket | false) => {
+      if (socket === false) {
+        reject(new FloodgateError('ERR_INTERNAL', `could not listen on ${host}:${port} (port in use or not permitted)`));
+        return;
+      }
+      let listening: UwsListenSocket | null = socket;
+      resolve({
+        port: uws.us_socket_local_port(socket),
+        stopListening: () => {
+          if (listening !== null) uws.us_listen_socket_close(listening);
+          listening = null;
+        },
+        close: () => {
+          if (listening !== null) uws.us_listen_socket_close(listening);
+          listening = null;
+          app.close();
+        },
+      });
+    });
+  });
+}

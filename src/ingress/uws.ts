@@ -1,0 +1,75 @@
+/**
+ * Loading uWebSockets.js and the small part of its API Floodgate uses.
+ *
+ * The package's bundled typings describe an older release (no `app.close()`, a mistyped
+ * `closeOnBackpressureLimit`), so we declare what we call ourselves and keep the
+ * declaration as narrow as our use.
+ *
+ * The package silently swaps in a slow pure-JS imitation when its native binary cannot
+ * load (another Node ABI, a newer glibc requirement, or `UWS_USE_FALLBACK`). The
+ * imitation lacks `SSLApp` and `getParts`, which is how we detect it: a fallback engine
+ * would advertise 50k events/s and deliver a fraction, so we refuse to start unless the
+ * operator opts in with FLOODGATE_ALLOW_UWS_FALLBACK.
+ */
+import { FloodgateError } from '../errors';
+
+export interface UwsHttpResponse {
+  writeStatus(status: string): UwsHttpResponse;
+  writeHeader(key: string, value: string): UwsHttpResponse;
+  end(body?: string | Uint8Array, closeConnection?: boolean): UwsHttpResponse;
+  close(): UwsHttpResponse;
+  cork(callback: () => void): UwsHttpResponse;
+  onAborted(handler: () => void): UwsHttpResponse;
+  onData(handler: (chunk: ArrayBuffer, isLast: boolean) => void): UwsHttpResponse;
+  pause(): void;
+  resume(): void;
+}
+
+export interface UwsHttpRequest {
+  getHeader(lowerCaseKey: string): string;
+  getMethod(): string;
+  getUrl(): string;
+  getQuery(): string | undefined;
+}
+
+export type UwsListenSocket = object;
+type Handler = (res: UwsHttpResponse, req: UwsHttpRequest) => void;
+
+export interface UwsApp {
+  get(pattern: string, handler: Handler): UwsApp;
+  post(pattern: string, handler: Handler): UwsApp;
+  any(pattern: string, handler: Handler): UwsApp;
+  listen(host: string, port: number, callback: (socket: UwsListenSocket | false) => void): UwsApp;
+  /** Exists at run time in this build though the bundled typings lack it: closes every socket. */
+  close(): void;
+}
+
+export interface UwsModule {
+  App(options?: object): UwsApp;
+  us_listen_socket_close(socket: UwsListenSocket): void;
+  us_socket_local_port(socket: UwsListenSocket): number;
+  SSLApp?: unknown;
+  getParts?: unknown;
+}
+
+export interface LoadedUws {
+  readonly uws: UwsModule;
+  /** True when the package fell back to its pure-JS imitation. */
+  readonly isFallback: boolean;
+}
+
+export function loadUws(options: { allowFallback: boolean }): LoadedUws {
+  // The package prints its own warning on fallback; nothing to silence here.
+  const uws = require('@trufflesuite/uws-js-unofficial') as UwsModule;
+  const isFallback = typeof uws.SSLApp !== 'function' || typeof uws.getParts !== 'function';
+  if (isFallback && !options.allowFallback) {
+    throw new FloodgateError(
+      'ERR_INTERNAL',
+      `uWebSockets.js could not load its native binary for Node ${process.version} ` +
+        `(ABI ${process.versions.modules}, ${process.platform}-${process.arch}) and fell back to a slow ` +
+        'pure-JS imitation. Floodgate refuses to start on it: run Node 20 on glibc-based Linux, or set ' +
+        'FLOODGATE_ALLOW_UWS_FALLBACK=true to accept degraded performance.',
+    );
+  }
+  return { uws, isFallback };
+}

@@ -1,0 +1,81 @@
+/**
+ * Starts a real engine in this process for end-to-end tests: its own database on the
+ * test server, a free port, real uWS sockets, real actor threads. Tests talk to it with
+ * fetch over loopback and check PostgreSQL directly.
+ */
+import pg from 'pg';
+import type { Config } from '../../src/config/config';
+import { defaultConfig } from '../../src/config/load-config';
+import { startEngine, type Engine } from '../../src/engine';
+import { createLogger } from '../../src/log';
+import { createTestDatabase } from './database';
+
+export interface TestEngine {
+  readonly engine: Engine;
+  readonly baseUrl: string;
+  readonly databaseUrl: string;
+  query<Row extends pg.QueryResultRow = Record<string, unknown>>(sql: string, values?: unknown[]): Promise<Row[]>;
+  countEvents(): Promise<number>;
+  /** Stops the engine (drain) but keeps the database, for restart tests. */
+  stopEngine(): Promise<void>;
+  /** Starts a new engine on the same database. */
+  restart(overrides?: Partial<Config>): Promise<TestEngine>;
+  close(): Promise<void>;
+}
+
+export function testConfig(databaseUrl: string, overrides: Partial<Config> = {}): Config {
+  return Object.freeze({ ...defaultConfig(), host: '127.0.0.1', port: 0, databaseUrl, logLevel: 'silent', ...overrides });
+}
+
+export async function startTestEngine(overrides: Partial<Config> = {}): Promise<TestEngine> {
+  const database = await createTestDatabase();
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  return launch(database, client, overrides);
+}
+
+async function launch(database: { url: string; drop(): Promise<void> }, client: pg.Client, overrides: Partial<Config>): Promise<TestEngine> {
+  const level = (process.env.FLOODGATE_TEST_LOG_LEVEL ?? 'silent') as Config['logLevel'];
+  const config = testConfig(database.url, { logLevel: level, ...overrides });
+  const engine = await startEngine(config, createLogger(config.logLevel));
+  let engineStopped = false;
+  const stopEngine = async (): Promise<void> => {
+    if (engineStopped) return;
+    engineStopped = true;
+    await engine.stop();
+  };
+  return {
+    engine,
+    baseUrl: `http://127.0.0.1:${engine.port}`,
+    databaseUrl: database.url,
+    query: async (sql, values) => (await client.query(sql, values)).rows,
+    countEvents: async () => Number((await client.query('SELECT count(*)::int AS n FROM events')).rows[0].n),
+    stopEngine,
+    restart: async (next = overrides) => {
+      await stopEngine();
+      return launch(database, client, next);
+    },
+    close: async () => {
+      await stopEngine();
+      await client.end();
+      await database.drop();
+    },
+  };
+}
+
+/** POSTs a body and returns status, headers and parsed JSON (or text). */
+export async function post(
+  url: string,
+  body: string | Uint8Array,
+  headers: Record<string, string> = { 'content-type': 'application/json' },
+): Promise<{ status: number; headers: Headers; json: any; text: string }> {
+  const response = await fetch(url, { method: 'POST', body, headers });
+  const text = await response.text();
+  let json: unknown = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = null;
+  }
+  return { status: response.status, headers: response.headers, json, text };
+}
