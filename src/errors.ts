@@ -28,6 +28,7 @@ export const errorCatalogue = {
 
   // Event level (status is the one used when the event is sent alone to POST /v1/events).
   ERR_EVENT_NOT_OBJECT: { status: 400, summary: 'the event is not a JSON/msgpack object' },
+  ERR_EVENT_MALFORMED: { status: 400, summary: 'an NDJSON line is not valid JSON or not valid UTF-8 (the other lines are still taken)' },
   ERR_EVENT_TOO_LARGE: { status: 413, summary: 'the encoded event exceeds eventBytesMax' },
   ERR_EVENT_FIELD_MISSING: { status: 400, summary: 'a required field (event_type, timestamp) is missing' },
   ERR_EVENT_FIELD_TYPE: { status: 400, summary: 'a field has the wrong type' },
@@ -42,6 +43,9 @@ export const errorCatalogue = {
   ERR_EVENT_ATTRIBUTES_INVALID: { status: 400, summary: 'attributes hold a value JSON cannot represent, a \\u0000, or a forbidden key (__proto__)' },
   ERR_EVENT_DEAD_LETTERED: { status: 422, summary: 'PostgreSQL refused the row; it was stored in dead_letters with the reason' },
   ERR_EVENT_WRITE_FAILED: { status: 503, summary: 'the event could not be written (database unavailable); retry' },
+
+  // Start-up (never sent over HTTP: the engine refuses to start, so the status is nominal).
+  ERR_CONFIG_INVALID: { status: 500, summary: 'a setting (environment variable or CLI flag) is malformed, out of range, unknown, or inconsistent with another' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

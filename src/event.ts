@@ -1,6 +1,6 @@
 /**
  * The one shape every stage after validation works with. Ingress produces it, the ring
- * carries it (msgpack-encoded, see src/ring/record.ts), actors batch it and the sink
+ * carries it (msgpack-encoded, see src/ring/envelope.ts), actors batch it and the sink
  * writes it with binary COPY.
  *
  * Times are integer microseconds since the Unix epoch (UTC) because PostgreSQL's

@@ -1,0 +1,489 @@
+/**
+ * Keeps docker/Dockerfile, docker/compose.yaml, package.json and the settings table in
+ * agreement: a setting renamed or a port changed on one side only fails here.
+ *
+ * No YAML dependency: `parseYamlSubset` reads the subset compose.yaml keeps to and throws on
+ * anything else, so an unsupported construct fails loudly instead of being misread.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync, existsSync } from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { loadConfig, settings } from '../../src/config/load-config';
+
+/** dist/test/docker/ → repository root. */
+const repoRoot = path.resolve(__dirname, '..', '..', '..');
+const dockerDir = path.join(repoRoot, 'docker');
+
+type YamlValue = string | number | boolean | null | YamlValue[] | { [key: string]: YamlValue };
+type YamlMap = { [key: string]: YamlValue };
+
+interface YamlLine {
+  readonly indent: number;
+  readonly text: string;
+  readonly number: number;
+}
+
+/** Cuts a `#` comment that starts the line or follows whitespace, outside quotes. */
+function stripComment(text: string): string {
+  let quote: string | null = null;
+  for (let index = 0; index < text.length; index += 1) {
+    const char = text[index];
+    if (quote !== null) {
+      if (char === quote) quote = null;
+    } else if (char === '"' || char === "'") {
+      quote = char;
+    } else if (char === '#' && (index === 0 || /\s/.test(text[index - 1] ?? ''))) {
+      return text.slice(0, index);
+    }
+  }
+  return text;
+}
+
+function yamlLines(source: string): YamlLine[] {
+  const lines: YamlLine[] = [];
+  source.split('\n').forEach((raw, index) => {
+    const number = index + 1;
+    if (/^\s*\t/.test(raw)) throw new Error(`line ${number}: tab indentation is not YAML`);
+    const text = stripComment(raw).trimEnd();
+    if (text.trim() === '') return;
+    if (text.trim() === '---' || text.trim() === '...') throw new Error(`line ${number}: multiple documents are not supported`);
+    lines.push({ indent: text.length - text.trimStart().length, text: text.trim(), number });
+  });
+  return lines;
+}
+
+function parseScalar(text: string, number: number): YamlValue {
+  if (text.startsWith('"')) {
+    if (!text.endsWith('"') || text.length < 2) throw new Error(`line ${number}: unterminated string`);
+    return JSON.parse(text) as string;
+  }
+  if (text.startsWith("'")) {
+    if (!text.endsWith("'") || text.length < 2) throw new Error(`line ${number}: unterminated string`);
+    return text.slice(1, -1).replaceAll("''", "'");
+  }
+  if (text.startsWith('[')) return parseFlowList(text, number);
+  if (/^[&*!|>{@`%]/.test(text)) throw new Error(`line ${number}: unsupported YAML construct ${JSON.stringify(text)}`);
+  if (text === 'true' || text === 'false') return text === 'true';
+  if (text === 'null' || text === '~') return null;
+  if (/^-?(?:0|[1-9][0-9]*)$/.test(text)) return Number(text);
+  return text;
+}
+
+/** One-line `[a, "b", 'c']` of scalars; nested collections are refused. */
+function parseFlowList(text: string, number: number): YamlValue[] {
+  if (!text.endsWith(']')) throw new Error(`line ${number}: a flow list must close on its line`);
+  const inner = text.slice(1, -1).trim();
+  if (inner === '') return [];
+  const items: string[] = [];
+  let quote: string | null = null;
+  let start = 0;
+  for (let index = 0; index < inner.length; index += 1) {
+    const char = inner[index];
+    if (quote !== null) {
+      if (char === quote) quote = null;
+    } else if (char === '"' || char === "'") {
+      quote = char;
+    } else if (char === ',') {
+      items.push(inner.slice(start, index).trim());
+      start = index + 1;
+    } else if (char === '[' || char === '{') {
+      throw new Error(`line ${number}: nested flow collections are not supported`);
+    }
+  }
+  items.push(inner.slice(start).trim());
+  return items.map((item) => parseScalar(item, number));
+}
+
+/** Splits `key: value` at the first `:` followed by a space or the line's end, outside quotes. */
+function splitKey(line: YamlLine): [string, string] | null {
+  const match = /^([A-Za-z0-9_.\-/]+|"[^"]*"|'[^']*'):(?: +(.*))?$/.exec(line.text);
+  if (match === null) return null;
+  const rawKey = match[1] ?? '';
+  const key = rawKey.startsWith('"') || rawKey.startsWith("'") ? rawKey.slice(1, -1) : rawKey;
+  return [key, match[2] ?? ''];
+}
+
+function parseBlock(lines: readonly YamlLine[], start: number, indent: number): [YamlValue, number] {
+  const first = lines[start];
+  if (first === undefined) throw new Error('unexpected end of document');
+  return first.text === '-' || first.text.startsWith('- ')
+    ? parseList(lines, start, indent)
+    : parseMap(lines, start, indent);
+}
+
+function parseMap(lines: readonly YamlLine[], start: number, indent: number): [YamlMap, number] {
+  const map: YamlMap = {};
+  let index = start;
+  while (index < lines.length) {
+    const line = lines[index];
+    if (line === undefined || line.indent < indent) break;
+    if (line.indent > indent) throw new Error(`line ${line.number}: unexpected indentation`);
+    const pair = splitKey(line);
+    if (pair === null) throw new Error(`line ${line.number}: expected "key: value", got ${JSON.stringify(line.text)}`);
+    const [key, rest] = pair;
+    if (Object.hasOwn(map, key)) throw new Error(`line ${line.number}: duplicate key ${key}`);
+    index += 1;
+    if (rest !== '') {
+      map[key] = parseScalar(rest, line.number);
+      continue;
+    }
+    const next = lines[index];
+    if (next !== undefined && next.indent > indent) {
+      const [value, after] = parseBlock(lines, index, next.indent);
+      map[key] = value;
+      index = after;
+    } else {
+      map[key] = null;
+    }
+  }
+  return [map, index];
+}
+
+function parseList(lines: readonly YamlLine[], start: number, indent: number): [YamlValue[], number] {
+  const list: YamlValue[] = [];
+  let index = start;
+  while (index < lines.length) {
+    const line = lines[index];
+    if (line === undefined || line.indent < indent) break;
+    if (line.indent > indent) throw new Error(`line ${line.number}: unexpected indentation`);
+    if (!line.text.startsWith('- ')) throw new Error(`line ${line.number}: expected a list item`);
+    const item = line.text.slice(2).trim();
+    if (splitKey({ ...line, text: item }) !== null) {
+      throw new Error(`line ${line.number}: "- key: value" list items are not supported`);
+    }
+    list.push(parseScalar(item, line.number));
+    index += 1;
+  }
+  return [list, index];
+}
+
+function parseYamlSubset(source: string): YamlMap {
+  const lines = yamlLines(source);
+  if (lines.length === 0) return {};
+  const [value, end] = parseMap(lines, 0, 0);
+  if (end !== lines.length) throw new Error(`line ${lines[end]?.number ?? '?'}: could not parse`);
+  return value;
+}
+
+interface DockerInstruction {
+  readonly name: string;
+  readonly args: string;
+}
+
+/** Joins `\` continuations, drops comments, splits each instruction into name and arguments. */
+function parseDockerfile(source: string): DockerInstruction[] {
+  const instructions: DockerInstruction[] = [];
+  let pending = '';
+  for (const raw of source.split('\n')) {
+    const line = raw.trim();
+    if (line.startsWith('#') || (line === '' && pending === '')) continue;
+    if (line.endsWith('\\')) {
+      pending += `${line.slice(0, -1)} `;
+      continue;
+    }
+    const whole = `${pending}${line}`.trim();
+    pending = '';
+    if (whole === '') continue;
+    const match = /^(\S+)\s*(.*)$/.exec(whole);
+    if (match === null) continue;
+    instructions.push({ name: (match[1] ?? '').toUpperCase(), args: match[2] ?? '' });
+  }
+  assert.equal(pending, '', 'the Dockerfile ends inside a line continuation');
+  return instructions;
+}
+
+/** Instructions of the last build stage: what the running image is made of. */
+function finalStage(instructions: readonly DockerInstruction[]): DockerInstruction[] {
+  const lastFrom = instructions.map((instruction) => instruction.name).lastIndexOf('FROM');
+  return instructions.slice(lastFrom);
+}
+
+function asMap(value: YamlValue | undefined, what: string): YamlMap {
+  assert.ok(value !== null && typeof value === 'object' && !Array.isArray(value), `${what} should be a map`);
+  return value;
+}
+
+function asList(value: YamlValue | undefined, what: string): YamlValue[] {
+  assert.ok(Array.isArray(value), `${what} should be a list`);
+  return value;
+}
+
+/** Compose durations such as `40s`, `1m30s`, `500ms`. */
+function composeDurationMs(text: string): number {
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  const rest = text.replace(/(\d+)(ms|s|m|h)/g, (_, amount: string, unit: string) => {
+    total += Number(amount) * (units[unit] ?? Number.NaN);
+    return '';
+  });
+  assert.equal(rest, '', `not a compose duration: ${text}`);
+  return total;
+}
+
+const dockerfile = parseDockerfile(readFileSync(path.join(dockerDir, 'Dockerfile'), 'utf8'));
+const compose = parseYamlSubset(readFileSync(path.join(dockerDir, 'compose.yaml'), 'utf8'));
+const packageJson = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
+  bin?: Record<string, string>;
+  scripts?: Record<string, string>;
+  allowScripts?: Record<string, boolean>;
+};
+const services = asMap(compose['services'], 'services');
+const engine = asMap(services['floodgate'], 'services.floodgate');
+const engineEnv = asMap(engine['environment'], 'services.floodgate.environment');
+const finalInstructions = finalStage(dockerfile);
+
+function exposedPorts(): string[] {
+  return finalInstructions.filter((instruction) => instruction.name === 'EXPOSE').flatMap((instruction) => instruction.args.split(/\s+/));
+}
+
+function healthcheckCommand(): string[] {
+  const healthchecks = finalInstructions.filter((instruction) => instruction.name === 'HEALTHCHECK');
+  assert.equal(healthchecks.length, 1, 'the image needs exactly one HEALTHCHECK');
+  const args = healthchecks[0]?.args ?? '';
+  const match = /\bCMD\s+(\[.*\])$/.exec(args);
+  assert.ok(match !== null, `HEALTHCHECK should use the exec form: ${args}`);
+  return JSON.parse(match[1] ?? '[]') as string[];
+}
+
+describe('the compose-file reader', () => {
+  test('reads maps, lists, flow lists and scalars', () => {
+    const parsed = parseYamlSubset([
+      'a: 1', 'b: "x: y" # comment', "c: 'it''s'", 'd:', '  - one', '  - "two"', 'e: [CMD, "a b", 3]', 'f:', '  g: true', '  h:',
+    ].join('\n'));
+    assert.deepEqual(parsed, { a: 1, b: 'x: y', c: "it's", d: ['one', 'two'], e: ['CMD', 'a b', 3], f: { g: true, h: null } });
+  });
+
+  test('refuses what it does not understand instead of misreading it', () => {
+    const unsupported = [
+      'a:\n\t b: 1', 'a: &anchor 1', 'a: *alias', 'a: |\n  text', 'a: {b: 1}', 'a: 1\na: 2', 'a:\n  - b: 1',
+      'a: [1, [2]]', 'a: "open', 'a: 1\n   b: 2', '---\na: 1', 'just text',
+    ];
+    for (const source of unsupported) assert.throws(() => parseYamlSubset(source), Error, JSON.stringify(source));
+  });
+});
+
+describe('docker/Dockerfile', () => {
+  test('every stage starts from node:20-bookworm-slim', () => {
+    const bases = dockerfile.filter((instruction) => instruction.name === 'FROM').map((instruction) => instruction.args.split(/\s+/)[0]);
+    assert.ok(bases.length >= 1);
+    for (const base of bases) assert.equal(base, 'node:20-bookworm-slim');
+  });
+
+  test('installs with an npm that honours allowScripts, after the sources are in place', () => {
+    const runs = dockerfile.filter((instruction) => instruction.name === 'RUN').map((instruction) => instruction.args);
+    const npmPin = runs.map((run) => /npm install --global npm@(\d+)\.(\d+)\.(\d+)/.exec(run)).find((match) => match !== null);
+    assert.ok(npmPin, 'the Dockerfile should pin npm');
+    const [major, minor] = [Number(npmPin[1]), Number(npmPin[2])];
+    assert.ok(major > 11 || (major === 11 && minor >= 16), `npm ${major}.${minor} predates allowScripts`);
+    assert.ok(packageJson.allowScripts !== undefined, 'package.json should carry the allowScripts policy');
+
+    // `npm ci` runs the root "prepare" script: it must be the build, and the sources must be
+    // copied before it or the build inside `npm ci` fails on an empty tree.
+    assert.match(packageJson.scripts?.['prepare'] ?? '', /npm run build/);
+    assert.match(packageJson.scripts?.['build'] ?? '', /\btsc\b/);
+    const ciAt = dockerfile.findIndex((instruction) => instruction.name === 'RUN' && /\bnpm ci\b/.test(instruction.args));
+    assert.ok(ciAt >= 0, 'the image should install with npm ci');
+    const sourcesAt = dockerfile.findIndex((instruction) =>
+      instruction.name === 'COPY' && /^(?:\.|src\/?)\s/.test(instruction.args));
+    assert.ok(sourcesAt >= 0 && sourcesAt < ciAt, 'the sources should be copied before npm ci');
+  });
+
+  test('runs the CLI from package.json bin as `serve`', () => {
+    const cmds = finalInstructions.filter((instruction) => instruction.name === 'CMD');
+    assert.equal(cmds.length, 1);
+    const command = JSON.parse(cmds[0]?.args ?? '') as unknown;
+    assert.deepEqual(command, ['node', 'dist/src/cli.js', 'serve']);
+    assert.equal(packageJson.bin?.['floodgate'], 'dist/src/cli.js');
+    // tsconfig compiles src/cli.ts (rootDir ".") to dist/src/cli.js (outDir "dist").
+    const tsconfig = JSON.parse(readFileSync(path.join(repoRoot, 'tsconfig.json'), 'utf8')) as {
+      compilerOptions: { rootDir: string; outDir: string };
+    };
+    assert.equal(tsconfig.compilerOptions.rootDir, '.');
+    assert.equal(tsconfig.compilerOptions.outDir, 'dist');
+    assert.ok(existsSync(path.join(repoRoot, 'src', 'cli.ts')), 'src/cli.ts should exist');
+  });
+
+  test('runs as a user other than root', () => {
+    const users = finalInstructions.filter((instruction) => instruction.name === 'USER').map((instruction) => instruction.args);
+    assert.ok(users.length > 0, 'the final stage should set USER');
+    const user = (users.at(-1) ?? '').split(':')[0];
+    assert.ok(user !== 'root' && user !== '0' && user !== '', `runs as ${user}`);
+  });
+
+  test('exposes the port the engine listens on', () => {
+    const portEnv = finalInstructions
+      .filter((instruction) => instruction.name === 'ENV')
+      .map((instruction) => /(?:^|\s)PORT=(\d+)/.exec(instruction.args)?.[1])
+      .find((value) => value !== undefined);
+    assert.deepEqual(exposedPorts(), ['8080']);
+    assert.equal(portEnv, '8080');
+    const portSetting = settings.find((setting) => setting.env === 'PORT');
+    assert.equal(portSetting?.default, 8080, 'the engine default port should match EXPOSE');
+  });
+
+  test('checks health with node on GET /healthz of the same port', () => {
+    const command = healthcheckCommand();
+    assert.equal(command[0], 'node');
+    assert.equal(command[1], '-e');
+    const script = command[2] ?? '';
+    assert.match(script, /path: '\/healthz'/);
+    assert.match(script, /process\.env\.PORT \|\| (\d+)/);
+    assert.equal(/process\.env\.PORT \|\| (\d+)/.exec(script)?.[1], exposedPorts()[0]);
+  });
+});
+
+/** Runs the image's health check script against `port`; resolves with its exit code. */
+function runHealthcheck(port: number): Promise<number> {
+  const [, flag, script] = healthcheckCommand();
+  return new Promise((resolve) => {
+    execFile(process.execPath, [flag ?? '-e', script ?? ''], { env: { PORT: String(port) }, timeout: 10_000 }, (error) => {
+      resolve(error === null ? 0 : typeof error.code === 'number' ? error.code : -1);
+    });
+  });
+}
+
+async function withServer(status: number, run: (port: number, paths: string[]) => Promise<void>): Promise<void> {
+  const paths: string[] = [];
+  const server = http.createServer((request, response) => {
+    paths.push(`${request.method ?? ''} ${request.url ?? ''}`);
+    response.writeHead(status).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    await run((server.address() as AddressInfo).port, paths);
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+describe('the HEALTHCHECK script, run for real', () => {
+  test('passes when GET /healthz answers 200', async () => {
+    await withServer(200, async (port, paths) => {
+      assert.equal(await runHealthcheck(port), 0);
+      assert.deepEqual(paths, ['GET /healthz']);
+    });
+  });
+
+  test('fails when /healthz answers 503', async () => {
+    await withServer(503, async (port) => {
+      assert.equal(await runHealthcheck(port), 1);
+    });
+  });
+
+  test('fails when nothing listens', async () => {
+    let freePort = 0;
+    await withServer(200, async (port) => {
+      freePort = port;
+    });
+    assert.equal(await runHealthcheck(freePort), 1);
+  });
+});
+
+describe('docker/compose.yaml', () => {
+  test('has the postgres, redis and floodgate services with their images', () => {
+    assert.deepEqual(Object.keys(services).sort(), ['floodgate', 'postgres', 'redis']);
+    assert.equal(asMap(services['postgres'], 'postgres')['image'], 'postgres:16');
+    assert.equal(asMap(services['redis'], 'redis')['image'], 'redis:7');
+  });
+
+  test('builds floodgate from docker/Dockerfile with the repository root as context', () => {
+    const build = asMap(engine['build'], 'floodgate.build');
+    const context = path.resolve(dockerDir, String(build['context']));
+    assert.equal(context, repoRoot);
+    assert.ok(existsSync(path.join(context, String(build['dockerfile']))));
+    assert.ok(existsSync(path.join(context, '.dockerignore')), 'the context root needs the .dockerignore');
+  });
+
+  test('sets only real settings in the floodgate environment, and they load', () => {
+    const known = new Set(settings.map((setting) => setting.env));
+    const env: Record<string, string> = {};
+    for (const [name, value] of Object.entries(engineEnv)) {
+      assert.ok(known.has(name), `${name} is not a Floodgate setting`);
+      env[name] = String(value);
+    }
+    const config = loadConfig({ env, argv: [] });
+    assert.equal(config.ackMode, 'durable');
+    assert.notEqual(config.databaseUrl, null);
+    assert.notEqual(config.redisUrl, null);
+  });
+
+  test('publishes the port the engine listens on and the image exposes', () => {
+    const ports = asList(engine['ports'], 'floodgate.ports').map(String);
+    assert.deepEqual(ports, ['8080:8080']);
+    const containerPort = ports[0]?.split(':').at(-1);
+    assert.equal(String(engineEnv['PORT']), containerPort);
+    assert.deepEqual(exposedPorts(), [containerPort]);
+  });
+
+  test('DATABASE_URL points at the postgres service with its credentials', () => {
+    const url = new URL(String(engineEnv['DATABASE_URL']));
+    const postgres = asMap(services['postgres'], 'postgres');
+    const postgresEnv = asMap(postgres['environment'], 'postgres.environment');
+    assert.ok(Object.hasOwn(services, url.hostname), `no service named ${url.hostname}`);
+    assert.equal(url.hostname, 'postgres');
+    assert.equal(url.port === '' ? '5432' : url.port, '5432');
+    assert.equal(decodeURIComponent(url.username), postgresEnv['POSTGRES_USER']);
+    assert.equal(decodeURIComponent(url.password), postgresEnv['POSTGRES_PASSWORD']);
+    assert.equal(url.pathname.slice(1), postgresEnv['POSTGRES_DB']);
+  });
+
+  test('REDIS_URL points at the redis service', () => {
+    const url = new URL(String(engineEnv['REDIS_URL']));
+    assert.ok(Object.hasOwn(services, url.hostname), `no service named ${url.hostname}`);
+    assert.equal(url.hostname, 'redis');
+  });
+
+  test('floodgate waits for healthy dependencies that exist and have health checks', () => {
+    const dependsOn = asMap(engine['depends_on'], 'floodgate.depends_on');
+    assert.deepEqual(Object.keys(dependsOn).sort(), ['postgres', 'redis']);
+    for (const [name, condition] of Object.entries(dependsOn)) {
+      assert.ok(Object.hasOwn(services, name), `depends on missing service ${name}`);
+      assert.equal(asMap(condition, `depends_on.${name}`)['condition'], 'service_healthy');
+      const healthcheck = asMap(asMap(services[name], name)['healthcheck'], `${name}.healthcheck`);
+      assert.ok(asList(healthcheck['test'], `${name}.healthcheck.test`).length > 0);
+    }
+  });
+
+  test('the health checks use pg_isready and redis-cli ping', () => {
+    const postgresTest = asList(asMap(asMap(services['postgres'], 'postgres')['healthcheck'], 'hc')['test'], 'test').join(' ');
+    const redisTest = asList(asMap(asMap(services['redis'], 'redis')['healthcheck'], 'hc')['test'], 'test').join(' ');
+    assert.match(postgresTest, /pg_isready/);
+    assert.match(redisTest, /redis-cli ping/);
+  });
+
+  test('postgres keeps its data in a declared named volume', () => {
+    const volumes = asList(asMap(services['postgres'], 'postgres')['volumes'], 'postgres.volumes').map(String);
+    const [volumeName, mountPath] = (volumes[0] ?? '').split(':');
+    assert.equal(mountPath, '/var/lib/postgresql/data');
+    assert.ok(Object.hasOwn(asMap(compose['volumes'], 'volumes'), volumeName ?? ''), `volume ${volumeName} is not declared`);
+  });
+
+  test('the stop grace period outlasts the drain timeout', () => {
+    const env: Record<string, string> = {};
+    for (const [name, value] of Object.entries(engineEnv)) env[name] = String(value);
+    const drainTimeoutMs = loadConfig({ env, argv: [] }).drainTimeoutMs;
+    const graceMs = composeDurationMs(String(engine['stop_grace_period']));
+    assert.ok(graceMs > drainTimeoutMs, `stop_grace_period ${graceMs} ms ≤ drain timeout ${drainTimeoutMs} ms`);
+  });
+});
+
+describe('.dockerignore', () => {
+  const patterns = readFileSync(path.join(repoRoot, '.dockerignore'), 'utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+
+  test('keeps host builds and installs out of the context', () => {
+    for (const pattern of ['node_modules', 'dist', '.git', '.floodgate']) assert.ok(patterns.includes(pattern), pattern);
+  });
+
+  test('keeps what the build needs', () => {
+    for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'test', 'docker']) {
+      assert.ok(!patterns.some((pattern) => pattern === needed || pattern === `${needed}/` || pattern === '*'), needed);
+    }
+  });
+});
