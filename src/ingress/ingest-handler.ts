@@ -82,7 +82,7 @@ export function handleIngest(deps: IngestDependencies, route: IngestRoute, res: 
       try {
         const body = gzip ? gunzipBounded(raw, deps.config.bodyDecodedBytesMax) : { ok: true as const, bytes: raw };
         if (!body.ok) return refuse(body.error, false);
-        ingestBody(deps, route, res, call, { requestId, headers, format, bytes: body.bytes, startedAtMs });
+        ingestBody(deps, route, res, call, { requestId, headers, format, bytes: body.bytes, gzip, startedAtMs });
       } catch (error) {
         deps.log.error({ err: error, requestId, route }, 'ingest request failed unexpectedly');
         refuse({ code: 'ERR_INTERNAL', message: 'internal error while handling the request' }, true);
@@ -132,6 +132,7 @@ interface DecodedRequest {
   readonly headers: RequestHeaders;
   readonly format: BodyFormat;
   readonly bytes: Buffer;
+  readonly gzip: boolean;
   readonly startedAtMs: number;
 }
 
@@ -146,7 +147,8 @@ function ingestBody(deps: IngestDependencies, route: IngestRoute, res: UwsHttpRe
     if (!decoded.ok) return replyError(res, requestId, decoded.error.code, decoded.error.message);
     items = [decoded.item];
   } else {
-    const decoded = decodeBulkBody(request.format, request.bytes, deps.config);
+    // Uncompressed bodies were already counted while they streamed in.
+    const decoded = decodeBulkBody(request.format, request.bytes, deps.config, { eventsCounted: !request.gzip });
     if (!decoded.ok) return replyError(res, requestId, decoded.error.code, decoded.error.message);
     items = decoded.items;
     lineErrors = decoded.lineErrors;

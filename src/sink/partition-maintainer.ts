@@ -1,53 +1,71 @@
-/**
- * Keeps day partitions ahead of the clock: at start-up it creates every partition the
- * accepted timestamp window can reach (now − timestampPastMs … now + timestampFutureMs,
- * plus one day of margin), and then re-checks every hour so tomorrow's partition exists
- * before the first event of tomorrow arrives. Actors still create a missing partition on
- * demand (src/sink/batch-writer.ts); this keeps that rare and off the hot path.
- */
 import pg from 'pg';
 import type { Config } from '../config/config';
-import type { Logger } from '../log';
 import { ensurePartitionWindow } from './partitions';
+import type { SinkLogger } from './sink-logger';
 
-const maintenanceIntervalMs = 60 * 60 * 1000;
-const dayMs = 24 * 60 * 60 * 1000;
+/**
+ * Keeps day partitions created ahead of time for the whole accepted timestamp window, so
+ * writers rarely have to create one on the hot path (they still can: see PartitionCache).
+ * Runs once at start-up (a failure there stops the start) and then every
+ * partitionMaintenanceIntervalMs, when failures are only logged: the on-demand path
+ * covers the gap, and the next run tries again.
+ */
+
+/** An hour: the window's far end moves one day per day, so this is frequent enough. */
+export const partitionMaintenanceIntervalMs = 3_600_000;
+const millisecondsPerDay = 86_400_000;
+
+type WindowSettings = Pick<Config, 'timestampPastMs' | 'timestampFutureMs'>;
 
 export class PartitionMaintainer {
   readonly #connectionString: string;
-  readonly #window: Pick<Config, 'timestampPastMs' | 'timestampFutureMs'>;
-  readonly #log: Logger;
+  readonly #settings: WindowSettings;
+  readonly #logger: SinkLogger;
   #timer: NodeJS.Timeout | null = null;
+  #running: Promise<void> | null = null;
 
-  constructor(connectionString: string, window: Pick<Config, 'timestampPastMs' | 'timestampFutureMs'>, log: Logger) {
+  constructor(connectionString: string, settings: WindowSettings, logger: SinkLogger) {
     this.#connectionString = connectionString;
-    this.#window = window;
-    this.#log = log;
+    this.#settings = settings;
+    this.#logger = logger;
   }
 
   async start(): Promise<void> {
     await this.runOnce();
     this.#timer = setInterval(() => {
-      this.runOnce().catch((error: unknown) => this.#log.warn({ err: error }, 'partition maintenance failed; will retry in an hour'));
-    }, maintenanceIntervalMs);
+      if (this.#running !== null) return;
+      this.#running = this.runOnce()
+        .then(
+          () => undefined,
+          (error: unknown) => this.#logger.warn({ error }, 'partition maintenance failed; will retry'),
+        )
+        .finally(() => {
+          this.#running = null;
+        });
+    }, partitionMaintenanceIntervalMs);
+    // Maintenance alone must not keep the process alive.
     this.#timer.unref();
   }
 
-  async runOnce(): Promise<number> {
-    const client = new pg.Client({ connectionString: this.#connectionString });
+  /** Creates the partitions for [now - timestampPastMs, now + timestampFutureMs + 1 day]. */
+  async runOnce(nowMs: number = Date.now()): Promise<number> {
+    const client = new pg.Client({ connectionString: this.#connectionString, application_name: 'floodgate-partitions' });
+    client.on('error', (error) => this.#logger.warn({ error }, 'partition maintenance connection error'));
     await client.connect();
     try {
-      const now = Date.now();
-      const created = await ensurePartitionWindow(client, now - this.#window.timestampPastMs, now + this.#window.timestampFutureMs + dayMs);
-      if (created > 0) this.#log.info({ created }, 'partitions created');
-      return created;
+      const fromMs = nowMs - this.#settings.timestampPastMs;
+      const toMs = nowMs + this.#settings.timestampFutureMs + millisecondsPerDay;
+      const createdCount = await ensurePartitionWindow(client, fromMs, toMs);
+      if (createdCount > 0) this.#logger.info({ createdCount }, 'event partitions created ahead of time');
+      return createdCount;
     } finally {
-      await client.end();
+      await client.end().catch(() => undefined);
     }
   }
 
   async stop(): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
+    await this.#running;
   }
 }

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -137,6 +137,8 @@ test('SIGTERM under load: every acknowledged event is stored, exit code 0', asyn
 
 test('without DATABASE_URL: embedded PostgreSQL, data survives a restart', async () => {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'floodgate-embedded-'));
+  // As root, PostgreSQL runs as the postgres user, which must be able to enter the directory.
+  chmodSync(dataDir, 0o755);
   cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
   const env = envWithout(['DATABASE_URL'], { FLOODGATE_DATA_DIR: dataDir, FLOODGATE_EMBEDDED_PG_PORT: String(await freePort()), PORT: '0', FLOODGATE_HOST: '127.0.0.1' });
   const body = JSON.stringify({ events: wireEvents(20, 'embedded') });

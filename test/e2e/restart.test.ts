@@ -50,10 +50,10 @@ test('async mode: 202 at once, and stopping the engine writes everything acknowl
 });
 
 test('a request larger than a ring can ever hold is refused with 503 and Retry-After, nothing stored', async () => {
-  // The smallest ring the config allows for 1 KiB events; 1,000 events do not fit in it.
+  // The smallest ring the config allows for 1 KiB events; 4,000 events (~400 KB) do not fit in it.
   const harness = await startTestEngine({ eventBytesMax: 1024, attributesBytesMax: 512, ringBytes: 68 * 1024 });
   try {
-    const answer = await post(`${harness.baseUrl}/v1/events/bulk`, JSON.stringify({ events: wireEvents(1000, 'full') }), json);
+    const answer = await post(`${harness.baseUrl}/v1/events/bulk`, JSON.stringify({ events: wireEvents(4000, 'full') }), json);
     assert.equal(answer.status, 503, answer.text);
     assert.equal(answer.json.error.code, 'ERR_INGEST_OVERLOADED');
     assert.equal(answer.headers.get('retry-after'), '1');

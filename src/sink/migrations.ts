@@ -1,0 +1,128 @@
+import pg from 'pg';
+import type { SinkLogger } from './sink-logger';
+
+/**
+ * Schema migrations, applied at engine start-up and by `floodgate migrate`.
+ *
+ * Several engine processes may start against one database at the same moment, so the
+ * whole run holds a session-level advisory lock: the second process waits, then finds
+ * every version already recorded and does nothing. Each migration runs in its own
+ * transaction together with the row that records it, so a crash leaves either all of a
+ * migration or none of it.
+ */
+
+/** Arbitrary constant ("FLOODGAT" in ASCII) so no other application's lock collides. */
+export const migrationLockKey = '5065510882751496532';
+
+interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly statements: readonly string[];
+}
+
+/*
+ * v1: the events table and the dead-letter table.
+ *
+ * events is range-partitioned by UTC day on occurred_at; partitions are created by
+ * src/sink/partitions.ts ahead of time and on demand. There is deliberately no DEFAULT
+ * partition: rows landing there could never be moved into a day partition created later
+ * without rewriting it, and a missing partition is handled by creating it instead.
+ *
+ * The primary key (event_id, occurred_at) is the database-level dedupe. A unique index on
+ * a partitioned table must contain the partition column, so it catches an identical retry
+ * (same id, same timestamp to the microsecond) but NOT the same id sent again with another
+ * timestamp: that second event lands as a second row. The in-memory and Redis layers
+ * upstream key on event_id alone and catch that case within their windows.
+ *
+ * No other indexes yet: every index slows COPY, and the read side is a later issue.
+ *
+ * dead_letters.payload is bytea holding the event as UTF-8 JSON, because a poison event
+ * may contain exactly the bytes (NUL, invalid UTF-8) that text and jsonb refuse.
+ */
+const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'events and dead_letters',
+    statements: [
+      `CREATE TABLE events (
+         event_id text NOT NULL,
+         event_type text NOT NULL,
+         source text NOT NULL,
+         actor_id text,
+         occurred_at timestamptz NOT NULL,
+         received_at timestamptz NOT NULL,
+         attributes jsonb NOT NULL,
+         PRIMARY KEY (event_id, occurred_at)
+       ) PARTITION BY RANGE (occurred_at)`,
+      `CREATE TABLE dead_letters (
+         id bigserial PRIMARY KEY,
+         failed_at timestamptz NOT NULL DEFAULT now(),
+         reason_code text NOT NULL,
+         reason text NOT NULL,
+         event_id text,
+         payload bytea NOT NULL,
+         attempts int NOT NULL DEFAULT 1,
+         replayed_at timestamptz
+       )`,
+    ],
+  },
+];
+
+/** The highest schema version this build knows. */
+export const schemaVersionLatest = migrations.reduce((max, m) => Math.max(max, m.version), 0);
+
+export async function migrate(client: pg.ClientBase, logger: SinkLogger): Promise<void> {
+  await client.query('SELECT pg_advisory_lock($1::bigint)', [migrationLockKey]);
+  try {
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS floodgate_schema_migrations (
+         version int PRIMARY KEY,
+         applied_at timestamptz NOT NULL DEFAULT now()
+       )`,
+    );
+    const result = await client.query<{ version: number }>('SELECT version FROM floodgate_schema_migrations');
+    const applied = new Set(result.rows.map((row) => row.version));
+    const newest = Math.max(0, ...applied);
+    if (newest > schemaVersionLatest) {
+      // A newer engine migrated this database; running old code against it could corrupt it.
+      throw new Error(
+        `database schema is at version ${newest} but this build knows only up to ${schemaVersionLatest}: upgrade Floodgate`,
+      );
+    }
+    for (const migration of migrations) {
+      if (applied.has(migration.version)) continue;
+      await applyMigration(client, migration);
+      logger.info({ version: migration.version, name: migration.name }, 'schema migration applied');
+    }
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1::bigint)', [migrationLockKey]);
+  }
+}
+
+async function applyMigration(client: pg.ClientBase, migration: Migration): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    for (const statement of migration.statements) await client.query(statement);
+    await client.query('INSERT INTO floodgate_schema_migrations (version, applied_at) VALUES ($1, now())', [
+      migration.version,
+    ]);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Opens its own connection, migrates, and closes it (the `floodgate migrate` command). */
+export async function migrateDatabase(connectionString: string, logger: SinkLogger): Promise<void> {
+  const client = new pg.Client({ connectionString });
+  // A connection dropped while idle is reported as an event; without a listener it would
+  // crash the process instead of failing the awaiting query.
+  client.on('error', (error) => logger.warn({ error }, 'migration connection error'));
+  await client.connect();
+  try {
+    await migrate(client, logger);
+  } finally {
+    await client.end();
+  }
+}

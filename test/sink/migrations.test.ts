@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import pg from 'pg';
+import { migrate, migrateDatabase, schemaVersionLatest } from '../../src/sink/migrations';
+import { createTestDatabase, type TestDatabase } from '../support/database';
+import { recordingLogger } from './fixtures';
+
+let database: TestDatabase;
+before(async () => {
+  database = await createTestDatabase();
+});
+after(async () => {
+  await database?.drop();
+});
+
+async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+test('two engines migrating at the same moment apply each version exactly once', async () => {
+  const loggers = [recordingLogger(), recordingLogger()];
+  const clients = [new pg.Client({ connectionString: database.url }), new pg.Client({ connectionString: database.url })];
+  await Promise.all(clients.map((client) => client.connect()));
+  try {
+    await Promise.all(clients.map((client, i) => migrate(client, loggers[i] as ReturnType<typeof recordingLogger>)));
+    const locks = await (clients[0] as pg.Client).query(
+      "SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND d.datname = current_database()",
+    );
+    assert.equal(locks.rowCount, 0, 'the advisory lock is released');
+  } finally {
+    await Promise.all(clients.map((client) => client.end()));
+  }
+  const applied = loggers.flatMap((logger) => logger.entries.filter((entry) => entry.msg === 'schema migration applied'));
+  assert.equal(applied.length, schemaVersionLatest);
+  await withClient(database.url, async (client) => {
+    const versions = await client.query('SELECT version FROM floodgate_schema_migrations ORDER BY version');
+    assert.deepEqual(versions.rows, [{ version: 1 }]);
+  });
+});
+
+test('migrating again is a no-op', async () => {
+  const logger = recordingLogger();
+  await migrateDatabase(database.url, logger);
+  await migrateDatabase(database.url, logger);
+  assert.deepEqual(logger.entries, []);
+});
+
+test('schema v1: events is partitioned by occurred_at, keyed on (event_id, occurred_at), nothing else', async () => {
+  await withClient(database.url, async (client) => {
+    const columns = await client.query(
+      `SELECT column_name, data_type, is_nullable FROM information_schema.columns
+        WHERE table_name = 'events' ORDER BY ordinal_position`,
+    );
+    assert.deepEqual(columns.rows, [
+      { column_name: 'event_id', data_type: 'text', is_nullable: 'NO' },
+      { column_name: 'event_type', data_type: 'text', is_nullable: 'NO' },
+      { column_name: 'source', data_type: 'text', is_nullable: 'NO' },
+      { column_name: 'actor_id', data_type: 'text', is_nullable: 'YES' },
+      { column_name: 'occurred_at', data_type: 'timestamp with time zone', is_nullable: 'NO' },
+      { column_name: 'received_at', data_type: 'timestamp with time zone', is_nullable: 'NO' },
+      { column_name: 'attributes', data_type: 'jsonb', is_nullable: 'NO' },
+    ]);
+    const partitioning = await client.query(
+      "SELECT pg_get_partkeydef('events'::regclass) AS key, (SELECT count(*)::int FROM pg_inherits WHERE inhparent = 'events'::regclass) AS partitions",
+    );
+    assert.deepEqual(partitioning.rows, [{ key: 'RANGE (occurred_at)', partitions: 0 }]);
+    const indexes = await client.query("SELECT indexdef FROM pg_indexes WHERE tablename = 'events'");
+    assert.equal(indexes.rowCount, 1);
+    assert.match(String(indexes.rows[0]?.indexdef), /UNIQUE INDEX events_pkey ON ONLY public\.events USING btree \(event_id, occurred_at\)/);
+  });
+});
+
+test('schema v1: dead_letters keeps raw bytes and defaults', async () => {
+  await withClient(database.url, async (client) => {
+    const inserted = await client.query(
+      "INSERT INTO dead_letters (reason_code, reason, payload) VALUES ('22P05', 'bad', '\\x00ff'::bytea) RETURNING id, attempts, replayed_at, failed_at IS NOT NULL AS stamped, payload",
+    );
+    assert.deepEqual(inserted.rows[0], { id: '1', attempts: 1, replayed_at: null, stamped: true, payload: Buffer.from([0, 255]) });
+    await assert.rejects(client.query("INSERT INTO dead_letters (reason, payload) VALUES ('no code', ''::bytea)"), { code: '23502' });
+  });
+});
+
+test('a database migrated by a newer build is refused, not touched', async () => {
+  const newer = await createTestDatabase();
+  try {
+    await withClient(newer.url, async (client) => {
+      await client.query('CREATE TABLE floodgate_schema_migrations (version int PRIMARY KEY, applied_at timestamptz NOT NULL)');
+      await client.query('INSERT INTO floodgate_schema_migrations VALUES (999, now())');
+    });
+    await assert.rejects(migrateDatabase(newer.url, recordingLogger()), /schema is at version 999/);
+    await withClient(newer.url, async (client) => {
+      const events = await client.query("SELECT to_regclass('events') AS events");
+      assert.equal(events.rows[0]?.events, null);
+    });
+  } finally {
+    await newer.drop();
+  }
+});
+
+test('a failing migration leaves nothing behind and releases the lock', async () => {
+  const broken = await createTestDatabase();
+  try {
+    await withClient(broken.url, async (client) => {
+      // dead_letters already exists with another shape, so v1's second statement fails.
+      await client.query('CREATE TABLE dead_letters (x int)');
+      await assert.rejects(migrate(client, recordingLogger()), { code: '42P07' });
+      const state = await client.query(
+        "SELECT to_regclass('events') AS events, (SELECT count(*)::int FROM floodgate_schema_migrations) AS versions, (SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS locks",
+      );
+      assert.deepEqual(state.rows[0], { events: null, versions: 0, locks: 0 });
+    });
+  } finally {
+    await broken.drop();
+  }
+});
+
+test('migrateDatabase reports an unreachable server', async () => {
+  const url = new URL(database.url);
+  url.port = '1';
+  await assert.rejects(migrateDatabase(url.toString(), recordingLogger()), { code: 'ECONNREFUSED' });
+});
