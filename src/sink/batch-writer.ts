@@ -6,7 +6,7 @@ import { CopyEncoder } from './copy-encoder';
 import { deadLetterReasonOf, insertDeadLetter } from './dead-letters';
 import { dayOfUs, isPartitionableDay, PartitionCache } from './partitions';
 import { classifyDatabaseError, errorCodeOf } from './retry-policy';
-import type { SinkLogger } from './sink-logger';
+import { errorFields, type SinkLogger } from './sink-logger';
 
 /**
  * Writes batches of events into `events`, one actor's connection at a time.
@@ -340,7 +340,7 @@ export class BatchWriter {
     client.on('error', (error) => {
       if (this.#client !== client) return;
       this.#broken = true;
-      this.#logger.warn({ error, code: errorCodeOf(error) }, 'batch writer connection lost');
+      this.#logger.warn(errorFields(error), 'batch writer connection lost');
     });
     client.on('end', () => {
       if (this.#client === client) this.#broken = true;

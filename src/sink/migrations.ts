@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { SinkLogger } from './sink-logger';
+import { errorFields, type SinkLogger } from './sink-logger';
 
 /**
  * Schema migrations, applied at engine start-up and by `floodgate migrate`.
@@ -118,7 +118,7 @@ export async function migrateDatabase(connectionString: string, logger: SinkLogg
   const client = new pg.Client({ connectionString });
   // A connection dropped while idle is reported as an event; without a listener it would
   // crash the process instead of failing the awaiting query.
-  client.on('error', (error) => logger.warn({ error }, 'migration connection error'));
+  client.on('error', (error) => logger.warn(errorFields(error), 'migration connection error'));
   await client.connect();
   try {
     await migrate(client, logger);

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Config } from '../config/config';
 import { ensurePartitionWindow } from './partitions';
-import type { SinkLogger } from './sink-logger';
+import { errorFields, type SinkLogger } from './sink-logger';
 
 /**
  * Keeps day partitions created ahead of time for the whole accepted timestamp window, so
@@ -37,7 +37,7 @@ export class PartitionMaintainer {
       this.#running = this.runOnce()
         .then(
           () => undefined,
-          (error: unknown) => this.#logger.warn({ error }, 'partition maintenance failed; will retry'),
+          (error: unknown) => this.#logger.warn(errorFields(error), 'partition maintenance failed; will retry'),
         )
         .finally(() => {
           this.#running = null;
@@ -50,7 +50,7 @@ export class PartitionMaintainer {
   /** Creates the partitions for [now - timestampPastMs, now + timestampFutureMs + 1 day]. */
   async runOnce(nowMs: number = Date.now()): Promise<number> {
     const client = new pg.Client({ connectionString: this.#connectionString, application_name: 'floodgate-partitions' });
-    client.on('error', (error) => this.#logger.warn({ error }, 'partition maintenance connection error'));
+    client.on('error', (error) => this.#logger.warn(errorFields(error), 'partition maintenance connection error'));
     await client.connect();
     try {
       const fromMs = nowMs - this.#settings.timestampPastMs;

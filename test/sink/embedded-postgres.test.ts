@@ -208,3 +208,14 @@ test('as root, a parent directory the postgres user cannot enter is refused with
     /postgres user, which cannot enter .*locked \(mode 700\)/,
   );
 });
+
+test('stop() returns even when the server already died under us', async () => {
+  const dataDir = path.join(root, 'died');
+  const server = await startEmbeddedPostgres({ dataDir, port: await freePort(), logger: recordingLogger() });
+  const pid = postmasterPid(dataDir);
+  process.kill(pid, 'SIGKILL');
+  await waitUntil(() => !isAlive(pid));
+  const startedMs = Date.now();
+  await server.stop();
+  assert.ok(Date.now() - startedMs < 5_000);
+});
