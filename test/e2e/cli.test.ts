@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -14,6 +13,7 @@ import pg from 'pg';
 import { createTestDatabase } from '../support/database';
 import { post } from '../support/engine';
 import { wireEvents } from '../support/wire-events';
+import { freePort } from '../support/free-port';
 
 const cli = path.join(__dirname, '..', '..', 'src', 'cli.js');
 const json = { 'content-type': 'application/json' };
@@ -29,16 +29,6 @@ function envWithout(names: string[], extra: Record<string, string>): NodeJS.Proc
   return env;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 interface Running {
   readonly child: ChildProcess;

@@ -14,6 +14,7 @@ import pg from 'pg';
 import { resolveDatabase } from '../../src/sink/database';
 import { startEmbeddedPostgres } from '../../src/sink/embedded-postgres';
 import { recordingLogger, sleep } from './fixtures';
+import { freePort } from '../support/free-port';
 
 const compiledModule = path.join(__dirname, '..', '..', 'src', 'sink', 'embedded-postgres.js');
 const runAsRoot = userInfo().uid === 0;
@@ -28,16 +29,6 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 async function query<Row extends pg.QueryResultRow>(url: string, sql: string): Promise<Row[]> {
   const client = new pg.Client({ connectionString: url });

@@ -21,6 +21,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { startEmbeddedPostgres } from '../../src/sink/embedded-postgres';
 import type { SinkLogger } from '../../src/sink/sink-logger';
+import { freePort } from './free-port';
 
 const repoRoot = path.resolve(__dirname, '..', '..', '..');
 const compiledTestRoot = path.join(repoRoot, 'dist', 'test');
@@ -203,16 +204,6 @@ function pingRedis(port: number): Promise<boolean> {
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
