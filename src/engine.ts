@@ -13,6 +13,7 @@ import { startActors, type ActorPool } from './actors/actor-pool';
 import type { ActorMessage } from './actors/messages';
 import type { Config } from './config/config';
 import { DatabaseProbe } from './health/database-probe';
+import { IngestPipeline } from './ingress/ingest-pipeline';
 import { PendingRequests } from './ingress/pending-requests';
 import { RingRouter } from './ingress/ring-router';
 import { startServer, type ReadinessReport } from './ingress/server';
@@ -79,8 +80,7 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
       {
         uws,
         config,
-        router: new RingRouter(producers, recordBytesMaxFor(config.ringBytes)),
-        pending,
+        pipeline: new IngestPipeline({ config, pending, router: new RingRouter(producers, recordBytesMaxFor(config.ringBytes)) }),
         log,
         isDraining: () => draining,
         readiness,

@@ -12,7 +12,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/config';
-import type { ValidEvent } from '../event';
 import { statusOf, type ErrorInfo, type EventError } from '../errors';
 import type { Logger } from '../log';
 import { bodyFormatOf, type BodyFormat } from './body-format';
@@ -21,18 +20,15 @@ import { decodeBulkBody, decodeSingleBody } from './decode-body';
 import { EventCountScanner } from './event-count-scanner';
 import { contentEncodingOf, gunzipBounded } from './gunzip-bounded';
 import { reply, replyError } from './http-reply';
-import type { PendingRequest, PendingRequests } from './pending-requests';
-import { outcomeErrors, v1Body, webhookBatchBody, webhookEventBody, type IngestResult } from './responses';
-import type { RingRouter } from './ring-router';
+import type { IngestPipeline } from './ingest-pipeline';
+import { v1Body, webhookBatchBody, webhookEventBody, type IngestResult } from './responses';
 import type { UwsHttpRequest, UwsHttpResponse } from './uws';
-import { validateEvent } from './validate-event';
 
 export type IngestRoute = 'v1-single' | 'v1-bulk' | 'webhook-event' | 'webhook-batch';
 
 export interface IngestDependencies {
   readonly config: Config;
-  readonly router: RingRouter;
-  readonly pending: PendingRequests;
+  readonly pipeline: IngestPipeline;
   readonly log: Logger;
   readonly isDraining: () => boolean;
 }
@@ -154,81 +150,17 @@ function ingestBody(deps: IngestDependencies, route: IngestRoute, res: UwsHttpRe
     lineErrors = decoded.lineErrors;
     bodyRequestId = decoded.requestId;
   }
-  const receivedAtMs = Date.now();
   const idempotencyKey = headers.idempotencyKey || headers.requestId || bodyRequestId || null;
-  const validated = validateAll(items, lineErrors, { receivedAtMs, idempotencyKey, limits: deps.config });
-  const base = { requestId, totalEvents: items.length, generatedIds: validated.generatedIds, firstEventId: validated.firstEventId };
-  if (validated.events.length === 0) {
-    return answer(deps, route, res, call, { ...base, accepted: 0, duplicates: 0, errors: validated.errors, writeFailures: 0, latencyMs: elapsed(request.startedAtMs) });
-  }
-  const durable = deps.config.ackMode === 'durable';
-  const finish = (settled: PendingRequest | null): void => {
-    const fromOutcomes = settled === null ? [] : outcomeErrors(settled);
-    const writeFailures = fromOutcomes.filter((error) => error.code === 'ERR_EVENT_WRITE_FAILED').length;
-    answer(deps, route, res, call, {
-      ...base,
-      accepted: settled === null ? validated.events.length : settled.committed,
-      duplicates: settled === null ? 0 : settled.duplicates,
-      errors: fromOutcomes.length === 0 ? validated.errors : [...validated.errors, ...fromOutcomes],
-      writeFailures,
-      latencyMs: elapsed(request.startedAtMs),
-    });
-  };
-  const pendingRequest = durable ? deps.pending.register(validated.events.length, (settled) => {
-    clearTimeout(timer);
-    finish(settled);
-  }) : null;
-  const ticket = pendingRequest?.ticket ?? deps.pending.issueTicket();
-  if (!deps.router.tryEnqueue(ticket, receivedAtMs * 1000, validated.indexes, validated.events)) {
-    if (pendingRequest !== null) deps.pending.forget(ticket);
-    if (!call.aborted) replyError(res, requestId, 'ERR_INGEST_OVERLOADED', 'the engine is at capacity (actor ring full); retry after the Retry-After delay');
-    return;
-  }
-  deps.pending.countEnqueued(validated.events.length);
-  if (pendingRequest === null) return finish(null);
-  const timer = setTimeout(() => {
-    deps.pending.forget(ticket);
-    if (!call.aborted) replyError(res, requestId, 'ERR_INGEST_COMMIT_TIMEOUT', `events were queued but not committed within ackTimeoutMs (${deps.config.ackTimeoutMs} ms); retry: dedupe makes it safe`);
-  }, deps.config.ackTimeoutMs);
-}
-
-interface Validated {
-  readonly events: ValidEvent[];
-  readonly indexes: number[];
-  readonly errors: EventError[];
-  readonly generatedIds: number;
-  readonly firstEventId: string | null;
-}
-
-function validateAll(items: readonly unknown[], lineErrors: readonly EventError[], context: Parameters<typeof validateEvent>[2]): Validated {
-  const events: ValidEvent[] = [];
-  const indexes: number[] = [];
-  const errors: EventError[] = [...lineErrors];
-  const brokenLines = new Set(lineErrors.map((error) => error.index));
-  let generatedIds = 0;
-  let firstEventId: string | null = null;
-  for (let index = 0; index < items.length; index++) {
-    if (brokenLines.has(index)) continue;
-    const result = validateEvent(items[index], index, context);
-    if (!result.ok) {
-      errors.push(result.error);
-      continue;
-    }
-    if (result.idGenerated) generatedIds++;
-    if (index === 0) firstEventId = result.event.eventId;
-    events.push(result.event);
-    indexes.push(index);
-  }
-  return { events, indexes, errors, generatedIds, firstEventId };
-}
-
-function elapsed(startedAtMs: number): number {
-  return Math.round((performance.now() - startedAtMs) * 1000) / 1000;
+  const ingestRequest = { requestId, items, lineErrors, idempotencyKey, ackMode: deps.config.ackMode, startedAtMs: request.startedAtMs };
+  deps.pipeline.submit(ingestRequest, (outcome) => {
+    if (call.aborted) return;
+    if (!outcome.ok) return replyError(res, requestId, outcome.code, outcome.message);
+    answer(deps, route, res, outcome.result);
+  });
 }
 
 /** Chooses the status and body for a finished request, by route and outcome. */
-function answer(deps: IngestDependencies, route: IngestRoute, res: UwsHttpResponse, call: { aborted: boolean }, result: IngestResult): void {
-  if (call.aborted) return;
+function answer(deps: IngestDependencies, route: IngestRoute, res: UwsHttpResponse, result: IngestResult): void {
   const stored = result.accepted + result.duplicates;
   if (stored === 0 && result.writeFailures > 0) {
     return replyError(res, result.requestId, 'ERR_INGEST_WRITE_FAILED', 'the database could not take the events; nothing was stored; retry after the Retry-After delay');
