@@ -12,6 +12,7 @@
 import { startActors, type ActorPool } from './actors/actor-pool';
 import type { ActorMessage } from './actors/messages';
 import type { Config } from './config/config';
+import { CircuitBreaker } from './health/circuit-breaker';
 import { DatabaseProbe } from './health/database-probe';
 import { IngestPipeline } from './ingress/ingest-pipeline';
 import { PendingRequests } from './ingress/pending-requests';
@@ -55,32 +56,50 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
     const rings = Array.from({ length: config.actorCount }, () => createRingBuffer(config.ringBytes));
     const producers = rings.map((ring) => new RingProducer(ring));
     const pending = new PendingRequests();
+    const breaker = new CircuitBreaker(log);
+    breaker.start();
+    cleanups.push(async () => breaker.stop());
     const onActorMessage = (message: ActorMessage): void => {
       if (message.type === 'ack') pending.applyAcks(message);
-      else if (message.type === 'fault') log.warn({ actor: message.actorIndex, code: message.code, rows: message.rows, attempt: message.attempt }, `batch write failed: ${message.message}`);
+      else if (message.type === 'fault') {
+        log.warn({ actor: message.actorIndex, code: message.code, rows: message.rows, attempt: message.attempt }, `batch write failed: ${message.message}`);
+        if (message.transient) breaker.actorFault(message.actorIndex, message.code, message.message);
+      }
     };
     const actors = await startActors({ config, rings, connectionString: database.connectionString, log, onMessage: onActorMessage, readyTimeoutMs: actorsReadyTimeoutMs });
     cleanups.push(() => actors.close());
+    let actorFailure: string | null = null;
+    actors.finished.catch((error: unknown) => {
+      actorFailure = error instanceof Error ? error.message : String(error);
+      log.fatal({ err: error }, 'an actor thread failed; events routed to it cannot be written');
+    });
 
-    const probe = new DatabaseProbe(database.connectionString, probeIntervalMs, log);
+    const probe = new DatabaseProbe(database.connectionString, probeIntervalMs, log, (state) => breaker.probeResult(state.ok, state.detail));
     await probe.start();
     cleanups.push(() => probe.stop());
 
     let draining = false;
     const readiness = (): ReadinessReport => {
       const db = probe.state;
+      const circuitClosed = breaker.state === 'closed';
       const checks = {
         database: { ok: db.ok, detail: db.detail },
-        actors: { ok: true, detail: `${config.actorCount} actors running` },
+        sink_circuit: { ok: circuitClosed, detail: `${breaker.state}: ${breaker.reason}` },
+        actors: { ok: actorFailure === null, detail: actorFailure ?? `${config.actorCount} actors running` },
         draining: { ok: !draining, detail: draining ? 'shutting down' : 'accepting events' },
       };
-      return { ready: db.ok && !draining, checks };
+      return { ready: db.ok && circuitClosed && actorFailure === null && !draining, checks };
     };
     const server = await startServer(
       {
         uws,
         config,
-        pipeline: new IngestPipeline({ config, pending, router: new RingRouter(producers, recordBytesMaxFor(config.ringBytes)) }),
+        pipeline: new IngestPipeline({
+          config,
+          pending,
+          router: new RingRouter(producers, recordBytesMaxFor(config.ringBytes)),
+          writeBlocker: () => breaker.blocker(),
+        }),
         log,
         isDraining: () => draining,
         readiness,

@@ -11,12 +11,14 @@ import { RingConsumer } from '../ring/ring-consumer';
 import { BatchWriter } from '../sink/batch-writer';
 import { AckBuffer } from './ack-buffer';
 import { Actor } from './actor';
+import { RedisDedupe } from './redis-dedupe';
 import type { ActorInput, FaultMessage, ReadyMessage, StoppedMessage } from './messages';
 
 export default async function runActor(input: ActorInput): Promise<void> {
   const { actorIndex, config, port } = input;
   const log = createLogger(config.logLevel, { actor: actorIndex });
   const writer = await BatchWriter.open(input.connectionString, log);
+  const sharedLayer = config.redisUrl === null ? null : new RedisDedupe(config.redisUrl, config.redisDedupeTtlMs, log);
   try {
     const acks = new AckBuffer(port, actorIndex, config.batchRowsMax + config.eventsPerRequestMax);
     const actor = new Actor({
@@ -25,6 +27,7 @@ export default async function runActor(input: ActorInput): Promise<void> {
       acks,
       settings: config,
       log,
+      sharedLayer,
       onFault: (fault) => {
         const message: FaultMessage = { type: 'fault', actorIndex, ...fault };
         port.postMessage(message);
@@ -37,6 +40,7 @@ export default async function runActor(input: ActorInput): Promise<void> {
     port.postMessage(stopped);
     log.debug({}, 'actor drained and stopped');
   } finally {
+    await sharedLayer?.close();
     await writer.close();
     port.close();
   }

@@ -33,11 +33,18 @@ export interface RowWriter {
   write(rows: readonly BatchRow[], outcomes: Uint8Array): Promise<WriteReport>;
 }
 
+/** A dedupe layer shared by several nodes (src/actors/redis-dedupe.ts). */
+export interface SharedDedupeLayer {
+  seen(eventIds: readonly string[]): Promise<boolean[] | null>;
+  remember(eventIds: readonly string[]): void;
+}
+
 export interface ActorFault {
   readonly code: string;
   readonly message: string;
   readonly rows: number;
   readonly attempt: number;
+  readonly transient: boolean;
 }
 
 interface QueuedRow extends BatchRow {
@@ -45,7 +52,7 @@ interface QueuedRow extends BatchRow {
   readonly index: number;
 }
 
-type ActorSettings = Pick<Config, 'batchRowsMax' | 'batchWaitMs' | 'dedupeWindowEntriesMax' | 'retryAttemptsMax'>;
+type ActorSettings = Pick<Config, 'ackMode' | 'batchRowsMax' | 'batchWaitMs' | 'dedupeWindowEntriesMax' | 'retryAttemptsMax'>;
 
 /** How long an idle actor sleeps before re-checking its ring (a publish wakes it sooner). */
 const idleWaitMs = 1000;
@@ -58,6 +65,7 @@ export class Actor {
   readonly #log: Logger;
   readonly #onFault: (fault: ActorFault) => void;
   readonly #window: DedupeWindow;
+  readonly #sharedLayer: SharedDedupeLayer | null;
   /** Ids in the accumulating or the flushing batch → copies waiting for their outcome. */
   readonly #inFlight = new Map<string, QueuedRow[] | null>();
   #batch: QueuedRow[] = [];
@@ -71,7 +79,9 @@ export class Actor {
     settings: ActorSettings;
     log: Logger;
     onFault: (fault: ActorFault) => void;
+    sharedLayer?: SharedDedupeLayer | null;
   }) {
+    this.#sharedLayer = options.sharedLayer ?? null;
     this.#consumer = options.consumer;
     this.#writer = options.writer;
     this.#acks = options.acks;
@@ -156,24 +166,55 @@ export class Actor {
     });
   }
 
-  async #flush(rows: QueuedRow[]): Promise<void> {
+  async #flush(batch: QueuedRow[]): Promise<void> {
+    const rows = this.#sharedLayer === null ? batch : await this.#dropSeenByOtherNodes(batch);
     const outcomes = new Uint8Array(rows.length);
-    await this.#writeWithRetries(rows, outcomes);
+    if (rows.length > 0) await this.#writeWithRetries(rows, outcomes);
+    const storedIds: string[] = [];
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i] as QueuedRow;
       const outcome = outcomes[i] as number;
       this.#acks.add(row.ticket, row.index, outcome);
       const stored = outcome === EventOutcome.committed || outcome === EventOutcome.duplicate;
-      if (stored) this.#window.remember(row.event.eventId);
+      if (stored) {
+        this.#window.remember(row.event.eventId);
+        storedIds.push(row.event.eventId);
+      }
       this.#settleFollowers(row.event.eventId, stored);
     }
+    this.#sharedLayer?.remember(storedIds);
     this.#acks.post();
   }
 
   /**
+   * Asks the cross-node layer which ids another node (or this one, before a restart)
+   * committed recently; those are duplicates without a database trip. If the layer fails
+   * it answers null and every row is written: PostgreSQL still judges identical retries.
+   */
+  async #dropSeenByOtherNodes(rows: QueuedRow[]): Promise<QueuedRow[]> {
+    const seen = await (this.#sharedLayer as SharedDedupeLayer).seen(rows.map((row) => row.event.eventId));
+    if (seen === null || !seen.includes(true)) return rows;
+    const fresh: QueuedRow[] = [];
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i] as QueuedRow;
+      if (!seen[i]) {
+        fresh.push(row);
+        continue;
+      }
+      this.#acks.add(row.ticket, row.index, EventOutcome.duplicate);
+      this.#window.remember(row.event.eventId);
+      this.#settleFollowers(row.event.eventId, true);
+    }
+    return fresh;
+  }
+
+  /**
    * Transient database errors (by SQLSTATE class, decided in src/sink/retry-policy.ts) are
-   * retried with bounded backoff; past retryAttemptsMax, or on any other error, the rows
-   * fail and their clients get a 503 to retry: nothing is acknowledged that is not stored.
+   * retried with bounded backoff. In durable mode, past retryAttemptsMax the rows fail and
+   * their clients get a 503 to retry: nothing is acknowledged that is not stored. In async
+   * mode the clients already have their 202, so transient failures are retried until the
+   * database returns (or the drain times out): giving up would lose acknowledged events.
+   * Any other error fails the rows at once (a bug; retrying would not help).
    */
   async #writeWithRetries(rows: QueuedRow[], outcomes: Uint8Array): Promise<void> {
     for (let attempt = 1; ; attempt++) {
@@ -184,8 +225,10 @@ export class Actor {
         const kind = classifyDatabaseError(error);
         const code = String((error as { code?: unknown }).code ?? kind);
         const message = error instanceof Error ? error.message : String(error);
-        this.#onFault({ code, message, rows: rows.length, attempt });
-        if (kind !== 'transient' || attempt > this.#settings.retryAttemptsMax) {
+        const transient = kind === 'transient';
+        this.#onFault({ code, message, rows: rows.length, attempt, transient });
+        const retriesExhausted = this.#settings.ackMode === 'durable' && attempt > this.#settings.retryAttemptsMax;
+        if (!transient || retriesExhausted) {
           this.#log.error({ code, rows: rows.length, attempt, kind }, `batch failed: ${message}`);
           for (let i = 0; i < outcomes.length; i++) {
             if (outcomes[i] === 0) outcomes[i] = EventOutcome.failed;

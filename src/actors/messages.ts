@@ -49,6 +49,8 @@ export interface FaultMessage {
   readonly message: string;
   readonly rows: number;
   readonly attempt: number;
+  /** Transient failures (the database is away) open the circuit breaker; others do not. */
+  readonly transient: boolean;
 }
 
 /**

@@ -16,6 +16,8 @@ export interface Config {
   readonly databaseUrl: string | null;
   /** Redis connection string (REDIS_URL); null disables the cross-node dedupe layer. */
   readonly redisUrl: string | null;
+  /** How long Redis remembers a committed event id for cross-node dedupe (FLOODGATE_REDIS_DEDUPE_TTL_MS). */
+  readonly redisDedupeTtlMs: number;
   /** durable: answer after commit; async: answer 202 once in the ring (FLOODGATE_ACK). */
   readonly ackMode: AckMode;
   /** Directory for local state such as the embedded PostgreSQL data (FLOODGATE_DATA_DIR). */

@@ -97,6 +97,10 @@ const settingsByKey = {
     env: 'REDIS_URL', flag: '--redis-url', kind: 'url', default: null, protocols: ['redis:', 'rediss:'],
     unit: 'URL', description: 'Redis connection string; unset turns the cross-node dedupe layer off.',
   },
+  redisDedupeTtlMs: {
+    env: 'FLOODGATE_REDIS_DEDUPE_TTL_MS', flag: '--redis-dedupe-ttl-ms', kind: 'duration', default: 10 * 60 * secondMs, min: secondMs,
+    max: 24 * 60 * 60 * secondMs, unit: 'ms', description: 'How long Redis remembers a committed event id (keep it minutes: ~140 bytes per id).',
+  },
   ackMode: {
     env: 'FLOODGATE_ACK', flag: '--ack', kind: 'enum', default: 'durable', values: ['durable', 'async'], unit: 'mode',
     description: 'durable answers after commit; async answers 202 once queued in memory (lost on a crash).',

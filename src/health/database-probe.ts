@@ -21,10 +21,13 @@ export class DatabaseProbe {
   #state: ProbeState = { ok: false, detail: 'not checked yet', checkedAtMs: 0 };
   #running = false;
 
-  constructor(connectionString: string, intervalMs: number, log: Logger) {
+  readonly #onResult: (state: ProbeState) => void;
+
+  constructor(connectionString: string, intervalMs: number, log: Logger, onResult: (state: ProbeState) => void = () => undefined) {
     this.#connectionString = connectionString;
     this.#intervalMs = intervalMs;
     this.#log = log;
+    this.#onResult = onResult;
   }
 
   get state(): ProbeState {
@@ -55,6 +58,7 @@ export class DatabaseProbe {
     } finally {
       this.#running = false;
     }
+    this.#onResult(this.#state);
   }
 
   async #connected(): Promise<pg.Client> {

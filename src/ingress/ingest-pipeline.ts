@@ -32,7 +32,7 @@ export interface PipelineDependencies {
   readonly config: Config;
   readonly router: RingRouter;
   readonly pending: PendingRequests;
-  /** Returns an error while writes cannot succeed (circuit open), else null. */
+  /** Returns an error while durable writes cannot succeed (circuit open), else null. */
   readonly writeBlocker?: () => { code: ErrorCode; message: string } | null;
 }
 
@@ -61,7 +61,10 @@ export class IngestPipeline {
       };
     };
     if (validated.events.length === 0) return done({ ok: true, result: result(null, 0) });
-    const blocked = this.#deps.writeBlocker?.() ?? null;
+    // Durable requests are refused at once while the circuit is open: they could only wait
+    // and time out. Async requests still go into the rings (their events are written when
+    // the database returns); a full ring then answers 503 as usual.
+    const blocked = request.ackMode === 'durable' ? (this.#deps.writeBlocker?.() ?? null) : null;
     if (blocked !== null) return done({ ok: false, ...blocked });
 
     let timer: NodeJS.Timeout | undefined;

@@ -52,7 +52,7 @@ function assertOnlyProblemAbout(problems: readonly string[], setting: Setting, r
 describe('settings table', () => {
   // The names from the product brief, written out so a rename in the table fails here.
   const expectedEnvNames = [
-    'PORT', 'FLOODGATE_HOST', 'DATABASE_URL', 'REDIS_URL', 'FLOODGATE_ACK', 'FLOODGATE_DATA_DIR',
+    'PORT', 'FLOODGATE_HOST', 'DATABASE_URL', 'REDIS_URL', 'FLOODGATE_REDIS_DEDUPE_TTL_MS', 'FLOODGATE_ACK', 'FLOODGATE_DATA_DIR',
     'FLOODGATE_EMBEDDED_PG_PORT', 'FLOODGATE_ACTORS', 'FLOODGATE_RING_BYTES', 'FLOODGATE_BATCH_ROWS_MAX',
     'FLOODGATE_BATCH_WAIT_MS', 'FLOODGATE_DEDUPE_WINDOW_ENTRIES_MAX', 'FLOODGATE_RETRY_ATTEMPTS_MAX',
     'FLOODGATE_BODY_BYTES_MAX', 'FLOODGATE_BODY_DECODED_BYTES_MAX', 'FLOODGATE_EVENTS_PER_REQUEST_MAX',
@@ -108,6 +108,7 @@ describe('defaults', () => {
       host: '0.0.0.0',
       databaseUrl: null,
       redisUrl: null,
+      redisDedupeTtlMs: 10 * 60 * 1000,
       ackMode: 'durable',
       dataDir: path.resolve(process.cwd(), '.floodgate'),
       embeddedPgPort: 54329,
@@ -172,6 +173,7 @@ const sampleValues: { readonly [K in keyof Config]: readonly [string, Config[K]]
   host: ['127.0.0.1', '127.0.0.1'],
   databaseUrl: ['postgres://postgres@127.0.0.1:5432/test', 'postgres://postgres@127.0.0.1:5432/test'],
   redisUrl: ['redis://127.0.0.1:6379/0', 'redis://127.0.0.1:6379/0'],
+  redisDedupeTtlMs: ['5m', 5 * 60 * 1000],
   ackMode: ['async', 'async'],
   dataDir: ['/var/lib/floodgate', '/var/lib/floodgate'],
   embeddedPgPort: ['55432', 55432],
