@@ -14,6 +14,8 @@ import { errorFields, type SinkLogger } from './sink-logger';
 /** An hour: the window's far end moves one day per day, so this is frequent enough. */
 export const partitionMaintenanceIntervalMs = 3_600_000;
 const millisecondsPerDay = 86_400_000;
+/** Session advisory lock taken by the node running maintenance ("FGpm"); released when its connection ends. */
+export const maintenanceLockKey = 0x4647706d;
 
 type WindowSettings = Pick<Config, 'timestampPastMs' | 'timestampFutureMs'>;
 
@@ -31,7 +33,8 @@ export class PartitionMaintainer {
   }
 
   async start(): Promise<void> {
-    await this.runOnce();
+    // At start-up wait for a node that holds the lock: it is creating the same partitions.
+    await this.runOnce(Date.now(), { waitForLock: true });
     this.#timer = setInterval(() => {
       if (this.#running !== null) return;
       this.#running = this.runOnce()
@@ -47,12 +50,22 @@ export class PartitionMaintainer {
     this.#timer.unref();
   }
 
-  /** Creates the partitions for [now - timestampPastMs, now + timestampFutureMs + 1 day]. */
-  async runOnce(nowMs: number = Date.now()): Promise<number> {
+  /**
+   * Creates the partitions for [now - timestampPastMs, now + timestampFutureMs + 1 day].
+   * Several nodes share one database, so the run holds a session advisory lock: the hourly
+   * run of a node that finds the lock taken skips (another node is doing the same work)
+   * and returns null. Creating one partition is safe anyway (src/sink/partitions.ts).
+   */
+  async runOnce(nowMs: number = Date.now(), options: { waitForLock?: boolean } = {}): Promise<number | null> {
     const client = new pg.Client({ connectionString: this.#connectionString, application_name: 'floodgate-partitions' });
     client.on('error', (error) => this.#logger.warn(errorFields(error), 'partition maintenance connection error'));
     await client.connect();
     try {
+      if (options.waitForLock) await client.query('SELECT pg_advisory_lock($1)', [maintenanceLockKey]);
+      else if (!(await client.query('SELECT pg_try_advisory_lock($1) AS locked', [maintenanceLockKey])).rows[0].locked) {
+        this.#logger.info({}, 'partition maintenance skipped: another node holds the lock');
+        return null;
+      }
       const fromMs = nowMs - this.#settings.timestampPastMs;
       const toMs = nowMs + this.#settings.timestampFutureMs + millisecondsPerDay;
       const createdCount = await ensurePartitionWindow(client, fromMs, toMs);

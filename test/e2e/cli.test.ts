@@ -4,7 +4,7 @@
  * fresh-machine default (embedded PostgreSQL whose data survives a restart).
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,61 +12,22 @@ import { after, test } from 'node:test';
 import pg from 'pg';
 import { createTestDatabase } from '../support/database';
 import { post } from '../support/engine';
+import { cliPath as cli, engineEnv, spawnEngine as serve } from '../support/engine-process';
 import { wireEvents } from '../support/wire-events';
 import { freePort } from '../support/free-port';
 
-const cli = path.join(__dirname, '..', '..', 'src', 'cli.js');
 const json = { 'content-type': 'application/json' };
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
 
-function envWithout(names: string[], extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, FLOODGATE_LOG_LEVEL: 'info', ...extra };
-  for (const name of names) delete env[name];
-  for (const name of Object.keys(env)) if (name.startsWith('FLOODGATE_TEST')) delete env[name];
-  return env;
-}
-
-
-interface Running {
-  readonly child: ChildProcess;
-  readonly port: number;
-  readonly exited: Promise<number | null>;
-  readonly output: () => string;
-}
-
-/** Starts `floodgate serve` and resolves once its "floodgate ready" log line names the port. */
-function serve(env: NodeJS.ProcessEnv): Promise<Running> {
-  const child = spawn(process.execPath, [cli, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`engine did not become ready:\n${output}`)), 60_000);
-    const onLine = (chunk: Buffer): void => {
-      output += chunk.toString();
-      const match = /"port":(\d+)[^\n]*"msg":"floodgate ready"/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(match[1]), exited, output: () => output });
-      }
-    };
-    child.stdout?.on('data', onLine);
-    child.stderr?.on('data', onLine);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`engine exited with ${code} before ready:\n${output}`));
-    });
-  });
-}
-
 test('help lists commands and every setting; a bad setting exits 2 naming it', () => {
   const help = spawnSync(process.execPath, [cli, 'help'], { encoding: 'utf8' });
   assert.equal(help.status, 0);
   assert.match(help.stdout, /migrate/);
   assert.match(help.stdout, /FLOODGATE_BATCH_ROWS_MAX/);
-  const bad = spawnSync(process.execPath, [cli, 'serve'], { encoding: 'utf8', env: envWithout([], { FLOODGATE_BATCH_WAIT_MS: 'soon' }) });
+  const bad = spawnSync(process.execPath, [cli, 'serve'], { encoding: 'utf8', env: engineEnv({ FLOODGATE_BATCH_WAIT_MS: 'soon' }) });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /FLOODGATE_BATCH_WAIT_MS/);
   const unknown = spawnSync(process.execPath, [cli, 'launch'], { encoding: 'utf8' });
@@ -78,7 +39,7 @@ test('migrate creates the schema and is idempotent', async () => {
   const database = await createTestDatabase();
   cleanups.push(() => database.drop());
   for (let run = 0; run < 2; run++) {
-    const result = spawnSync(process.execPath, [cli, 'migrate'], { encoding: 'utf8', env: envWithout([], { DATABASE_URL: database.url }) });
+    const result = spawnSync(process.execPath, [cli, 'migrate'], { encoding: 'utf8', env: engineEnv({ DATABASE_URL: database.url }) });
     assert.equal(result.status, 0, result.stderr + result.stdout);
   }
   const client = new pg.Client({ connectionString: database.url });
@@ -91,7 +52,7 @@ test('migrate creates the schema and is idempotent', async () => {
 test('SIGTERM under load: every acknowledged event is stored, exit code 0', async () => {
   const database = await createTestDatabase();
   cleanups.push(() => database.drop());
-  const engine = await serve(envWithout([], { DATABASE_URL: database.url, PORT: '0', FLOODGATE_HOST: '127.0.0.1' }));
+  const engine = await serve(engineEnv({ DATABASE_URL: database.url, PORT: '0', FLOODGATE_HOST: '127.0.0.1' }));
   const url = `http://127.0.0.1:${engine.port}/v1/events/bulk`;
   let acknowledged = 0;
   let refused = 0;
@@ -130,7 +91,7 @@ test('without DATABASE_URL: embedded PostgreSQL, data survives a restart', async
   // As root, PostgreSQL runs as the postgres user, which must be able to enter the directory.
   chmodSync(dataDir, 0o755);
   cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
-  const env = envWithout(['DATABASE_URL'], { FLOODGATE_DATA_DIR: dataDir, FLOODGATE_EMBEDDED_PG_PORT: String(await freePort()), PORT: '0', FLOODGATE_HOST: '127.0.0.1' });
+  const env = engineEnv({ FLOODGATE_DATA_DIR: dataDir, FLOODGATE_EMBEDDED_PG_PORT: String(await freePort()), PORT: '0', FLOODGATE_HOST: '127.0.0.1' }, ['DATABASE_URL']);
   const body = JSON.stringify({ events: wireEvents(20, 'embedded') });
   const first = await serve(env);
   const stored = await post(`http://127.0.0.1:${first.port}/v1/events/bulk`, body, json);

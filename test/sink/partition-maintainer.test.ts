@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { PartitionMaintainer } from '../../src/sink/partition-maintainer';
+import { maintenanceLockKey, PartitionMaintainer } from '../../src/sink/partition-maintainer';
 import { existingPartitionDays, partitionName } from '../../src/sink/partitions';
 import { createMigratedDatabase, recordingLogger, type MigratedDatabase } from './fixtures';
 
@@ -39,4 +39,25 @@ test('start creates the window around today and leaves no timer keeping the proc
   const days = new Set(await existingPartitionDays(database.client));
   assert.ok(days.has(today) && days.has(today + 1));
   await maintainer.stop();
+});
+
+test('across nodes: the hourly run skips while another node holds the lock; start-up waits for it', async () => {
+  const settings = { timestampPastMs: 0, timestampFutureMs: 0 };
+  const maintainer = new PartitionMaintainer(database.url, settings, recordingLogger());
+  const nowMs = Date.UTC(2070, 5, 1, 12);
+  await database.client.query('SELECT pg_advisory_lock($1)', [maintenanceLockKey]);
+  try {
+    assert.equal(await maintainer.runOnce(nowMs), null);
+    let waited = false;
+    const blocked = maintainer.runOnce(nowMs, { waitForLock: true }).then((created) => {
+      waited = true;
+      return created;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(waited, false, 'start-up maintenance must wait for the lock holder');
+    await database.client.query('SELECT pg_advisory_unlock($1)', [maintenanceLockKey]);
+    assert.equal(await blocked, 2);
+  } finally {
+    await database.client.query('SELECT pg_advisory_unlock_all()');
+  }
 });

@@ -1,0 +1,56 @@
+/**
+ * Crash safety in durable mode: the engine is SIGKILLed twice under load and restarted
+ * on the same database and port, while clients resend every batch that got no 2xx.
+ * At the end each event must be stored exactly once: nothing acknowledged is lost (it
+ * committed before its answer) and nothing is stored twice (retries meet dedupe).
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import pg from 'pg';
+import { createTestDatabase } from '../support/database';
+import { engineEnv, spawnEngine, type EngineProcess } from '../support/engine-process';
+import { freePort } from '../support/free-port';
+import { sendAllWithRetries } from '../support/retrying-client';
+import { wireEvents } from '../support/wire-events';
+
+const batches = 240;
+const eventsPerBatch = 50;
+
+test('kill -9 twice under load with retrying clients: loss 0, duplicates 0', { timeout: 120_000 }, async () => {
+  const database = await createTestDatabase();
+  const port = await freePort();
+  const env = engineEnv({ DATABASE_URL: database.url, PORT: String(port), FLOODGATE_HOST: '127.0.0.1' });
+  let engine: EngineProcess = await spawnEngine(env);
+  try {
+    const bodies = Array.from({ length: batches }, (_, b) => JSON.stringify({ events: wireEvents(eventsPerBatch, `crash-${b}`) }));
+    const sending = sendAllWithRetries({ url: () => `http://127.0.0.1:${port}/v1/events/bulk`, bodies, concurrency: 8, retryDelayMs: 100, batchDeadlineMs: 90_000 });
+    const killedAt: number[] = [];
+    for (const delayMs of [700, 700]) {
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      engine.child.kill('SIGKILL');
+      await engine.exited;
+      killedAt.push(Date.now());
+      engine = await spawnEngine(env);
+    }
+    const stats = await sending;
+
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    const stored = (await client.query("SELECT count(*)::int AS rows, count(DISTINCT event_id)::int AS ids FROM events WHERE event_id LIKE 'crash-%'")).rows[0];
+    await client.end();
+    const expected = batches * eventsPerBatch;
+    process.stdout.write(
+      `# crash: sent ${expected} events in ${batches} batches, ${stats.attempts} attempts, statuses ${JSON.stringify(stats.statuses)}, ` +
+        `acknowledged ${stats.acknowledged}, stored ${stored.rows}, duplicates ${stored.rows - stored.ids}\n`,
+    );
+    assert.equal(killedAt.length, 2);
+    assert.ok(stats.attempts > batches, 'the kills interrupted some requests, so some were retried');
+    assert.equal(stats.acknowledged, expected, 'every batch was eventually acknowledged');
+    assert.equal(stored.ids, expected, 'loss: every event is stored');
+    assert.equal(stored.rows, stored.ids, 'duplicates: no event is stored twice');
+  } finally {
+    engine.child.kill('SIGKILL');
+    await engine.exited;
+    await database.drop();
+  }
+});
