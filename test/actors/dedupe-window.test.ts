@@ -35,3 +35,16 @@ test('stays bounded over a long run', () => {
   assert.equal(window.has('id-98999'), false);
   assert.equal(window.has('id-99000'), true);
 });
+
+test('regression: eviction at capacity stays cheap (it once walked the whole Set per insert)', () => {
+  const window = new DedupeWindow(50_000);
+  for (let i = 0; i < 50_000; i++) window.remember(`warm-${i}`);
+  const startedAt = performance.now();
+  for (let i = 0; i < 50_000; i++) window.remember(`evict-${i}`);
+  const elapsedMs = performance.now() - startedAt;
+  // The old eviction took seconds here; the ring takes tens of milliseconds even on a busy machine.
+  assert.ok(elapsedMs < 1000, `50k evicting inserts took ${elapsedMs} ms`);
+  assert.equal(window.size, 50_000);
+  assert.equal(window.has('warm-49999'), false);
+  assert.equal(window.has('evict-0'), true);
+});
