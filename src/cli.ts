@@ -4,22 +4,25 @@
  *
  *   floodgate [serve] [--flag value …]   start the engine (default)
  *   floodgate migrate [--flag value …]   apply the schema migrations and exit
+ *   floodgate dlq list|replay …          dead letters (src/cli-dlq.ts)
  *   floodgate help                       list commands and settings
  *
  * Settings come from environment variables and matching flags (src/config/load-config.ts).
  * SIGTERM and SIGINT drain: stop accepting, write everything queued, answer what is
  * pending, exit 0. A second signal during the drain exits at once with code 1.
  */
+import { runDlq } from './cli-dlq';
 import { ConfigError, loadConfig, renderConfigTable } from './config/load-config';
 import { startEngine } from './engine';
 import { createLogger, type Logger } from './log';
 import { resolveDatabase } from './sink/database';
 import { migrateDatabase } from './sink/migrations';
 
-const usage = `Usage: floodgate [serve|migrate|help] [--setting value ...]
+const usage = `Usage: floodgate [serve|migrate|dlq|help] [--setting value ...]
 
   serve     start the engine (default); embedded PostgreSQL when DATABASE_URL is unset
   migrate   apply database migrations and exit
+  dlq       list (from the database) or replay (through the running engine) dead letters; floodgate dlq help
   help      show this text and the settings
 
 Settings (environment variable, or the flag beside it):
@@ -29,6 +32,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const [first, ...rest] = argv;
   const command = first === undefined || first.startsWith('--') ? 'serve' : first;
   const flags = command === first ? rest : argv;
+  if (command === 'dlq') return runDlq(flags, process.env);
   if (command === 'help' || flags.includes('--help') || flags.includes('-h')) {
     process.stdout.write(`${usage}\n${renderConfigTable()}\n`);
     return 0;

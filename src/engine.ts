@@ -20,6 +20,8 @@ import { RingRouter } from './ingress/ring-router';
 import { startServer, type ReadinessReport } from './ingress/server';
 import { loadUws } from './ingress/uws';
 import type { Logger } from './log';
+import { Observability } from './metrics/observability';
+import { DeadLetterStore } from './query/dead-letters';
 import { createRingBuffer, recordBytesMaxFor } from './ring/layout';
 import { RingProducer } from './ring/ring-producer';
 import { resolveDatabase } from './sink/database';
@@ -40,6 +42,7 @@ const actorsReadyTimeoutMs = 30_000;
 
 export async function startEngine(config: Config, log: Logger): Promise<Engine> {
   const startedAtMs = Date.now();
+  log.info({ port: config.port, ackMode: config.ackMode, actors: config.actorCount, embeddedDatabase: config.databaseUrl === null, logLevel: config.logLevel, pid: process.pid }, 'floodgate starting');
   const { uws, isFallback } = loadUws({ allowFallback: config.allowUwsFallback });
   if (isFallback) log.warn({}, 'uWebSockets.js runs its slow pure-JS fallback (FLOODGATE_ALLOW_UWS_FALLBACK=true)');
   const database = await resolveDatabase(config, log);
@@ -59,7 +62,21 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
     const breaker = new CircuitBreaker(log);
     breaker.start();
     cleanups.push(async () => breaker.stop());
+    // Created before the actors (their first stats can arrive at once) and closed after them.
+    const observability = new Observability(
+      {
+        actorCount: config.actorCount,
+        ackMode: config.ackMode,
+        rings: () => producers.map((producer) => ({ usedBytes: producer.usedBytes(), capacityBytes: producer.dataBytes })),
+        queue: () => ({ eventsOutstanding: pending.eventsOutstanding, pendingRequests: pending.size }),
+        circuitState: () => (breaker.state === 'closed' ? 0 : 1),
+        databaseUp: () => probe.state.ok,
+      },
+      log,
+    );
+    cleanups.push(async () => observability.close());
     const onActorMessage = (message: ActorMessage): void => {
+      observability.recorder.onActorMessage(message);
       if (message.type === 'ack') pending.applyAcks(message);
       else if (message.type === 'fault') {
         log.warn({ actor: message.actorIndex, code: message.code, rows: message.rows, attempt: message.attempt }, `batch write failed: ${message.message}`);
@@ -77,6 +94,8 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
     const probe = new DatabaseProbe(database.connectionString, probeIntervalMs, log, (state) => breaker.probeResult(state.ok, state.detail));
     await probe.start();
     cleanups.push(() => probe.stop());
+    const deadLetterStore = DeadLetterStore.open(database.connectionString);
+    cleanups.push(() => deadLetterStore.close());
 
     let draining = false;
     const readiness = (): ReadinessReport => {
@@ -99,10 +118,14 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
           pending,
           router: new RingRouter(producers, recordBytesMaxFor(config.ringBytes)),
           writeBlocker: () => breaker.blocker(),
+          observer: observability.recorder,
         }),
         log,
         isDraining: () => draining,
         readiness,
+        deadLetters: { store: deadLetterStore },
+        observer: observability.recorder,
+        observability,
         healthDetails: () => ({
           queue_depth: pending.eventsOutstanding,
           pending_requests: pending.size,

@@ -27,6 +27,12 @@ export const errorCatalogue = {
   ERR_METHOD_NOT_ALLOWED: { status: 405, summary: 'route exists but not for this method' },
   ERR_INTERNAL: { status: 500, summary: 'a bug: the request failed unexpectedly (details in the log)' },
 
+  // Dead letters (GET /v1/dead-letters, POST /v1/dead-letters/replay); `parameter` names the culprit.
+  ERR_DEAD_LETTER_BAD_PARAMETER: { status: 400, summary: 'a dead-letter query parameter or replay body field is missing, malformed, unknown or out of range' },
+  ERR_DEAD_LETTER_BAD_CURSOR: { status: 400, summary: 'the cursor (after) was not returned by this API for this kind of call' },
+  ERR_DEAD_LETTER_TOO_MANY_IDS: { status: 413, summary: 'a replay names more ids than the per-call limit (5000)' },
+  ERR_DEAD_LETTER_UNAVAILABLE: { status: 503, summary: 'the dead_letters table could not be read or updated (database unavailable); retry' },
+
   // Event level (status is the one used when the event is sent alone to POST /v1/events).
   ERR_EVENT_NOT_OBJECT: { status: 400, summary: 'the event is not a JSON/msgpack object' },
   ERR_EVENT_MALFORMED: { status: 400, summary: 'an NDJSON line is not valid JSON or not valid UTF-8 (the other lines are still taken)' },

@@ -7,6 +7,8 @@
  * thread starts listening only when every actor can write.
  */
 import { createLogger } from '../log';
+import { ActorStats } from '../metrics/actor-stats';
+import { recordingWriter } from '../metrics/recording-writer';
 import { RingConsumer } from '../ring/ring-consumer';
 import { BatchWriter } from '../sink/batch-writer';
 import { AckBuffer } from './ack-buffer';
@@ -14,16 +16,25 @@ import { Actor } from './actor';
 import { RedisDedupe } from './redis-dedupe';
 import type { ActorInput, FaultMessage, ReadyMessage, StoppedMessage } from './messages';
 
+/** How often an actor posts its StatsMessage. */
+const statsIntervalMs = 1000;
+
 export default async function runActor(input: ActorInput): Promise<void> {
   const { actorIndex, config, port } = input;
   const log = createLogger(config.logLevel, { actor: actorIndex });
   const writer = await BatchWriter.open(input.connectionString, log);
   const sharedLayer = config.redisUrl === null ? null : new RedisDedupe(config.redisUrl, config.redisDedupeTtlMs, log);
+  // Measurements are posted once per second (and once more after the drain), never per event.
+  const stats = new ActorStats(actorIndex);
+  const postStats = (): void => port.postMessage(stats.takeMessage());
+  const statsTimer = setInterval(postStats, statsIntervalMs);
+  statsTimer.unref();
   try {
     const acks = new AckBuffer(port, actorIndex, config.batchRowsMax + config.eventsPerRequestMax);
     const actor = new Actor({
       consumer: new RingConsumer(input.ring),
-      writer,
+      writer: recordingWriter(writer, stats),
+      observer: stats,
       acks,
       settings: config,
       log,
@@ -36,10 +47,14 @@ export default async function runActor(input: ActorInput): Promise<void> {
     const ready: ReadyMessage = { type: 'ready', actorIndex };
     port.postMessage(ready);
     await actor.run();
+    clearInterval(statsTimer);
+    postStats();
     const stopped: StoppedMessage = { type: 'stopped', actorIndex };
     port.postMessage(stopped);
     log.debug({}, 'actor drained and stopped');
   } finally {
+    clearInterval(statsTimer);
+    stats.destroy();
     await sharedLayer?.close();
     await writer.close();
     port.close();

@@ -6,6 +6,7 @@
  *   actor ──ReadyMessage, once, after its database connection works──▶ main
  *   actor ──AckMessage, once per flushed batch or drain pass──▶ main
  *   actor ──FaultMessage when a batch could not be written──▶ main (logged)
+ *   actor ──StatsMessage once per second, and once more before StoppedMessage──▶ main
  *   actor ──StoppedMessage, last, after its final ack──▶ main
  *
  * Acks are three parallel typed arrays transferred (not copied) with the message: one
@@ -63,5 +64,24 @@ export interface StoppedMessage {
   readonly actorIndex: number;
 }
 
-export type ActorMessage = ReadyMessage | AckMessage | FaultMessage | StoppedMessage;
+/** The measurements an actor posts (src/metrics/actor-stats.ts records them). */
+export type StatsSeries = 'ringWaitUs' | 'commitLatencyUs' | 'flushUs' | 'batchRows';
+
+/**
+ * What an actor measured since its previous StatsMessage. Each histogram is hdr-histogram-js
+ * `encode()` output (null when nothing was recorded); the main thread adds them into its
+ * sliding windows (src/metrics/sliding-histogram.ts), so percentiles come from merged
+ * histograms, never from averaged percentiles.
+ */
+export interface StatsMessage {
+  readonly type: 'stats';
+  readonly actorIndex: number;
+  /** False when the last write attempt failed because the connection was lost or refused. */
+  readonly databaseConnected: boolean;
+  readonly histograms: Readonly<Record<StatsSeries, Uint8Array | null>>;
+  /** Exact sums of the recorded values (the histograms' own sums are bucketed). */
+  readonly sums: Readonly<Record<StatsSeries, number>>;
+}
+
+export type ActorMessage = ReadyMessage | AckMessage | FaultMessage | StatsMessage | StoppedMessage;
 export type { EventOutcome };

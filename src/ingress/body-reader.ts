@@ -2,9 +2,13 @@
  * Reads a request body under limits, while it streams in.
  *
  * uWebSockets.js hands each chunk as an ArrayBuffer that is detached when the callback
- * returns, so every chunk is copied at once. With a Content-Length the whole body goes
- * into one buffer allocated up front (its size was checked against bodyBytesMax before);
- * without one, chunks are collected and joined at the end. Bytes beyond bodyBytesMax, or
+ * returns, so every chunk is copied at once. With a Content-Length the body goes into one
+ * buffer that grows by doubling, never past the declared length, so the finished body
+ * needs no final join; without one, chunks are collected and joined at the end. The
+ * buffer follows what arrived rather than what was declared: allocating the declared
+ * length up front let headers alone reserve bodyBytesMax per connection (measured by
+ * test/fuzz: 400 connections declaring 64 MiB and sending one byte each pinned 26.8 GB of
+ * external memory). Bytes beyond bodyBytesMax, or
  * beyond the declared length, stop the read at that chunk; a body that does not complete
  * within bodyTimeoutMs stops with a timeout (slow clients trickling a body).
  */
@@ -24,7 +28,7 @@ export interface BodyReadOptions {
 /** Starts reading; the caller must already have attached res.onAborted and call the returned cancel on abort. */
 export function readBody(res: UwsHttpResponse, options: BodyReadOptions): () => void {
   const { contentLength, bodyBytesMax } = options;
-  const whole = contentLength !== null ? Buffer.allocUnsafe(contentLength) : null;
+  let whole: Buffer | null = contentLength !== null ? emptyBody : null;
   const chunks: Buffer[] = [];
   let received = 0;
   let finished = false;
@@ -46,8 +50,11 @@ export function readBody(res: UwsHttpResponse, options: BodyReadOptions): () => 
       options.onError({ code: 'ERR_INGEST_BODY_TOO_LARGE', message: `request body exceeds ${limit}` });
       return;
     }
-    if (whole !== null) whole.set(bytes, received);
-    else chunks.push(Buffer.from(bytes));
+    if (whole !== null) {
+      const target = total <= whole.length ? whole : grown(whole, received, Math.min(contentLength ?? total, Math.max(total, whole.length * 2, firstBodyBytes)));
+      target.set(bytes, received);
+      whole = target;
+    } else chunks.push(Buffer.from(bytes));
     received = total;
     const problem = options.inspect?.(bytes) ?? null;
     if (problem !== null) {
@@ -64,4 +71,19 @@ export function readBody(res: UwsHttpResponse, options: BodyReadOptions): () => 
     options.onBody(whole ?? Buffer.concat(chunks, received));
   });
   return finish;
+}
+
+const emptyBody = Buffer.alloc(0);
+/**
+ * The smallest buffer a body with a Content-Length starts in (or its declared length, if
+ * less): typical single events and small batches fit in one allocation, and a client that
+ * declares megabytes but sends one byte holds 16 KiB.
+ */
+const firstBodyBytes = 16 * 1024;
+
+/** A buffer of `size` bytes holding the first `used` bytes of `buffer`. */
+function grown(buffer: Buffer, used: number, size: number): Buffer {
+  const next = Buffer.allocUnsafe(size);
+  buffer.copy(next, 0, 0, used);
+  return next;
 }

@@ -4,6 +4,7 @@
  * (FIELD-NOTES), so every write goes through `reply`, which always corks: corking an
  * already-corked response is cheap.
  */
+import { randomUUID } from 'node:crypto';
 import { errorCatalogue, type ErrorCode } from '../errors';
 import type { UwsHttpResponse } from './uws';
 
@@ -30,16 +31,18 @@ export interface ReplyOptions {
   readonly contentType?: string;
 }
 
-export function reply(res: UwsHttpResponse, status: number, requestId: string, body: unknown, options: ReplyOptions = {}): void {
+/** Writes the answer and returns its status (callers record it in the metrics). */
+export function reply(res: UwsHttpResponse, status: number, requestId: string, body: unknown, options: ReplyOptions = {}): number {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   res.cork(() => {
     res.writeStatus(statusLines[status] ?? String(status));
     res.writeHeader('content-type', options.contentType ?? 'application/json');
-    res.writeHeader('x-request-id', requestId);
+    res.writeHeader('x-request-id', echoableRequestId(requestId));
     if (options.retryAfterS !== undefined) res.writeHeader('retry-after', String(options.retryAfterS));
     if (options.close) res.writeHeader('connection', 'close');
     res.end(text, options.close === true);
   });
+  return status;
 }
 
 /** Answers a request-level error with its catalogue status and `{request_id, error}`. */
@@ -49,9 +52,24 @@ export function replyError(
   code: ErrorCode,
   message: string,
   options: ReplyOptions = {},
-): void {
+): number {
   const status = errorCatalogue[code].status;
   const retryAfterS = options.retryAfterS ?? (status === 503 ? 1 : undefined);
   const merged: ReplyOptions = retryAfterS === undefined ? options : { ...options, retryAfterS };
-  reply(res, status, requestId, { request_id: requestId, error: { code, message } }, merged);
+  const echoed = echoableRequestId(requestId);
+  return reply(res, status, echoed, { request_id: echoed, error: { code, message } }, merged);
+}
+
+/** Longest client-given request id echoed back; ingest refuses longer ones (400). */
+const echoedRequestIdCharsMax = 200;
+const printableAscii = /^[\x21-\x7e]+$/;
+
+/**
+ * The request id to echo: the client's own when it is 1-200 printable ASCII characters,
+ * a new UUID otherwise. uWS hands header values over byte for byte, so echoing a refused
+ * X-Request-ID put the client's spaces, tabs and DEL bytes into our answer, and a
+ * 60,000-character id came back whole in the 400 that refused it (found by test/fuzz).
+ */
+export function echoableRequestId(requestId: string): string {
+  return requestId.length <= echoedRequestIdCharsMax && printableAscii.test(requestId) ? requestId : randomUUID();
 }

@@ -31,6 +31,19 @@ export interface IngestDependencies {
   readonly pipeline: IngestPipeline;
   readonly log: Logger;
   readonly isDraining: () => boolean;
+  /** Told about every answered request (src/metrics/engine-metrics.ts). */
+  readonly observer?: RequestObserver;
+}
+
+export interface RequestObserver {
+  requestAnswered(route: IngestRoute, status: number, durationMs: number, requestId: string, code: string | null): void;
+}
+
+/** One request in flight: whether the client went away, and where its answer is reported. */
+interface Call {
+  aborted: boolean;
+  cancelRead: () => void;
+  readonly answered: (status: number, code: string | null) => void;
 }
 
 interface RequestHeaders {
@@ -48,14 +61,19 @@ const printableAscii = /^[\x21-\x7e]+$/;
 export function handleIngest(deps: IngestDependencies, route: IngestRoute, res: UwsHttpResponse, req: UwsHttpRequest): void {
   const startedAtMs = performance.now();
   const headers = readHeaders(req);
-  const call = { aborted: false, cancelRead: (): void => undefined };
+  const requestId = headers.requestId === '' ? randomUUID() : headers.requestId;
+  const call: Call = {
+    aborted: false,
+    cancelRead: (): void => undefined,
+    // Measured right after the answer is handed to the socket: receipt → answer written.
+    answered: (status, code) => deps.observer?.requestAnswered(route, status, performance.now() - startedAtMs, requestId, code),
+  };
   res.onAborted(() => {
     call.aborted = true;
     call.cancelRead();
   });
-  const requestId = headers.requestId === '' ? randomUUID() : headers.requestId;
   const refuse = (error: ErrorInfo, close: boolean): void => {
-    if (!call.aborted) replyError(res, requestId, error.code, error.message, { close });
+    if (!call.aborted) call.answered(replyError(res, requestId, error.code, error.message, { close }), error.code);
   };
   const early = checkHeaders(deps, route, headers);
   if (early !== null) return refuse(early, true);
@@ -132,7 +150,7 @@ interface DecodedRequest {
   readonly startedAtMs: number;
 }
 
-function ingestBody(deps: IngestDependencies, route: IngestRoute, res: UwsHttpResponse, call: { aborted: boolean }, request: DecodedRequest): void {
+function ingestBody(deps: IngestDependencies, route: IngestRoute, res: UwsHttpResponse, call: Call, request: DecodedRequest): void {
   const { requestId, headers } = request;
   const single = route === 'v1-single' || route === 'webhook-event';
   let items: unknown[];
@@ -140,12 +158,12 @@ function ingestBody(deps: IngestDependencies, route: IngestRoute, res: UwsHttpRe
   let bodyRequestId: string | null = null;
   if (single) {
     const decoded = decodeSingleBody(request.format as 'json' | 'msgpack', request.bytes, deps.config);
-    if (!decoded.ok) return replyError(res, requestId, decoded.error.code, decoded.error.message);
+    if (!decoded.ok) return call.answered(replyError(res, requestId, decoded.error.code, decoded.error.message), decoded.error.code);
     items = [decoded.item];
   } else {
     // Uncompressed bodies were already counted while they streamed in.
     const decoded = decodeBulkBody(request.format, request.bytes, deps.config, { eventsCounted: !request.gzip });
-    if (!decoded.ok) return replyError(res, requestId, decoded.error.code, decoded.error.message);
+    if (!decoded.ok) return call.answered(replyError(res, requestId, decoded.error.code, decoded.error.message), decoded.error.code);
     items = decoded.items;
     lineErrors = decoded.lineErrors;
     bodyRequestId = decoded.requestId;
@@ -154,13 +172,13 @@ function ingestBody(deps: IngestDependencies, route: IngestRoute, res: UwsHttpRe
   const ingestRequest = { requestId, items, lineErrors, idempotencyKey, ackMode: deps.config.ackMode, startedAtMs: request.startedAtMs };
   deps.pipeline.submit(ingestRequest, (outcome) => {
     if (call.aborted) return;
-    if (!outcome.ok) return replyError(res, requestId, outcome.code, outcome.message);
-    answer(deps, route, res, outcome.result);
+    if (!outcome.ok) return call.answered(replyError(res, requestId, outcome.code, outcome.message), outcome.code);
+    call.answered(answer(deps, route, res, outcome.result), null);
   });
 }
 
-/** Chooses the status and body for a finished request, by route and outcome. */
-function answer(deps: IngestDependencies, route: IngestRoute, res: UwsHttpResponse, result: IngestResult): void {
+/** Chooses the status and body for a finished request, by route and outcome; returns the status. */
+function answer(deps: IngestDependencies, route: IngestRoute, res: UwsHttpResponse, result: IngestResult): number {
   const stored = result.accepted + result.duplicates;
   if (stored === 0 && result.writeFailures > 0) {
     return replyError(res, result.requestId, 'ERR_INGEST_WRITE_FAILED', 'the database could not take the events; nothing was stored; retry after the Retry-After delay');
@@ -179,5 +197,5 @@ function answer(deps: IngestDependencies, route: IngestRoute, res: UwsHttpRespon
   if (route === 'v1-single' && first !== undefined) {
     return reply(res, statusOf(first.code), result.requestId, { ...body, error: { code: first.code, field: first.field, message: first.message } });
   }
-  reply(res, 400, result.requestId, { ...body, error: { code: 'ERR_INGEST_ALL_INVALID', message: `all ${result.totalEvents} events are invalid; see errors` } });
+  return reply(res, 400, result.requestId, { ...body, error: { code: 'ERR_INGEST_ALL_INVALID', message: `all ${result.totalEvents} events are invalid; see errors` } });
 }

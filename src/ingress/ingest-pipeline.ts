@@ -7,6 +7,7 @@
 import type { AckMode, Config } from '../config/config';
 import type { ValidEvent } from '../event';
 import type { ErrorCode, EventError } from '../errors';
+import { clockUs } from '../metrics/clock';
 import type { PendingRequest, PendingRequests } from './pending-requests';
 import { outcomeErrors, type IngestResult } from './responses';
 import type { RingRouter } from './ring-router';
@@ -34,6 +35,13 @@ export interface PipelineDependencies {
   readonly pending: PendingRequests;
   /** Returns an error while durable writes cannot succeed (circuit open), else null. */
   readonly writeBlocker?: () => { code: ErrorCode; message: string } | null;
+  /** Counts what arrives and what is refused before the rings (src/metrics/engine-metrics.ts). */
+  readonly observer?: IngestObserver;
+}
+
+export interface IngestObserver {
+  eventsReceived(count: number): void;
+  eventsRejected(code: ErrorCode, count: number): void;
 }
 
 export class IngestPipeline {
@@ -48,6 +56,11 @@ export class IngestPipeline {
     const receivedAtMs = Date.now();
     const context: ValidationContext = { receivedAtMs, idempotencyKey: request.idempotencyKey, limits: config };
     const validated = validateAll(request.items, request.lineErrors, context);
+    const observer = this.#deps.observer;
+    if (observer !== undefined) {
+      observer.eventsReceived(request.items.length);
+      for (const error of validated.errors) observer.eventsRejected(error.code, 1);
+    }
     const base = { requestId: request.requestId, totalEvents: request.items.length, generatedIds: validated.generatedIds, firstEventId: validated.firstEventId };
     const result = (settled: PendingRequest | null, accepted: number): IngestResult => {
       const fromOutcomes = settled === null ? [] : outcomeErrors(settled);
@@ -65,7 +78,10 @@ export class IngestPipeline {
     // and time out. Async requests still go into the rings (their events are written when
     // the database returns); a full ring then answers 503 as usual.
     const blocked = request.ackMode === 'durable' ? (this.#deps.writeBlocker?.() ?? null) : null;
-    if (blocked !== null) return done({ ok: false, ...blocked });
+    if (blocked !== null) {
+      observer?.eventsRejected(blocked.code, validated.events.length);
+      return done({ ok: false, ...blocked });
+    }
 
     let timer: NodeJS.Timeout | undefined;
     const pendingRequest =
@@ -76,8 +92,10 @@ export class IngestPipeline {
           })
         : null;
     const ticket = pendingRequest?.ticket ?? pending.issueTicket();
-    if (!router.tryEnqueue(ticket, receivedAtMs * 1000, validated.indexes, validated.events)) {
+    // Receipt time in µs from the clock actors share, so commit latency is exact to the µs.
+    if (!router.tryEnqueue(ticket, clockUs(), validated.indexes, validated.events)) {
       if (pendingRequest !== null) pending.forget(ticket);
+      observer?.eventsRejected('ERR_INGEST_OVERLOADED', validated.events.length);
       return done({ ok: false, code: 'ERR_INGEST_OVERLOADED', message: 'the engine is at capacity (actor ring full); retry after the Retry-After delay' });
     }
     pending.countEnqueued(validated.events.length);

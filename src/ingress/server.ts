@@ -6,6 +6,8 @@
  *   POST /webhook/events     Day-15 single      │
  *   POST /webhook/batch      Day-15 batch       ┘
  *   GET  /healthz  /readyz  /health             liveness, readiness, Day-15 health
+ *   GET  /metrics  /v1/stats  /                 Prometheus, stats JSON, live dashboard (src/metrics)
+ *   GET  /v1/dead-letters, POST …/replay         src/ingress/dead-letter-routes.ts
  *
  * Stopping happens in two steps, as uWS allows: `stopListening` closes the listen socket
  * (new connections are refused, keep-alive ones stay so pending answers can be sent),
@@ -13,6 +15,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { FloodgateError } from '../errors';
+import type { DeadLetterStore } from '../query/dead-letters';
+import { deadLetterPaths, routeDeadLetters } from './dead-letter-routes';
 import { reply, replyError } from './http-reply';
 import { handleIngest, type IngestDependencies, type IngestRoute } from './ingest-handler';
 import type { UwsApp, UwsHttpRequest, UwsHttpResponse, UwsListenSocket, UwsModule } from './uws';
@@ -26,7 +30,21 @@ export interface ServerDependencies extends IngestDependencies {
   readonly uws: UwsModule;
   readonly readiness: () => ReadinessReport;
   readonly healthDetails: () => Record<string, unknown>;
+  /** GET /v1/dead-letters and POST /v1/dead-letters/replay; absent means those routes answer 404. */
+  readonly deadLetters?: { readonly store: DeadLetterStore };
+  /** GET /metrics, /v1/stats and / (the dashboard); absent means those routes answer 404. */
+  readonly observability?: ObservabilityEndpoints;
 }
+
+export interface ObservabilityEndpoints {
+  /** The Prometheus text exposition (collectors are async in prom-client). */
+  metrics(): Promise<string>;
+  readonly metricsContentType: string;
+  stats(): unknown;
+  readonly dashboardHtml: string;
+}
+
+const observabilityPaths = ['/metrics', '/v1/stats', '/'];
 
 export interface HttpServer {
   readonly port: number;
@@ -40,6 +58,11 @@ export function startServer(deps: ServerDependencies, host: string, port: number
   routeIngest(app, deps, '/v1/events/bulk', 'v1-bulk');
   routeIngest(app, deps, '/webhook/events', 'webhook-event');
   routeIngest(app, deps, '/webhook/batch', 'webhook-batch');
+  if (deps.deadLetters !== undefined) {
+    const { pipeline, log, isDraining, config } = deps;
+    routeDeadLetters(app, { store: deps.deadLetters.store, pipeline, log, isDraining, bodyTimeoutMs: config.bodyTimeoutMs });
+  }
+  if (deps.observability !== undefined) routeObservability(app, deps, deps.observability);
   app.get('/healthz', (res, req) => reply(res, 200, requestIdOf(req), { status: 'ok' }));
   app.get('/readyz', (res, req) => {
     const report = deps.readiness();
@@ -50,7 +73,9 @@ export function startServer(deps: ServerDependencies, host: string, port: number
     reply(res, report.ready ? 200 : 503, requestIdOf(req), { status: report.ready ? 'healthy' : 'unhealthy', ...deps.healthDetails() });
   });
   app.any('/*', (res, req) => {
-    const known = ['/v1/events', '/v1/events/bulk', '/webhook/events', '/webhook/batch', '/healthz', '/readyz', '/health'].includes(req.getUrl());
+    const known = ['/v1/events', '/v1/events/bulk', '/webhook/events', '/webhook/batch', '/healthz', '/readyz', '/health'].includes(req.getUrl()) ||
+      (deps.deadLetters !== undefined && deadLetterPaths.includes(req.getUrl())) ||
+      (deps.observability !== undefined && observabilityPaths.includes(req.getUrl()));
     const requestId = requestIdOf(req);
     if (known) replyError(res, requestId, 'ERR_METHOD_NOT_ALLOWED', `${req.getMethod().toUpperCase()} is not allowed on ${req.getUrl()}`, { close: true });
     else replyError(res, requestId, 'ERR_NOT_FOUND', `no route ${req.getMethod().toUpperCase()} ${req.getUrl()}`, { close: true });
@@ -60,6 +85,26 @@ export function startServer(deps: ServerDependencies, host: string, port: number
 
 function routeIngest(app: UwsApp, deps: IngestDependencies, pattern: string, route: IngestRoute): void {
   app.post(pattern, (res: UwsHttpResponse, req: UwsHttpRequest) => handleIngest(deps, route, res, req));
+}
+
+function routeObservability(app: UwsApp, deps: ServerDependencies, endpoints: ObservabilityEndpoints): void {
+  app.get('/metrics', (res, req) => {
+    const requestId = requestIdOf(req);
+    // The answer comes in a later tick: uWS requires onAborted before the handler returns.
+    let aborted = false;
+    res.onAborted(() => (aborted = true));
+    endpoints.metrics().then(
+      (text) => {
+        if (!aborted) reply(res, 200, requestId, text, { contentType: endpoints.metricsContentType });
+      },
+      (error: unknown) => {
+        deps.log.error({ err: error, requestId }, 'metrics collection failed');
+        if (!aborted) replyError(res, requestId, 'ERR_INTERNAL', 'metrics collection failed (details in the log)');
+      },
+    );
+  });
+  app.get('/v1/stats', (res, req) => reply(res, 200, requestIdOf(req), endpoints.stats()));
+  app.get('/', (res, req) => reply(res, 200, requestIdOf(req), endpoints.dashboardHtml, { contentType: 'text/html; charset=utf-8' }));
 }
 
 function requestIdOf(req: UwsHttpRequest): string {

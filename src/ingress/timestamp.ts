@@ -8,6 +8,8 @@
  * timestamp costs about a hundred nanoseconds.
  */
 
+/** The largest epoch milliseconds a JavaScript Date holds (ECMAScript's time value range). */
+const dateMsMax = 8.64e15;
 const zero = 0x30;
 const dash = 0x2d;
 const colon = 0x3a;
@@ -28,9 +30,12 @@ const lowerZ = 0x7a;
  * - text `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM|±HHMM)`, where `T` may also be `t` or a
  *   space, `Z` may be `z`, and the fraction has 1–9 digits (digits past the sixth are
  *   truncated, as PostgreSQL keeps microseconds);
- * - a finite, non-negative number of milliseconds since the epoch; a fractional part
- *   is rounded to the nearest microsecond, because a double holding ~1.7e12 ms cannot
- *   represent every microsecond exactly and rounding recovers the one the client meant;
+ * - a non-negative number of milliseconds since the epoch, at most 8.64e15 (the last
+ *   instant a JavaScript Date can hold); a fractional part is rounded to the nearest
+ *   microsecond, because a double holding ~1.7e12 ms cannot represent every microsecond
+ *   exactly and rounding recovers the one the client meant. Larger numbers are not
+ *   instants at all: 1e308 became Infinity µs and its error message read
+ *   "timestamp Infinity ms is outside the accepted window" (found by test/fuzz);
  * - a valid Date (what msgpackr makes of the msgpack timestamp extension).
  *
  * Strings of digits are refused: a number sent as text is ambiguous between seconds and
@@ -39,7 +44,7 @@ const lowerZ = 0x7a;
 export function parseTimestamp(value: unknown): number | null {
   if (typeof value === 'string') return parseIsoTimestamp(value);
   if (typeof value === 'number') {
-    if (!Number.isFinite(value) || value < 0) return null;
+    if (!(value >= 0 && value <= dateMsMax)) return null;
     return Math.round(value * 1000);
   }
   if (value instanceof Date) {

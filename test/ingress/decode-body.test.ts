@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Packr } from 'msgpackr';
 import type { ErrorCode, EventError } from '../../src/errors';
 import { decodeBulkBody, decodeSingleBody, jsonErrorOffset, type DecodedBody } from '../../src/ingress/decode-body';
 import { UndecodableItem, validateEvent } from '../../src/ingress/validate-event';
@@ -240,6 +241,62 @@ describe('decodeBulkBody, msgpack', () => {
       return result.ok ? result.event.occurredAtUs : result.error.code;
     });
     assert.deepEqual(codes, ['ERR_EVENT_ATTRIBUTES_INVALID', 'ERR_EVENT_ATTRIBUTES_INVALID', (context.receivedAtMs - 5000) * 1000]);
+  });
+});
+
+describe('decodeBulkBody, msgpack checked before decoding (regressions found by test/fuzz)', () => {
+  const malformedMessage = (body: Buffer): string => refused(decodeBulkBody('msgpack', body, limits), 'ERR_INGEST_MALFORMED_BODY');
+  const cloneTarget = [0xd6, 0x69, 0, 0, 0, 1];
+  const clonePointer = [0xd6, 0x70, 0, 0, 0, 1];
+
+  it('refuses structured-clone references, whose cyclic values made the 0xC1 and __proto__ walks endless', () => {
+    // [a, 193] with a = [a]: msgpackr built the cycle and the 0xC1 walk never ended.
+    const cycleBesideC1 = Buffer.from([0x92, ...cloneTarget, 0x91, ...clonePointer, 0xcc, 0xc1]);
+    // [o] with o = {"__proto__": o}: the same for the walk looking for renamed __proto__ keys.
+    const cycleThroughProto = Buffer.from([0x91, ...cloneTarget, 0x81, 0xa9, ...Buffer.from('__proto__'), ...clonePointer]);
+    for (const body of [cycleBesideC1, cycleThroughProto]) assert.match(malformedMessage(body), /extension type 105 at byte \d+ is not supported/);
+    assert.ok(!decodeSingleBody('msgpack', Buffer.from([...cloneTarget, 0x81, 0xa1, 0x61, ...clonePointer]), { eventBytesMax: 1024 }).ok);
+  });
+
+  it('refuses strings that are not UTF-8, as values and as keys, which msgpackr turned into U+FFFD or Latin-1', () => {
+    const bad: ReadonlyArray<readonly number[]> = [[0xff], [0x80], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82]];
+    for (const sequence of bad) {
+      const asValue = Buffer.from([0x91, 0x81, 0xa1, 0x61, 0xa0 + sequence.length, ...sequence]);
+      const asKey = Buffer.from([0x91, 0x81, 0xa0 + sequence.length, ...sequence, 0x01]);
+      const long = Buffer.concat([Buffer.from([0x91, 0x81, 0xa1, 0x61, 0xd9, 100]), Buffer.from('x'.repeat(100 - sequence.length)), Buffer.from(sequence)]);
+      for (const body of [asValue, asKey, long]) assert.match(malformedMessage(body), /the string at byte \d+ is not valid UTF-8/, Buffer.from(sequence).toString('hex'));
+    }
+    const fine = decoded(decodeBulkBody('msgpack', msgpackBody([{ text: 'héllo ✓ 😀' }]), limits));
+    assert.deepEqual(fine.items, [{ text: 'héllo ✓ 😀' }]);
+  });
+
+  it("refuses msgpackr's own extensions and accepts the timestamp and undefined", () => {
+    const event = buildEvent();
+    const bodies: Array<[string, Buffer]> = [
+      ['records', new Packr({ useRecords: true }).pack([event])],
+      ['bundled strings', new Packr({ useRecords: false, bundleStrings: true }).pack([{ ...event, event_type: 'x'.repeat(40) }])],
+      ['a Set', new Packr({ useRecords: false, moreTypes: true }).pack([{ attributes: { s: new Set([1]) } }])],
+      ['an Error', new Packr({ useRecords: false, moreTypes: true }).pack([{ attributes: { e: new Error('x') } }])],
+      ['a RegExp', new Packr({ useRecords: false, moreTypes: true }).pack([{ attributes: { r: /x/ } }])],
+      ['a typed array', new Packr({ useRecords: false, moreTypes: true }).pack([{ attributes: { f: new Float64Array(2) } }])],
+    ];
+    for (const [name, body] of bodies) assert.match(malformedMessage(body), /extension type -?\d+ at byte \d+ is not supported: send standard msgpack/, name);
+    const timestamp = new Date(Date.UTC(2026, 10, 20, 10));
+    const allowed = decoded(decodeBulkBody('msgpack', msgpackBody([{ timestamp, gone: undefined }]), limits));
+    assert.deepEqual(allowed.items, [{ timestamp, gone: undefined }]);
+  });
+
+  it('accepts 512 levels of nesting and refuses 513 before msgpackr recurses', () => {
+    const nested = (levels: number): Buffer => Buffer.concat([Buffer.alloc(levels, 0x91), Buffer.from([0xc0])]);
+    decoded(decodeBulkBody('msgpack', nested(512), limits));
+    assert.match(malformedMessage(nested(513)), /nest too deeply \(more than 512 levels\)/);
+  });
+
+  it('refuses declared element counts beyond the body before decoding, and bytes after the value', () => {
+    assert.match(malformedMessage(Buffer.from([0x91, 0xdd, 0x7f, 0xff, 0xff, 0xff, 0x01])), /declares more bytes or elements than the body holds/);
+    assert.match(malformedMessage(Buffer.from([0x91, 0xde, 0x00, 0x02, 0xa1, 0x61, 0x01])), /declares more bytes or elements than the body holds/);
+    assert.match(malformedMessage(Buffer.from([0x91, 0xd5, 0xff, 0x00])), /declares more bytes or elements/);
+    assert.match(malformedMessage(Buffer.from([0x90, 0xc0, 0xc0])), /2 bytes follow the end of the value/);
   });
 });
 

@@ -92,6 +92,11 @@ describe('parseTimestamp, epoch milliseconds and other values', () => {
     }
   });
 
+  it('refuses milliseconds past the last instant a Date holds (1e308 used to become Infinity µs)', () => {
+    assert.equal(parseTimestamp(8.64e15), 8.64e18);
+    for (const value of [8.64e15 + 1, 1e20, 1e308, Number.MAX_VALUE]) assert.equal(parseTimestamp(value), null, String(value));
+  });
+
   it('accepts a valid Date (the msgpack timestamp extension) and refuses an invalid one', () => {
     assert.equal(parseTimestamp(new Date(Date.UTC(2026, 10, 20, 10))), utcUs(2026, 11, 20, 10));
     assert.equal(parseTimestamp(new Date(Number.NaN)), null);

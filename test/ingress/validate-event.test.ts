@@ -204,6 +204,8 @@ describe('validateEvent, timestamp', () => {
     assert.match(invalid(buildEvent({ timestamp: -5 }), 'ERR_EVENT_TIMESTAMP_FORMAT', 'timestamp'), /got -5/);
     assert.match(invalid(buildEvent({ timestamp: { at: 1 } }), 'ERR_EVENT_TIMESTAMP_FORMAT', 'timestamp'), /got an object/);
     invalid(buildEvent({ timestamp: true }), 'ERR_EVENT_TIMESTAMP_FORMAT', 'timestamp');
+    // Found by test/fuzz: this was reported as "timestamp Infinity ms is outside the accepted window".
+    assert.match(invalid(buildEvent({ timestamp: 1e308 }), 'ERR_EVENT_TIMESTAMP_FORMAT', 'timestamp'), /got 1e\+308$/);
   });
 
   it('accepts the window bounds themselves and refuses one microsecond beyond', () => {

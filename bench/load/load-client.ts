@@ -1,0 +1,217 @@
+/**
+ * The load one client process generates: its share of the scenario's virtual users
+ * (closed model) or of its request rate (open model), with every answer counted and its
+ * latency recorded in the current one-second interval.
+ *
+ * Time: all clients get the same start instant (epoch ms) from the runner, so their
+ * seconds line up when the runner merges them. Within a process, performance.now() is
+ * used for everything else.
+ */
+import type { Histogram } from 'hdr-histogram-js';
+import { buildBodyTemplate, stampBody, type BodyTemplate } from './bodies';
+import { HttpConnection, requestHead, type HttpAnswer } from './http-connection';
+import { countAnswer, emptyStats, encodeHistogram, newLatencyHistogram, type IntervalStats } from './interval-stats';
+import type { Phase, Scenario } from './scenario';
+
+export interface ClientConfig {
+  readonly clientIndex: number;
+  readonly host: string;
+  readonly port: number;
+  readonly scenario: Scenario;
+  /** [a-z0-9-], shared by every id of the run: the database check counts rows by it. */
+  readonly idPrefix: string;
+  readonly startAtEpochMs: number;
+}
+
+/** How often unanswered requests are checked against requestTimeoutMs. */
+const timeoutSweepMs = 100;
+/** Open model: the scheduler's tick; requests due within it are sent together. */
+const schedulerTickMs = 1;
+/** Open model: scheduled requests waiting for a connection, at most this many seconds' worth. */
+const queueSecondsMax = 2;
+const errorSamplesMax = 5;
+
+export class LoadClient {
+  readonly #config: ClientConfig;
+  readonly #template: BodyTemplate;
+  readonly #head: Buffer;
+  readonly #connections: HttpConnection[] = [];
+  readonly #startMs: number;
+  readonly #report: (stats: IntervalStats) => void;
+  #sequence = 0;
+  #histogram: Histogram;
+  #stats: Omit<IntervalStats, 'histogram'>;
+  #cpu = process.cpuUsage();
+
+  constructor(config: ClientConfig, report: (stats: IntervalStats) => void) {
+    this.#config = config;
+    this.#report = report;
+    const { scenario } = config;
+    const stem = `${config.idPrefix}-c${String(config.clientIndex).padStart(2, '0')}-`;
+    this.#template = buildBodyTemplate(scenario.route, scenario.format, scenario.eventsPerRequest, stem);
+    this.#head = requestHead(config.host, config.port, scenario.route, this.#template.contentType, this.#template.bytes.length);
+    this.#startMs = performance.now() + (config.startAtEpochMs - Date.now());
+    this.#histogram = newLatencyHistogram();
+    this.#stats = emptyStats(0);
+  }
+
+  /** Runs the whole scenario, then waits for answers still due (bounded by the request timeout). */
+  async run(): Promise<void> {
+    await sleep(Math.max(0, this.#startMs - performance.now()));
+    const flusher = this.#scheduleFlushes();
+    const sweeper = setInterval(() => this.#sweepTimeouts(), timeoutSweepMs);
+    try {
+      if (this.#config.scenario.model === 'closed') await this.#runClosed();
+      else await this.#runOpen();
+      const drainDeadline = performance.now() + this.#config.scenario.requestTimeoutMs + timeoutSweepMs * 2;
+      while (this.#connections.some((connection) => connection.busy) && performance.now() < drainDeadline) await sleep(10);
+    } finally {
+      clearInterval(sweeper);
+      clearTimeout(flusher.timer);
+      for (const connection of this.#connections) connection.destroy('run finished');
+      this.#flush();
+      this.#histogram.destroy();
+    }
+  }
+
+  /** The phase at a performance.now() instant, or null past the end. */
+  #phaseAt(nowMs: number): { phase: Phase; endsAtMs: number } | null {
+    let endsAtMs = this.#startMs;
+    for (const phase of this.#config.scenario.phases) {
+      endsAtMs += phase.durationS * 1000;
+      if (nowMs < endsAtMs) return { phase, endsAtMs };
+    }
+    return null;
+  }
+
+  /** Virtual users are dealt round-robin: global user k belongs to client k mod clients. */
+  async #runClosed(): Promise<void> {
+    const { scenario, clientIndex } = this.#config;
+    const usersMax = Math.max(...scenario.phases.map((phase) => phase.concurrency ?? 0));
+    const mine: number[] = [];
+    for (let user = clientIndex; user < usersMax; user += scenario.clients) mine.push(user);
+    await Promise.all(mine.map((user) => this.#virtualUser(user)));
+  }
+
+  async #virtualUser(user: number): Promise<void> {
+    const connection = this.#newConnection();
+    const thinkTimeMs = this.#config.scenario.thinkTimeMs;
+    for (;;) {
+      const now = performance.now();
+      const current = this.#phaseAt(now);
+      if (current === null) return;
+      if (user >= (current.phase.concurrency ?? 0)) {
+        await sleep(Math.min(50, current.endsAtMs - now));
+        continue;
+      }
+      await new Promise<void>((resolve) => this.#send(connection, performance.now(), resolve));
+      if (thinkTimeMs > 0) await sleep(thinkTimeMs);
+    }
+  }
+
+  /** Sends on schedule; latency counts from the scheduled instant, queueing included. */
+  async #runOpen(): Promise<void> {
+    const { scenario } = this.#config;
+    const queue: number[] = [];
+    const idle: HttpConnection[] = [];
+    let nextAtMs = this.#startMs;
+    const dispatch = (): void => {
+      while (queue.length > 0) {
+        let connection = idle.pop();
+        if (connection === undefined && this.#connections.length < scenario.connectionsPerClientMax) connection = this.#newConnection();
+        if (connection === undefined) return;
+        const chosen = connection;
+        this.#send(chosen, queue.shift() as number, () => {
+          idle.push(chosen);
+          dispatch();
+        });
+      }
+    };
+    for (;;) {
+      const now = performance.now();
+      let current = this.#phaseAt(nextAtMs);
+      while (current !== null && nextAtMs <= now) {
+        const ratePerS = (current.phase.ratePerS ?? 1) / scenario.clients;
+        if (queue.length < Math.max(16, ratePerS * queueSecondsMax)) queue.push(nextAtMs);
+        else this.#stats.unsent += 1;
+        nextAtMs += 1000 / ratePerS;
+        current = this.#phaseAt(nextAtMs);
+      }
+      dispatch();
+      if (current === null) break;
+      await sleep(Math.min(schedulerTickMs, Math.max(0, nextAtMs - now)));
+    }
+    // What is still queued at the end was never sent: count it as unsent, not as load.
+    this.#stats.unsent += queue.length;
+    queue.length = 0;
+  }
+
+  #newConnection(): HttpConnection {
+    const connection = new HttpConnection(this.#config.host, this.#config.port);
+    this.#connections.push(connection);
+    return connection;
+  }
+
+  #send(connection: HttpConnection, scheduledAtMs: number, done: () => void): void {
+    const body = stampBody(this.#template, this.#sequence++);
+    this.#stats.eventsSent += this.#template.eventCount;
+    connection.send(this.#head, body, (error, answer) => {
+      this.#record(scheduledAtMs, error, answer);
+      done();
+    });
+  }
+
+  #record(scheduledAtMs: number, error: Error | null, answer: HttpAnswer | null): void {
+    const stats = this.#stats;
+    stats.requests += 1;
+    const latencyUs = Math.max(1, Math.round((performance.now() - scheduledAtMs) * 1000));
+    if (answer === null) {
+      const message = error?.message ?? 'no answer';
+      if (message === 'timeout') stats.timeouts += 1;
+      else stats.errors += 1;
+      if (stats.errorSamples.length < errorSamplesMax) stats.errorSamples.push(message);
+      return;
+    }
+    this.#histogram.recordValue(latencyUs);
+    stats.statuses[answer.status] = (stats.statuses[answer.status] ?? 0) + 1;
+    const counted = countAnswer(this.#config.scenario.route, this.#config.scenario.target, answer.status, answer.body);
+    stats.eventsAcknowledged += counted.acknowledged;
+    stats.duplicatesReported += counted.duplicates;
+    stats.eventsRejected += counted.rejected;
+  }
+
+  #sweepTimeouts(): void {
+    const limitMs = this.#config.scenario.requestTimeoutMs;
+    const now = performance.now();
+    for (const connection of this.#connections) {
+      if (connection.busy && now - connection.sentAtMs > limitMs) connection.destroy('timeout');
+    }
+  }
+
+  /** A flush at every whole second after the start; the timer re-arms against drift. */
+  #scheduleFlushes(): { timer: NodeJS.Timeout | undefined } {
+    const handle: { timer: NodeJS.Timeout | undefined } = { timer: undefined };
+    const arm = (): void => {
+      const nextMs = this.#startMs + (this.#stats.second + 1) * 1000;
+      handle.timer = setTimeout(() => {
+        this.#flush();
+        arm();
+      }, Math.max(0, nextMs - performance.now()));
+    };
+    arm();
+    return handle;
+  }
+
+  #flush(): void {
+    const cpu = process.cpuUsage(this.#cpu);
+    this.#cpu = process.cpuUsage();
+    const stats: IntervalStats = { ...this.#stats, cpuUs: cpu.user + cpu.system, histogram: encodeHistogram(this.#histogram) };
+    this.#histogram.reset();
+    this.#stats = emptyStats(this.#stats.second + 1);
+    this.#report(stats);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

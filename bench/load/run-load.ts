@@ -1,0 +1,116 @@
+/**
+ * `npm run bench:load -- <scenario>… [options]`: runs load scenarios and writes, for each,
+ * bench/results/<scenario>-<date>.json (the record), .md (summary) and .svg (timeline).
+ *
+ *   <scenario>                a name in bench/scenarios (no .json), a path, or "all"
+ *   --target floodgate|baseline   run against this target instead of the scenario's own
+ *   --compare                 run each scenario against Floodgate, then against the baseline
+ *   --duration-scale X        multiply every phase's duration (0.2 for a quick look)
+ *   --clients N               client processes (overrides the scenario)
+ *   --url URL --database-url URL   use an engine that is already running (no RSS/CPU split)
+ *   --list                    list the scenarios
+ *
+ * Without --url the runner creates a scratch database on DATABASE_URL's server (default:
+ * the local PostgreSQL), starts `node dist/src/cli.js serve` (or the baseline) on a free
+ * port, and drops the database afterwards. The exit code is 1 when any run's check failed.
+ */
+import { fileStamp, writeResultFiles } from '../common/results';
+import { renderLoadMarkdown, renderLoadSvg } from './load-report';
+import { runScenario, type LoadResult } from './load-run';
+import { adjustScenario, listScenarioNames, loadScenario, type Scenario, type Target } from './scenario';
+
+interface CliOptions {
+  names: string[];
+  target?: Target;
+  compare: boolean;
+  durationScale?: number;
+  clients?: number;
+  url?: string;
+  databaseUrl?: string;
+  list: boolean;
+}
+
+function parseArgs(argv: readonly string[]): CliOptions {
+  const options: CliOptions = { names: [], compare: false, list: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const value = (): string => {
+      const next = argv[++i];
+      if (next === undefined) throw new Error(`${arg} needs a value`);
+      return next;
+    };
+    if (arg === '--target') {
+      const target = value();
+      if (target !== 'floodgate' && target !== 'baseline') throw new Error('--target must be floodgate or baseline');
+      options.target = target;
+    } else if (arg === '--compare') options.compare = true;
+    else if (arg === '--duration-scale') options.durationScale = Number(value());
+    else if (arg === '--clients') options.clients = Number(value());
+    else if (arg === '--url') options.url = value();
+    else if (arg === '--database-url') options.databaseUrl = value();
+    else if (arg === '--list') options.list = true;
+    else if (arg.startsWith('--')) throw new Error(`unknown option ${arg}`);
+    else options.names.push(arg);
+  }
+  return options;
+}
+
+function plannedRuns(options: CliOptions): Scenario[] {
+  const names = options.names.includes('all') ? listScenarioNames() : options.names;
+  const runs: Scenario[] = [];
+  for (const name of names) {
+    const scenario = loadScenario(name);
+    const targets: Target[] = options.compare ? ['floodgate', 'baseline'] : [options.target ?? scenario.target];
+    for (const target of targets) {
+      if (target === 'baseline' && scenario.format !== 'json') {
+        process.stderr.write(`skipping ${scenario.name} against the baseline: it takes JSON only\n`);
+        continue;
+      }
+      runs.push(adjustScenario(scenario, { target, durationScale: options.durationScale, clients: options.clients }));
+    }
+  }
+  return runs;
+}
+
+function write(result: LoadResult, ownTarget: Target): string[] {
+  const targetPart = result.scenario.target === ownTarget ? '' : `-${result.scenario.target}`;
+  const stem = `${result.scenario.name}${targetPart}-${fileStamp(new Date(result.run.startedAt))}`;
+  return writeResultFiles(stem, {
+    json: JSON.stringify(result, null, 2),
+    md: renderLoadMarkdown(result),
+    svg: renderLoadSvg(result),
+  });
+}
+
+async function main(): Promise<number> {
+  const options = parseArgs(process.argv.slice(2));
+  if (options.list || options.names.length === 0) {
+    process.stdout.write(`scenarios (bench/scenarios):\n${listScenarioNames().map((name) => `  ${name}`).join('\n')}\nusage: npm run bench:load -- <scenario>… [--compare] [--target baseline] [--duration-scale X]\n`);
+    return options.list ? 0 : 2;
+  }
+  let failed = false;
+  for (const scenario of plannedRuns(options)) {
+    process.stderr.write(`\n=== ${scenario.name} → ${scenario.target} (${scenario.description})\n`);
+    const result = await runScenario(scenario, {
+      url: options.url,
+      databaseUrl: options.databaseUrl,
+      progress: (line) => process.stderr.write(`${line}\n`),
+    });
+    const files = write(result, loadScenario(scenario.name).target);
+    const check = result.verification;
+    process.stdout.write(
+      `${scenario.name} → ${scenario.target}: ${result.totals.eventsPerS.toLocaleString('en-US')} events/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms; ` +
+        `acknowledged ${result.totals.eventsAcknowledged}, stored ${check.distinctIds}, duplicates ${check.duplicatesStored}: ${check.ok ? 'ok' : 'CHECK FAILED'}\n  ${files.join('\n  ')}\n`,
+    );
+    failed ||= !check.ok;
+  }
+  return failed ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,227 @@
+/**
+ * Load scenarios are data (bench/scenarios/*.json), checked here field by field: an
+ * unknown or misspelt field is an error, not silently ignored, so a scenario file says
+ * exactly what was run.
+ *
+ * Two load models:
+ * - closed: `concurrency` virtual users, each with its own keep-alive connection, send a
+ *   request, wait for the answer, optionally sleep `thinkTimeMs`, repeat. The offered
+ *   load adapts to the server's speed (what k6 and wrk do).
+ * - open: requests are scheduled at `ratePerS` whatever the server does, and latency is
+ *   measured from the scheduled send time, so a slow server shows up as latency rather
+ *   than as a politely reduced load (no coordinated omission).
+ * A scenario is a list of phases; a phase change is how a spike is described.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { repoRoot } from '../common/results';
+
+export type Target = 'floodgate' | 'baseline';
+export type Route = '/v1/events/bulk' | '/v1/events' | '/webhook/events' | '/webhook/batch';
+export type Format = 'json' | 'msgpack' | 'ndjson';
+export type LoadModel = 'closed' | 'open';
+
+export interface Phase {
+  readonly label: string;
+  readonly durationS: number;
+  /** closed model: virtual users (connections) during this phase. */
+  readonly concurrency: number | null;
+  /** open model: requests per second offered during this phase. */
+  readonly ratePerS: number | null;
+}
+
+export interface Scenario {
+  readonly name: string;
+  readonly description: string;
+  readonly target: Target;
+  readonly route: Route;
+  readonly format: Format;
+  readonly eventsPerRequest: number;
+  readonly model: LoadModel;
+  readonly phases: readonly Phase[];
+  /** closed model: pause of each virtual user between receiving an answer and sending again. */
+  readonly thinkTimeMs: number;
+  /** Client processes the load is spread over. */
+  readonly clients: number;
+  /** open model: connections each client process may open. */
+  readonly connectionsPerClientMax: number;
+  /** A request unanswered this long is abandoned (its connection closed) and counted as a timeout. */
+  readonly requestTimeoutMs: number;
+  /** Extra environment for an engine the runner starts (FLOODGATE_* settings only). */
+  readonly engineEnv: Readonly<Record<string, string>>;
+}
+
+export const scenariosDir = path.join(repoRoot, 'bench', 'scenarios');
+
+const routes: readonly Route[] = ['/v1/events/bulk', '/v1/events', '/webhook/events', '/webhook/batch'];
+const singleEventRoutes: readonly Route[] = ['/v1/events', '/webhook/events'];
+const topLevelFields = [
+  'name', 'description', 'target', 'route', 'format', 'eventsPerRequest', 'model', 'phases',
+  'thinkTimeMs', 'clients', 'connectionsPerClientMax', 'requestTimeoutMs', 'engineEnv',
+] as const;
+const phaseFields = ['label', 'durationS', 'concurrency', 'ratePerS'] as const;
+
+export class ScenarioError extends Error {
+  readonly problems: readonly string[];
+  constructor(source: string, problems: readonly string[]) {
+    super(`invalid scenario ${source}:\n  - ${problems.join('\n  - ')}`);
+    this.problems = problems;
+  }
+}
+
+type Raw = Record<string, unknown>;
+
+function isObject(value: unknown): value is Raw {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Reads a number field within [min, max] (integer if asked), or its default when absent. */
+function numberField(raw: Raw, key: string, spec: { min: number; max: number; integer: boolean; fallback?: number }, problems: string[], where = ''): number {
+  const value = raw[key];
+  if (value === undefined && spec.fallback !== undefined) return spec.fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < spec.min || value > spec.max || (spec.integer && !Number.isInteger(value))) {
+    problems.push(`${where}${key} must be ${spec.integer ? 'an integer' : 'a number'} in ${spec.min}..${spec.max}; got ${JSON.stringify(value)}`);
+    return spec.fallback ?? spec.min;
+  }
+  return value;
+}
+
+function enumField<T extends string>(raw: Raw, key: string, values: readonly T[], fallback: T | undefined, problems: string[]): T {
+  const value = raw[key];
+  if (value === undefined && fallback !== undefined) return fallback;
+  if (typeof value !== 'string' || !values.includes(value as T)) {
+    problems.push(`${key} must be one of ${values.join(', ')}; got ${JSON.stringify(value)}`);
+    return fallback ?? (values[0] as T);
+  }
+  return value as T;
+}
+
+function unknownKeys(raw: Raw, known: readonly string[], where: string, problems: string[]): void {
+  for (const key of Object.keys(raw)) if (!known.includes(key)) problems.push(`${where}unknown field "${key}" (known: ${known.join(', ')})`);
+}
+
+function parsePhases(value: unknown, model: LoadModel, problems: string[]): Phase[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    problems.push('phases must be a non-empty array');
+    return [];
+  }
+  return value.map((item: unknown, index) => {
+    const where = `phases[${index}].`;
+    if (!isObject(item)) {
+      problems.push(`phases[${index}] must be an object`);
+      return { label: '', durationS: 1, concurrency: null, ratePerS: null };
+    }
+    unknownKeys(item, phaseFields, where, problems);
+    const label = item.label === undefined ? `phase ${index + 1}` : item.label;
+    if (typeof label !== 'string') problems.push(`${where}label must be a string`);
+    const durationS = numberField(item, 'durationS', { min: 0.5, max: 3600, integer: false }, problems, where);
+    const wanted = model === 'closed' ? 'concurrency' : 'ratePerS';
+    const unwanted = model === 'closed' ? 'ratePerS' : 'concurrency';
+    if (item[unwanted] !== undefined) problems.push(`${where}${unwanted} does not apply to the ${model} model (use ${wanted})`);
+    const amount =
+      model === 'closed'
+        ? numberField(item, 'concurrency', { min: 1, max: 4000, integer: true }, problems, where)
+        : numberField(item, 'ratePerS', { min: 0.1, max: 500_000, integer: false }, problems, where);
+    return {
+      label: String(label),
+      durationS,
+      concurrency: model === 'closed' ? amount : null,
+      ratePerS: model === 'open' ? amount : null,
+    };
+  });
+}
+
+function parseEngineEnv(value: unknown, problems: string[]): Record<string, string> {
+  if (value === undefined) return {};
+  if (!isObject(value)) {
+    problems.push('engineEnv must be an object of FLOODGATE_* settings');
+    return {};
+  }
+  const env: Record<string, string> = {};
+  for (const [key, setting] of Object.entries(value)) {
+    // DATABASE_URL and PORT belong to the runner: it points the engine at a scratch database and a free port.
+    if (!/^FLOODGATE_[A-Z0-9_]+$/.test(key)) problems.push(`engineEnv.${key}: only FLOODGATE_* settings may be set here`);
+    else if (typeof setting !== 'string') problems.push(`engineEnv.${key} must be a string`);
+    else env[key] = setting;
+  }
+  return env;
+}
+
+/** Validates a parsed scenario; `source` names it in error messages. Throws ScenarioError. */
+export function parseScenario(raw: unknown, source: string): Scenario {
+  if (!isObject(raw)) throw new ScenarioError(source, ['a scenario must be a JSON object']);
+  const problems: string[] = [];
+  unknownKeys(raw, topLevelFields, '', problems);
+  if (typeof raw.name !== 'string' || !/^[a-z0-9][a-z0-9-]{0,63}$/.test(raw.name)) problems.push('name must be kebab-case ([a-z0-9-], at most 64 characters)');
+  if (raw.description !== undefined && typeof raw.description !== 'string') problems.push('description must be a string');
+  const target = enumField<Target>(raw, 'target', ['floodgate', 'baseline'], 'floodgate', problems);
+  const route = enumField<Route>(raw, 'route', routes, '/v1/events/bulk', problems);
+  const format = enumField<Format>(raw, 'format', ['json', 'msgpack', 'ndjson'], 'json', problems);
+  const model = enumField<LoadModel>(raw, 'model', ['closed', 'open'], undefined, problems);
+  const eventsPerRequest = numberField(raw, 'eventsPerRequest', { min: 1, max: 5000, integer: true, fallback: 100 }, problems);
+  if (singleEventRoutes.includes(route) && eventsPerRequest !== 1) problems.push(`eventsPerRequest must be 1 for ${route} (one event per request)`);
+  if (singleEventRoutes.includes(route) && format === 'ndjson') problems.push(`format ndjson is only for bulk routes, not ${route}`);
+  if (target === 'baseline' && format !== 'json') problems.push('the baseline service takes JSON only (format must be json)');
+  if (target === 'baseline' && route === '/webhook/batch') problems.push('the baseline service has no /webhook/batch route');
+  const phases = parsePhases(raw.phases, model, problems);
+  const thinkTimeMs = numberField(raw, 'thinkTimeMs', { min: 0, max: 60_000, integer: false, fallback: 0 }, problems);
+  if (model === 'open' && thinkTimeMs !== 0) problems.push('thinkTimeMs applies to the closed model only');
+  const scenario: Scenario = {
+    name: String(raw.name),
+    description: typeof raw.description === 'string' ? raw.description : '',
+    target,
+    route,
+    format,
+    eventsPerRequest,
+    model,
+    phases,
+    thinkTimeMs,
+    clients: numberField(raw, 'clients', { min: 1, max: 16, integer: true, fallback: 2 }, problems),
+    connectionsPerClientMax: numberField(raw, 'connectionsPerClientMax', { min: 1, max: 4000, integer: true, fallback: 64 }, problems),
+    requestTimeoutMs: numberField(raw, 'requestTimeoutMs', { min: 100, max: 600_000, integer: true, fallback: 30_000 }, problems),
+    engineEnv: parseEngineEnv(raw.engineEnv, problems),
+  };
+  if (problems.length > 0) throw new ScenarioError(source, problems);
+  return Object.freeze(scenario);
+}
+
+/** Total planned duration in seconds. */
+export function scenarioDurationS(scenario: Scenario): number {
+  return scenario.phases.reduce((sum, phase) => sum + phase.durationS, 0);
+}
+
+/** A scenario by name (bench/scenarios/<name>.json) or by path to a .json file. */
+export function loadScenario(nameOrPath: string): Scenario {
+  const file = nameOrPath.endsWith('.json') ? path.resolve(nameOrPath) : path.join(scenariosDir, `${nameOrPath}.json`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ScenarioError(file, [`cannot read it as JSON: ${(error as Error).message}`]);
+  }
+  const scenario = parseScenario(raw, file);
+  const stem = path.basename(file, '.json');
+  if (scenario.name !== stem) throw new ScenarioError(file, [`name "${scenario.name}" must match the file name "${stem}"`]);
+  return scenario;
+}
+
+export function listScenarioNames(): string[] {
+  return readdirSync(scenariosDir).filter((file) => file.endsWith('.json')).map((file) => file.slice(0, -'.json'.length)).sort();
+}
+
+/** A copy with another target (the runner's --target) or durations scaled (--duration-scale). */
+export function adjustScenario(scenario: Scenario, changes: { target?: Target; durationScale?: number; clients?: number }): Scenario {
+  const scale = changes.durationScale ?? 1;
+  const raw = {
+    ...scenario,
+    target: changes.target ?? scenario.target,
+    clients: changes.clients ?? scenario.clients,
+    phases: scenario.phases.map((phase) => ({
+      label: phase.label,
+      durationS: Math.max(0.5, Math.round(phase.durationS * scale * 10) / 10),
+      ...(phase.concurrency !== null ? { concurrency: phase.concurrency } : {}),
+      ...(phase.ratePerS !== null ? { ratePerS: phase.ratePerS } : {}),
+    })),
+  };
+  return parseScenario(raw, `${scenario.name} (adjusted)`);
+}

@@ -1,0 +1,55 @@
+/**
+ * Ingress per event: body decode (src/ingress/decode-body.ts) plus validation
+ * (src/ingress/validate-event.ts) of a 100-event bulk body in each format, and a single
+ * event. JSON.parse alone is the floor any JSON path pays; "pre-counted" skips the event
+ * pre-count that the streaming reader already did for uncompressed bodies.
+ */
+import { pack } from 'msgpackr';
+import { defaultConfig } from '../../src/config/load-config';
+import { decodeBulkBody, decodeSingleBody } from '../../src/ingress/decode-body';
+import type { BodyFormat } from '../../src/ingress/body-format';
+import { validateEvent } from '../../src/ingress/validate-event';
+import { consume, validationContext, wireEvents, type MicroSuite, type MicroTask } from './micro-suite';
+
+const eventsPerBody = 100;
+
+export const suite: MicroSuite = {
+  name: 'decode-validate',
+  description: 'body decode + per-event validation, 100-event bulk bodies (~250-byte events) and one single event',
+  tasks(): MicroTask[] {
+    const config = defaultConfig();
+    const context = validationContext();
+    const events = wireEvents(eventsPerBody);
+    const bodies: Record<BodyFormat, Buffer> = {
+      json: Buffer.from(JSON.stringify({ events })),
+      msgpack: pack({ events }),
+      ndjson: Buffer.from(`${events.map((event) => JSON.stringify(event)).join('\n')}\n`),
+    };
+    const single = Buffer.from(JSON.stringify(events[0]));
+    const decodeAndValidate = (format: BodyFormat, counted: boolean) => (): unknown => {
+      const decoded = decodeBulkBody(format, bodies[format], config, { eventsCounted: counted });
+      if (!decoded.ok) throw new Error(decoded.error.message);
+      let valid = 0;
+      for (let index = 0; index < decoded.items.length; index++) if (validateEvent(decoded.items[index], index, context).ok) valid++;
+      if (valid !== eventsPerBody) throw new Error(`only ${valid} valid events`);
+      return valid;
+    };
+    const decodeOnly = (format: BodyFormat, counted: boolean) => (): unknown => consume(decodeBulkBody(format, bodies[format], config, { eventsCounted: counted }));
+    const task = (name: string, fn: () => unknown, unitsPerCall = eventsPerBody): MicroTask => ({ name, unitsPerCall, unit: 'event', fn });
+    return [
+      task('json: JSON.parse only (floor)', () => consume(JSON.parse(bodies.json.toString('utf8')))),
+      task('json: decode (with pre-count)', decodeOnly('json', false)),
+      task('json: decode (pre-counted while streaming)', decodeOnly('json', true)),
+      task('json: decode + validate (pre-counted)', decodeAndValidate('json', true)),
+      task('msgpack: decode', decodeOnly('msgpack', true)),
+      task('msgpack: decode + validate', decodeAndValidate('msgpack', true)),
+      task('ndjson: decode', decodeOnly('ndjson', true)),
+      task('ndjson: decode + validate', decodeAndValidate('ndjson', true)),
+      task('single json event: decode + validate', () => {
+        const decoded = decodeSingleBody('json', single, config);
+        if (!decoded.ok) throw new Error(decoded.error.message);
+        return consume(validateEvent(decoded.item, 0, context));
+      }, 1),
+    ];
+  },
+};

@@ -1,0 +1,79 @@
+/**
+ * `npm run bench:native -- [copy] [http] [ring] [--rows N] [--duration S]`: the ceilings of
+ * the machine Floodgate runs on, measured with native tools beside the engine's own
+ * parts, written to bench/results/native-<date>.json and .md.
+ *
+ *   copy   psql \copy into the engine's events table, binary and CSV, 1 and 2 streams
+ *          (--rows per stream, default 1,000,000), on DATABASE_URL's server (default the
+ *          local PostgreSQL), in a scratch database dropped afterwards
+ *   http   wrk against a bare uWebSockets.js server (--duration seconds per variant, default 10)
+ *   ring   the SharedArrayBuffer ring across two threads vs a C11 SPSC ring
+ * All three when none is named.
+ */
+import { fileStamp, formatCount, machineInfo, markdownTable, writeResultFiles, type MachineInfo } from '../common/results';
+import { serverUrlFromEnv, serverVersion } from '../common/scratch-database';
+import { runCopyCeiling, type CopyRun } from './copy-ceiling';
+import { runHttpCeiling, type HttpRun } from './http-ceiling';
+import { runRingComparison, type RingComparison } from './ring-comparison';
+
+interface NativeResult {
+  readonly date: string;
+  readonly machine: MachineInfo;
+  readonly postgres: string | null;
+  readonly copy: readonly CopyRun[] | null;
+  readonly http: readonly HttpRun[] | null;
+  readonly ring: readonly RingComparison[] | null;
+}
+
+function option(args: readonly string[], name: string, fallback: number): number {
+  const at = args.indexOf(`--${name}`);
+  const value = at >= 0 ? Number(args[at + 1]) : fallback;
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
+  return value;
+}
+
+function renderMarkdown(result: NativeResult): string {
+  const m = result.machine;
+  const lines = [`# Native ceilings, ${result.date}`, '', `${m.cpuModel} × ${m.cores}, ${m.memoryGiB} GiB, Node ${m.node}, PostgreSQL ${result.postgres ?? '-'}; load average at start ${m.loadAverageAtStart.join(' / ')}.`, ''];
+  if (result.copy !== null) {
+    lines.push('## PostgreSQL: psql \\copy into events', '', markdownTable(['format', 'streams', 'rows', 'rows/s', 'PostgreSQL cores', 'PostgreSQL µs/row', 'psql cores', 'other cores'], result.copy.map((run) => [
+      run.format, String(run.streams), formatCount(run.rows), formatCount(run.rowsPerS), String(run.postgresCores), String(run.postgresUsPerRow), String(run.psqlCores), String(run.otherCores),
+    ])), '');
+  }
+  if (result.http !== null) {
+    lines.push('## HTTP: wrk → bare uWebSockets.js (read body, answer 202)', '', markdownTable(['variant', 'body bytes', 'req/s', 'events/s', 'p50 / p99 ms', 'server cores', 'server µs/req', 'wrk cores', 'other cores'], result.http.map((run) => [
+      run.name, String(run.bodyBytes), formatCount(run.requestsPerS), formatCount(run.eventsPerS), `${run.latencyMs.p50} / ${run.latencyMs.p99}`, String(run.serverCores), String(run.serverUsPerRequest), String(run.wrkCores), String(run.otherCores),
+    ])), '');
+  }
+  if (result.ring !== null) {
+    lines.push('## SPSC ring over two threads: SharedArrayBuffer (engine) vs C11', '', markdownTable(['record', 'publish every', 'JS records/s', 'JS MB/s', 'C records/s', 'C MB/s'], result.ring.map((row) => [
+      `${row.js.payloadBytes} B (${row.envelopeEvents}-event envelope)`, String(row.js.publishEvery), formatCount(row.js.recordsPerS), String(row.js.megabytesPerS), formatCount(row.c.recordsPerS), String(row.c.megabytesPerS),
+    ])), '');
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const named = args.filter((arg, index) => !arg.startsWith('--') && !(args[index - 1] ?? '').startsWith('--'));
+  const wanted = (part: string): boolean => named.length === 0 || named.includes(part);
+  const unknown = named.filter((part) => !['copy', 'http', 'ring'].includes(part));
+  if (unknown.length > 0) throw new Error(`unknown part(s): ${unknown.join(', ')} (copy, http, ring)`);
+  const log = (line: string): void => void process.stderr.write(`${line}\n`);
+  const machine = machineInfo();
+  const serverUrl = serverUrlFromEnv();
+  log('ring: SharedArrayBuffer vs C11');
+  const ring = wanted('ring') ? await runRingComparison(log) : null;
+  log('http: wrk → bare uWebSockets.js');
+  const http = wanted('http') ? await runHttpCeiling(option(args, 'duration', 10), log) : null;
+  log('copy: psql \\copy into events');
+  const copy = wanted('copy') ? await runCopyCeiling(serverUrl, option(args, 'rows', 1_000_000), log) : null;
+  const result: NativeResult = { date: new Date().toISOString(), machine, postgres: copy === null ? null : await serverVersion(serverUrl), copy, http, ring };
+  const files = writeResultFiles(`native-${fileStamp(new Date(result.date))}`, { json: JSON.stringify(result, null, 2), md: renderMarkdown(result) });
+  process.stdout.write(`written:\n  ${files.join('\n  ')}\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

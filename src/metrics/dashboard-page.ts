@@ -1,0 +1,181 @@
+/**
+ * The live dashboard served at GET /: one self-contained page (inline CSS and script, no
+ * external assets, no build step) that polls GET /v1/stats once a second and draws the
+ * last two minutes on canvases. It only reads what /v1/stats returns, so anything it shows
+ * can also be scripted against that endpoint.
+ *
+ * The script avoids template literals so this TypeScript template string needs no escapes.
+ */
+export const dashboardHtml = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Floodgate</title>
+<link rel="icon" href="data:,">
+<style>
+  :root { --bg: #0f1419; --panel: #1a2129; --text: #e6e9ed; --muted: #8a96a3; --accent: #4fc1e9; --ok: #8cc152; --bad: #ed5565; --warn: #f6bb42; }
+  * { box-sizing: border-box; }
+  body { margin: 0; padding: 16px 20px; background: var(--bg); color: var(--text); font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; }
+  header { display: flex; align-items: baseline; gap: 16px; flex-wrap: wrap; margin-bottom: 14px; }
+  h1 { font-size: 20px; margin: 0; }
+  .badge { padding: 2px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; background: var(--panel); }
+  .badge.ok { color: var(--ok); } .badge.bad { color: var(--bad); }
+  .muted { color: var(--muted); font-size: 12px; }
+  .tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 10px; margin-bottom: 14px; }
+  .tile { background: var(--panel); border-radius: 6px; padding: 10px 12px; }
+  .tile .label { color: var(--muted); font-size: 12px; }
+  .tile .value { font-size: 24px; font-variant-numeric: tabular-nums; font-weight: 600; }
+  .tile .sub { color: var(--muted); font-size: 12px; font-variant-numeric: tabular-nums; }
+  .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(380px, 1fr)); gap: 10px; margin-bottom: 14px; }
+  .chart { background: var(--panel); border-radius: 6px; padding: 10px 12px; }
+  .chart canvas { width: 100%; height: 160px; display: block; }
+  .legend span { margin-right: 12px; font-size: 12px; }
+  .rings { background: var(--panel); border-radius: 6px; padding: 10px 12px; }
+  .ring { display: grid; grid-template-columns: 70px 1fr 150px; gap: 10px; align-items: center; margin: 4px 0; font-variant-numeric: tabular-nums; }
+  .bar { height: 10px; background: #2a333d; border-radius: 5px; overflow: hidden; }
+  .bar > div { height: 100%; background: var(--accent); width: 0; }
+  #error { color: var(--bad); }
+</style>
+</head>
+<body>
+<header>
+  <h1>Floodgate</h1>
+  <span class="badge" id="circuit">circuit …</span>
+  <span class="badge" id="database">database …</span>
+  <span class="muted">ack <b id="ack-mode">…</b> · up <b id="uptime">…</b> · updated <b id="updated">never</b></span>
+  <span id="error"></span>
+</header>
+<section class="tiles">
+  <div class="tile"><div class="label">committed events/s (1 s)</div><div class="value" id="committed-rate">–</div><div class="sub">10 s avg <span id="committed-rate-10s">–</span></div></div>
+  <div class="tile"><div class="label">request latency p50 / p99</div><div class="value"><span id="request-p50">–</span> / <span id="request-p99">–</span></div><div class="sub">ms · p99.9 <span id="request-p999">–</span></div></div>
+  <div class="tile"><div class="label">commit latency p50 / p99</div><div class="value"><span id="commit-p50">–</span> / <span id="commit-p99">–</span></div><div class="sub">ms · p99.9 <span id="commit-p999">–</span></div></div>
+  <div class="tile"><div class="label">committed (total)</div><div class="value" id="committed-total">–</div><div class="sub">received <span id="received-total">–</span></div></div>
+  <div class="tile"><div class="label">duplicates</div><div class="value" id="duplicates-total">–</div><div class="sub">dead-lettered <span id="dead-lettered-total">–</span></div></div>
+  <div class="tile"><div class="label">rejected</div><div class="value" id="rejected-total">–</div><div class="sub" id="rejected-codes">–</div></div>
+  <div class="tile"><div class="label">queue depth (events)</div><div class="value" id="queue-depth">–</div><div class="sub">pending requests <span id="pending-requests">–</span></div></div>
+</section>
+<section class="charts">
+  <div class="chart">
+    <div class="legend"><span style="color:#4fc1e9">■ committed/s</span><span style="color:#8a96a3">■ received/s</span><span class="muted">last 2 min</span></div>
+    <canvas id="rate-chart" data-points="0"></canvas>
+  </div>
+  <div class="chart">
+    <div class="legend"><span style="color:#f6bb42">■ request p99 ms</span><span style="color:#ed5565">■ commit p99 ms</span><span class="muted">over the last 50-60 s, sampled each second</span></div>
+    <canvas id="latency-chart" data-points="0"></canvas>
+  </div>
+</section>
+<section class="rings">
+  <div class="label muted">ring occupancy per actor</div>
+  <div id="rings"></div>
+</section>
+<script>
+(function () {
+  'use strict';
+  var pointsMax = 120;
+  var history = { committed: [], received: [], requestP99: [], commitP99: [] };
+  function byId(id) { return document.getElementById(id); }
+  function text(id, value) { byId(id).textContent = value; }
+  function number(value) { return value === null || value === undefined ? '–' : Math.round(value).toLocaleString('en-US'); }
+  function ms(value) { return value === null || value === undefined ? '–' : (value < 10 ? value.toFixed(2) : value.toFixed(1)); }
+  function duration(seconds) {
+    var s = Math.floor(seconds), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+    return (h > 0 ? h + 'h ' : '') + (h > 0 || m > 0 ? m + 'm ' : '') + (s % 60) + 's';
+  }
+  function push(list, value) { list.push(value === null || value === undefined ? NaN : value); if (list.length > pointsMax) list.shift(); }
+  function draw(canvas, series) {
+    var ratio = window.devicePixelRatio || 1;
+    var width = canvas.clientWidth, height = canvas.clientHeight;
+    canvas.width = width * ratio; canvas.height = height * ratio;
+    var context = canvas.getContext('2d');
+    context.setTransform(ratio, 0, 0, ratio, 0, 0);
+    context.clearRect(0, 0, width, height);
+    var top = 0;
+    series.forEach(function (line) { line.values.forEach(function (v) { if (v > top) top = v; }); });
+    top = top > 0 ? top * 1.15 : 1;
+    context.strokeStyle = '#2a333d'; context.fillStyle = '#8a96a3'; context.font = '11px sans-serif';
+    for (var g = 0; g <= 4; g++) {
+      var y = height - 14 - (height - 24) * g / 4;
+      context.beginPath(); context.moveTo(40, y); context.lineTo(width, y); context.stroke();
+      context.fillText(top * g / 4 >= 100 ? Math.round(top * g / 4) : (top * g / 4).toFixed(1), 0, y + 4);
+    }
+    var points = 0;
+    series.forEach(function (line) {
+      context.strokeStyle = line.color; context.lineWidth = 2; context.beginPath();
+      var started = false;
+      line.values.forEach(function (v, i) {
+        if (isNaN(v)) { started = false; return; }
+        var x = 40 + (width - 40) * (i + pointsMax - line.values.length) / (pointsMax - 1);
+        var y = height - 14 - (height - 24) * v / top;
+        if (started) context.lineTo(x, y); else context.moveTo(x, y);
+        started = true; points++;
+      });
+      context.stroke();
+    });
+    canvas.setAttribute('data-points', String(points));
+  }
+  function renderRings(rings) {
+    var container = byId('rings');
+    while (container.children.length > rings.length) container.removeChild(container.lastChild);
+    rings.forEach(function (ring, i) {
+      var row = container.children[i];
+      if (!row) {
+        row = document.createElement('div'); row.className = 'ring';
+        row.innerHTML = '<span></span><div class="bar"><div></div></div><span class="muted"></span>';
+        container.appendChild(row);
+      }
+      row.children[0].textContent = 'actor ' + ring.actor;
+      row.children[1].firstChild.style.width = Math.min(100, ring.occupancy * 100).toFixed(2) + '%';
+      row.children[2].textContent = (ring.occupancy * 100).toFixed(3) + '% of ' + (ring.capacity_bytes / 1048576).toFixed(0) + ' MiB';
+      row.setAttribute('data-occupancy', String(ring.occupancy));
+    });
+  }
+  function render(stats) {
+    var circuit = byId('circuit');
+    circuit.textContent = 'circuit ' + stats.circuit;
+    circuit.className = 'badge ' + (stats.circuit === 'closed' ? 'ok' : 'bad');
+    var database = byId('database');
+    database.textContent = 'database ' + (stats.database.up ? 'up' : 'down');
+    database.className = 'badge ' + (stats.database.up ? 'ok' : 'bad');
+    text('ack-mode', stats.ack_mode);
+    text('uptime', duration(stats.uptime_s));
+    text('committed-rate', number(stats.rates.committed_per_s_1s));
+    text('committed-rate-10s', number(stats.rates.committed_per_s_10s));
+    text('request-p50', ms(stats.request_duration_ms.p50));
+    text('request-p99', ms(stats.request_duration_ms.p99));
+    text('request-p999', ms(stats.request_duration_ms.p999));
+    text('commit-p50', ms(stats.commit_latency_ms.p50));
+    text('commit-p99', ms(stats.commit_latency_ms.p99));
+    text('commit-p999', ms(stats.commit_latency_ms.p999));
+    text('committed-total', number(stats.totals.committed));
+    text('received-total', number(stats.totals.received));
+    text('duplicates-total', number(stats.totals.duplicates));
+    text('dead-lettered-total', number(stats.totals.dead_lettered));
+    text('rejected-total', number(stats.totals.rejected));
+    var codes = Object.keys(stats.rejected_by_code).map(function (code) { return code.replace('ERR_', '') + ' ' + stats.rejected_by_code[code]; });
+    text('rejected-codes', codes.length > 0 ? codes.join(', ') : 'none');
+    text('queue-depth', number(stats.queue_depth));
+    text('pending-requests', number(stats.pending_requests));
+    renderRings(stats.rings);
+    push(history.committed, stats.rates.committed_per_s_1s);
+    push(history.received, stats.rates.received_per_s_1s);
+    push(history.requestP99, stats.request_duration_ms.p99);
+    push(history.commitP99, stats.commit_latency_ms.p99);
+    draw(byId('rate-chart'), [{ values: history.received, color: '#8a96a3' }, { values: history.committed, color: '#4fc1e9' }]);
+    draw(byId('latency-chart'), [{ values: history.requestP99, color: '#f6bb42' }, { values: history.commitP99, color: '#ed5565' }]);
+    text('updated', new Date().toLocaleTimeString('en-GB'));
+    text('error', '');
+  }
+  function poll() {
+    fetch('/v1/stats', { cache: 'no-store' })
+      .then(function (response) { if (!response.ok) throw new Error('HTTP ' + response.status); return response.json(); })
+      .then(render)
+      .catch(function (error) { text('error', 'cannot reach /v1/stats: ' + error.message); })
+      .then(function () { setTimeout(poll, 1000); });
+  }
+  poll();
+})();
+</script>
+</body>
+</html>
+`;

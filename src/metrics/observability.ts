@@ -1,0 +1,38 @@
+/**
+ * What the engine hands the HTTP server for GET /metrics, /v1/stats and /: the metrics
+ * object, its Prometheus registry, and the dashboard page.
+ */
+import type { Registry } from 'prom-client';
+import type { Logger } from '../log';
+import { dashboardHtml } from './dashboard-page';
+import { EngineMetrics, type MetricsSources } from './engine-metrics';
+import { createMetricsRegistry, renderExposition } from './prometheus';
+import { statsReport } from './stats-report';
+
+export class Observability {
+  readonly recorder: EngineMetrics;
+  readonly dashboardHtml = dashboardHtml;
+  readonly #registry: Registry;
+
+  constructor(sources: MetricsSources, log: Logger) {
+    this.recorder = new EngineMetrics(sources, log);
+    this.#registry = createMetricsRegistry(this.recorder);
+  }
+
+  get metricsContentType(): string {
+    return this.#registry.contentType;
+  }
+
+  metrics(): Promise<string> {
+    return renderExposition(this.#registry);
+  }
+
+  stats(): Record<string, unknown> {
+    return statsReport(this.recorder);
+  }
+
+  close(): void {
+    this.#registry.clear();
+    this.recorder.close();
+  }
+}

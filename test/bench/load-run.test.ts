@@ -1,0 +1,103 @@
+/**
+ * The load generator against real engines and a real PostgreSQL, in short runs: what
+ * matters here is that the tooling counts right (acknowledged == stored), not speed.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { runScenario } from '../../bench/load/load-run';
+import { renderLoadMarkdown, renderLoadSvg } from '../../bench/load/load-report';
+import { parseScenario } from '../../bench/load/scenario';
+import { baselineDir } from '../../bench/load/targets';
+import { serverUrl } from '../support/database';
+import { startTestEngine } from '../support/engine';
+
+test('a 2-second closed run against an engine the runner starts: acknowledged == stored, timeline, CPU and RSS sampled', async () => {
+  const scenario = parseScenario({
+    name: 'tooling-closed',
+    description: 'test',
+    model: 'closed',
+    eventsPerRequest: 50,
+    phases: [{ label: 'one', durationS: 1, concurrency: 2 }, { label: 'two', durationS: 1, concurrency: 6 }],
+    clients: 2,
+  }, 'test');
+  const lines: string[] = [];
+  const result = await runScenario(scenario, { databaseUrl: serverUrl(), progress: (line) => lines.push(line) });
+  assert.ok(result.totals.eventsAcknowledged > 0, 'nothing was acknowledged');
+  assert.equal(result.totals.errors + result.totals.timeouts, 0);
+  assert.deepEqual(Object.keys(result.totals.statuses), ['200']);
+  assert.equal(result.verification.distinctIds, result.totals.eventsAcknowledged);
+  assert.equal(result.verification.duplicatesStored, 0);
+  assert.ok(result.verification.ok);
+  assert.equal(result.totals.eventsSent, result.totals.eventsAcknowledged);
+  assert.ok(result.latencyMs.count === result.totals.requests && result.latencyMs.p50 > 0);
+  assert.ok(result.timeline.length >= 2, `timeline has ${result.timeline.length} seconds`);
+  assert.equal(result.phases.length, 2);
+  assert.ok(result.engineRssMiB !== null && result.engineRssMiB.max > 10, 'engine RSS was not sampled');
+  assert.ok(result.cpuCores !== null && result.cpuCores.engineCores > 0, 'engine CPU was not sampled');
+  assert.ok(lines.some((line) => /ev\/s/.test(line)), 'no progress was shown');
+  assert.match(renderLoadMarkdown(result), /check \| ok/);
+  assert.match(renderLoadSvg(result), /^<\?xml/);
+});
+
+test('a short open-model run against a running engine (async mode) settles and matches', async () => {
+  const engine = await startTestEngine({ ackMode: 'async' });
+  try {
+    const scenario = parseScenario({
+      name: 'tooling-open',
+      model: 'open',
+      route: '/v1/events/bulk',
+      format: 'msgpack',
+      eventsPerRequest: 20,
+      phases: [{ durationS: 1.5, ratePerS: 40 }],
+      clients: 1,
+    }, 'test');
+    const result = await runScenario(scenario, { url: engine.baseUrl, databaseUrl: engine.databaseUrl });
+    assert.deepEqual(Object.keys(result.totals.statuses), ['202']);
+    // 40 requests/s for 1.5 s, give or take the scheduler's first and last tick.
+    assert.ok(result.totals.requests >= 55 && result.totals.requests <= 61, `${result.totals.requests} requests`);
+    assert.equal(result.totals.unsent, 0);
+    assert.equal(result.verification.distinctIds, result.totals.eventsAcknowledged);
+    assert.ok(result.verification.ok);
+    assert.equal(result.engineRssMiB, null, 'an external engine has no pid to sample');
+  } finally {
+    await engine.close();
+  }
+});
+
+test('the webhook route, one event per request, is counted by status', async (t) => {
+  const scenario = parseScenario({
+    name: 'tooling-webhook',
+    model: 'closed',
+    route: '/webhook/events',
+    eventsPerRequest: 1,
+    phases: [{ durationS: 1, concurrency: 4 }],
+    clients: 1,
+  }, 'test');
+  const engine = await startTestEngine();
+  t.after(() => engine.close());
+  const result = await runScenario(scenario, { url: engine.baseUrl, databaseUrl: engine.databaseUrl });
+  assert.deepEqual(Object.keys(result.totals.statuses), ['202']);
+  assert.equal(result.totals.eventsAcknowledged, result.totals.requests);
+  assert.ok(result.verification.ok);
+});
+
+test('the baseline service, when installed, is driven and checked the same way', async (t) => {
+  if (!existsSync(path.join(baselineDir, 'node_modules', 'fastify'))) {
+    t.skip('bench/baseline is not installed (npm run bench:load -- <baseline scenario> installs it)');
+    return;
+  }
+  const scenario = parseScenario({
+    name: 'tooling-baseline',
+    target: 'baseline',
+    model: 'closed',
+    eventsPerRequest: 50,
+    phases: [{ durationS: 1, concurrency: 4 }],
+    clients: 1,
+  }, 'test');
+  const result = await runScenario(scenario, { databaseUrl: serverUrl() });
+  assert.deepEqual(Object.keys(result.totals.statuses), ['200']);
+  assert.ok(result.totals.eventsAcknowledged > 0);
+  assert.ok(result.verification.ok);
+});
