@@ -1,7 +1,7 @@
 /**
  * Builds the engine's `Config` from environment variables and CLI flags.
  *
- * The `settings` table below is the single source of every setting's names, kind, default,
+ * The `settings` table (./settings.ts) is the single source of every setting's names, kind, default,
  * range, unit and meaning: the parser, the error messages and the README's configuration
  * table (`renderConfigTable`) are all derived from it, so they cannot drift apart.
  *
@@ -12,193 +12,28 @@
 import * as path from 'node:path';
 import { FloodgateError } from '../errors';
 import type { Config } from './config';
+import {
+  dayMs,
+  expectationOf,
+  formatBytes,
+  GiB,
+  hourMs,
+  KiB,
+  MiB,
+  minuteMs,
+  secondMs,
+  settings,
+  settingsByKey,
+  shownValueCharsMax,
+  type NumberSetting,
+  type Setting,
+  type StringSetting,
+  type UrlSetting,
+} from './settings';
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
-const GiB = 1024 * MiB;
-const secondMs = 1000;
-const minuteMs = 60 * secondMs;
-const hourMs = 60 * minuteMs;
-const dayMs = 24 * hourMs;
-/** Ten years of 365 days: the outer bound of the accepted timestamp window. */
-const tenYearsMs = 3650 * dayMs;
-/** Bad values are echoed in messages; a pasted blob must not flood the log. */
-const shownValueCharsMax = 120;
-
-export type SettingKind = 'integer' | 'bytes' | 'duration' | 'enum' | 'string' | 'url' | 'boolean';
-
-interface SettingText {
-  /** Environment variable, e.g. `FLOODGATE_BATCH_ROWS_MAX`. */
-  readonly env: string;
-  /** CLI flag, e.g. `--batch-rows-max`. */
-  readonly flag: string;
-  /** Unit of the value (plural noun), shown in messages and in the README. */
-  readonly unit: string;
-  /** One line for the README. */
-  readonly description: string;
-}
-
-/** integer: plain count; bytes: accepts KiB/MiB/GiB suffixes; duration: accepts ms/s/m/h/d. */
-export interface NumberSetting extends SettingText {
-  readonly kind: 'integer' | 'bytes' | 'duration';
-  readonly default: number;
-  readonly min: number;
-  readonly max: number;
-  readonly multipleOf?: number;
-}
-
-export interface EnumSetting extends SettingText {
-  readonly kind: 'enum';
-  readonly default: string;
-  readonly values: readonly string[];
-}
-
-/** host: a hostname or IP literal; path: any path, resolved against the working directory. */
-export interface StringSetting extends SettingText {
-  readonly kind: 'string';
-  readonly default: string;
-  readonly format: 'host' | 'path';
-}
-
-/** Unset (null) unless given; the protocols listed are the only ones accepted. */
-export interface UrlSetting extends SettingText {
-  readonly kind: 'url';
-  readonly default: null;
-  readonly protocols: readonly string[];
-}
-
-export interface BooleanSetting extends SettingText {
-  readonly kind: 'boolean';
-  readonly default: boolean;
-}
-
-export type SettingSpec = NumberSetting | EnumSetting | StringSetting | UrlSetting | BooleanSetting;
-export type Setting = SettingSpec & { readonly key: keyof Config };
-
-/*
- * Keyed by Config property so that the compiler rejects a Config key without a setting,
- * a setting without a Config key, and a default of the wrong type. Order here is the
- * order of the README table.
- */
-const settingsByKey = {
-  port: {
-    env: 'PORT', flag: '--port', kind: 'integer', default: 8080, min: 0, max: 65535, unit: 'port',
-    description: 'HTTP port to listen on; 0 asks the OS for any free port (tests).',
-  },
-  host: {
-    env: 'FLOODGATE_HOST', flag: '--host', kind: 'string', format: 'host', default: '0.0.0.0', unit: 'address',
-    description: 'Interface to listen on.',
-  },
-  databaseUrl: {
-    env: 'DATABASE_URL', flag: '--database-url', kind: 'url', default: null, protocols: ['postgres:', 'postgresql:'],
-    unit: 'URL', description: 'PostgreSQL connection string; unset starts the embedded PostgreSQL.',
-  },
-  redisUrl: {
-    env: 'REDIS_URL', flag: '--redis-url', kind: 'url', default: null, protocols: ['redis:', 'rediss:'],
-    unit: 'URL', description: 'Redis connection string; unset turns the cross-node dedupe layer off.',
-  },
-  redisDedupeTtlMs: {
-    env: 'FLOODGATE_REDIS_DEDUPE_TTL_MS', flag: '--redis-dedupe-ttl-ms', kind: 'duration', default: 10 * 60 * secondMs, min: secondMs,
-    max: 24 * 60 * 60 * secondMs, unit: 'ms', description: 'How long Redis remembers a committed event id (keep it minutes: ~140 bytes per id).',
-  },
-  ackMode: {
-    env: 'FLOODGATE_ACK', flag: '--ack', kind: 'enum', default: 'durable', values: ['durable', 'async'], unit: 'mode',
-    description: 'durable answers after commit; async answers 202 once queued in memory (lost on a crash).',
-  },
-  dataDir: {
-    env: 'FLOODGATE_DATA_DIR', flag: '--data-dir', kind: 'string', format: 'path', default: '.floodgate', unit: 'path',
-    description: 'Local state such as the embedded PostgreSQL data; relative paths start at the working directory.',
-  },
-  embeddedPgPort: {
-    env: 'FLOODGATE_EMBEDDED_PG_PORT', flag: '--embedded-pg-port', kind: 'integer', default: 54329,
-    // The embedded server runs as an unprivileged user, which cannot bind ports below 1024.
-    min: 1024, max: 65535, unit: 'port',
-    description: 'Port of the embedded PostgreSQL (only used without DATABASE_URL).',
-  },
-  actorCount: {
-    env: 'FLOODGATE_ACTORS', flag: '--actors', kind: 'integer', default: 2, min: 1, max: 32, unit: 'threads',
-    description: 'Actor worker threads, each with its own ring and database connection.',
-  },
-  ringBytes: {
-    // Multiple of 8 so that 64-bit header fields and record starts stay aligned.
-    env: 'FLOODGATE_RING_BYTES', flag: '--ring-bytes', kind: 'bytes', default: 16 * MiB, min: 64 * KiB, max: GiB,
-    multipleOf: 8, unit: 'bytes', description: 'Shared memory per actor ring; a full ring answers 503.',
-  },
-  batchRowsMax: {
-    env: 'FLOODGATE_BATCH_ROWS_MAX', flag: '--batch-rows-max', kind: 'integer', default: 5000, min: 1, max: 100_000,
-    unit: 'rows', description: 'An actor writes its batch once it holds this many rows…',
-  },
-  batchWaitMs: {
-    env: 'FLOODGATE_BATCH_WAIT_MS', flag: '--batch-wait-ms', kind: 'duration', default: 5, min: 0, max: 10 * secondMs,
-    unit: 'ms', description: '…or once its oldest unwritten event has waited this long.',
-  },
-  dedupeWindowEntriesMax: {
-    env: 'FLOODGATE_DEDUPE_WINDOW_ENTRIES_MAX', flag: '--dedupe-window-entries-max', kind: 'integer', default: 250_000,
-    min: 0, max: 10_000_000, unit: 'entries',
-    description: 'Committed event ids each actor remembers for in-memory dedupe (0 turns the window off).',
-  },
-  retryAttemptsMax: {
-    env: 'FLOODGATE_RETRY_ATTEMPTS_MAX', flag: '--retry-attempts-max', kind: 'integer', default: 5, min: 0, max: 100,
-    unit: 'attempts', description: 'Retries of a batch after transient database errors before its events fail.',
-  },
-  bodyBytesMax: {
-    env: 'FLOODGATE_BODY_BYTES_MAX', flag: '--body-bytes-max', kind: 'bytes', default: 10 * MiB, min: KiB,
-    max: 256 * MiB, unit: 'bytes', description: 'Largest request body as sent (before gzip decoding); larger is 413.',
-  },
-  bodyDecodedBytesMax: {
-    env: 'FLOODGATE_BODY_DECODED_BYTES_MAX', flag: '--body-decoded-bytes-max', kind: 'bytes', default: 32 * MiB,
-    min: KiB, max: GiB, unit: 'bytes', description: 'Largest request body after gzip decoding; larger is 413.',
-  },
-  eventsPerRequestMax: {
-    env: 'FLOODGATE_EVENTS_PER_REQUEST_MAX', flag: '--events-per-request-max', kind: 'integer', default: 5000,
-    min: 1, max: 100_000, unit: 'events', description: 'Most events in one request; more is 413.',
-  },
-  eventBytesMax: {
-    env: 'FLOODGATE_EVENT_BYTES_MAX', flag: '--event-bytes-max', kind: 'bytes', default: 64 * KiB, min: 256,
-    max: 16 * MiB, unit: 'bytes', description: 'Largest single encoded event; larger is a per-event error.',
-  },
-  attributesBytesMax: {
-    env: 'FLOODGATE_ATTRIBUTES_BYTES_MAX', flag: '--attributes-bytes-max', kind: 'bytes', default: 32 * KiB, min: 2,
-    max: 16 * MiB, unit: 'bytes', description: 'Largest encoded attributes object of one event (at most eventBytesMax).',
-  },
-  attributesDepthMax: {
-    env: 'FLOODGATE_ATTRIBUTES_DEPTH_MAX', flag: '--attributes-depth-max', kind: 'integer', default: 32, min: 1,
-    max: 256, unit: 'levels', description: 'Deepest nesting allowed inside attributes.',
-  },
-  timestampPastMs: {
-    env: 'FLOODGATE_TIMESTAMP_PAST_MS', flag: '--timestamp-past-ms', kind: 'duration', default: 30 * dayMs, min: 0,
-    max: tenYearsMs, unit: 'ms', description: 'Oldest accepted event timestamp, counted back from receipt.',
-  },
-  timestampFutureMs: {
-    env: 'FLOODGATE_TIMESTAMP_FUTURE_MS', flag: '--timestamp-future-ms', kind: 'duration', default: hourMs, min: 0,
-    max: tenYearsMs, unit: 'ms', description: 'Furthest-ahead accepted event timestamp, counted from receipt.',
-  },
-  bodyTimeoutMs: {
-    env: 'FLOODGATE_BODY_TIMEOUT_MS', flag: '--body-timeout-ms', kind: 'duration', default: 10 * secondMs, min: 100,
-    max: 600 * secondMs, unit: 'ms', description: 'Time a client gets to send its whole body; slower is 408.',
-  },
-  ackTimeoutMs: {
-    env: 'FLOODGATE_ACK_TIMEOUT_MS', flag: '--ack-timeout-ms', kind: 'duration', default: 30 * secondMs, min: 100,
-    max: 600 * secondMs, unit: 'ms', description: 'Durable mode: longest a request waits for its commit before a 503.',
-  },
-  drainTimeoutMs: {
-    env: 'FLOODGATE_DRAIN_TIMEOUT_MS', flag: '--drain-timeout-ms', kind: 'duration', default: 30 * secondMs, min: 0,
-    max: 600 * secondMs, unit: 'ms', description: 'On SIGTERM: longest wait for the rings to drain before exiting anyway.',
-  },
-  logLevel: {
-    env: 'FLOODGATE_LOG_LEVEL', flag: '--log-level', kind: 'enum', default: 'info',
-    values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], unit: 'level', description: 'Log level.',
-  },
-  allowUwsFallback: {
-    env: 'FLOODGATE_ALLOW_UWS_FALLBACK', flag: '--allow-uws-fallback', kind: 'boolean', default: false, unit: 'flag',
-    description: 'Start even if uWebSockets.js fell back to its slow pure-JS imitation.',
-  },
-} as const satisfies { readonly [K in keyof Config]: SettingSpec & { readonly default: Config[K] } };
-
-/** Every setting, in README order. Frozen: it is shared, never edited at run time. */
-export const settings: readonly Setting[] = Object.freeze(
-  Object.entries(settingsByKey).map(([key, spec]) => Object.freeze({ key: key as keyof Config, ...spec })),
-);
+// The settings table and its documentation helpers live in ./settings; callers keep importing them from here.
+export { expectationOf, formatBytes, formatDuration, renderConfigTable, settings } from './settings';
+export type { BooleanSetting, EnumSetting, NumberSetting, Setting, SettingKind, SettingSpec, StringSetting, UrlSetting } from './settings';
 
 const settingByEnv = new Map(settings.map((setting) => [setting.env, setting]));
 const settingByFlag = new Map(settings.map((setting) => [setting.flag, setting]));
@@ -450,48 +285,6 @@ function showValue(setting: Setting, text: string): string {
   return JSON.stringify(shown);
 }
 
-/** What a valid value looks like, with the unit and the allowed range. */
-export function expectationOf(setting: Setting): string {
-  switch (setting.kind) {
-    case 'integer':
-      return `a decimal integer between ${setting.min} and ${setting.max} (${setting.unit})`;
-    case 'bytes': {
-      const multiple = setting.multipleOf === undefined ? '' : `, a multiple of ${setting.multipleOf} bytes`;
-      return `a size in bytes (e.g. 65536, 64KiB, 16MiB) between ${formatBytes(setting.min)} and ` +
-        `${formatBytes(setting.max)} (${setting.min}..${setting.max} bytes)${multiple}`;
-    }
-    case 'duration': {
-      // Long limits are unreadable in milliseconds alone, so those also get days or hours.
-      const readable = setting.max >= hourMs ? ` (${formatDuration(setting.min)} to ${formatDuration(setting.max)})` : '';
-      return `a duration in milliseconds (e.g. 5, 250ms, 2s) between ${setting.min} and ${setting.max} ms${readable}`;
-    }
-    case 'enum':
-      return `one of ${setting.values.join(', ')}`;
-    case 'boolean':
-      return 'a boolean: true/false, 1/0 or yes/no';
-    case 'url':
-      return `a URL starting with ${setting.protocols.map((protocol) => `${protocol}//`).join(' or ')}`;
-    case 'string':
-      return setting.format === 'host'
-        ? 'a hostname or IP address (letters, digits, ".", "-", "_", ":"; no port)'
-        : 'a directory path without NUL characters';
-  }
-}
-
-export function formatBytes(bytes: number): string {
-  for (const [unit, size] of [['GiB', GiB], ['MiB', MiB], ['KiB', KiB]] as const) {
-    if (bytes >= size && bytes % size === 0) return `${bytes / size} ${unit}`;
-  }
-  return `${bytes} bytes`;
-}
-
-export function formatDuration(ms: number): string {
-  for (const [unit, size] of [['d', dayMs], ['h', hourMs], ['m', minuteMs], ['s', secondMs]] as const) {
-    if (ms >= size && ms % size === 0) return `${ms / size} ${unit}`;
-  }
-  return `${ms} ms`;
-}
-
 interface CrossFieldRule {
   /** Settings the rule reads; it is skipped when one of them is already reported invalid. */
   readonly keys: readonly (keyof Config)[];
@@ -561,47 +354,3 @@ export const crossFieldRules: readonly CrossFieldRule[] = Object.freeze([
     },
   },
 ]);
-
-/** The README's configuration table, generated from `settings`. */
-export function renderConfigTable(): string {
-  const lines = ['| Setting env | CLI flag | default | range/unit | meaning |', '| --- | --- | --- | --- | --- |'];
-  for (const setting of settings) {
-    const cells = [`\`${setting.env}\``, `\`${setting.flag}\``, defaultText(setting), rangeText(setting), setting.description];
-    lines.push(`| ${cells.map((cell) => cell.replaceAll('|', '\\|')).join(' | ')} |`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-function defaultText(setting: Setting): string {
-  switch (setting.kind) {
-    case 'bytes':
-      return formatBytes(setting.default);
-    case 'duration':
-      return formatDuration(setting.default);
-    case 'url':
-      return 'unset';
-    default:
-      return String(setting.default);
-  }
-}
-
-function rangeText(setting: Setting): string {
-  switch (setting.kind) {
-    case 'integer':
-      return `${setting.min}..${setting.max} ${setting.unit}`;
-    case 'bytes': {
-      const multiple = setting.multipleOf === undefined ? '' : `, multiple of ${setting.multipleOf}`;
-      return `${formatBytes(setting.min)}..${formatBytes(setting.max)}${multiple} (bytes; KiB/MiB/GiB suffixes)`;
-    }
-    case 'duration':
-      return `${formatDuration(setting.min)}..${formatDuration(setting.max)} (ms; ms/s/m/h/d suffixes)`;
-    case 'enum':
-      return setting.values.join(' | ');
-    case 'boolean':
-      return 'true/false, 1/0, yes/no';
-    case 'url':
-      return setting.protocols.map((protocol) => `${protocol}//`).join(' or ');
-    case 'string':
-      return setting.format === 'host' ? 'hostname or IP address' : 'directory path';
-  }
-}
