@@ -11,7 +11,10 @@
  *                  writer (partly this run's work) and other databases (not ours)
  *   clients        the load generator's processes (wrk, psql…)
  *   runner         the process doing the sampling
- *   other          whatever else kept the machine busy: other people's builds and tests
+ *   kernel         kernel threads (writeback, softirq, workqueues): partly this run's I/O
+ *   other          every other process: other people's builds and tests on the machine
+ *   unattributed   busy time no live process accounts for: interrupts, processes that
+ *                  started and ended between two samples
  *
  * "cores" below means CPU-seconds per second: 1.0 is one core fully busy.
  */
@@ -42,8 +45,17 @@ function readText(file: string): string | null {
   }
 }
 
-/** Name and user+system ticks from a /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat line. */
-export function parseStat(text: string): { name: string; ticks: number } | null {
+export interface StatLine {
+  readonly name: string;
+  readonly ppid: number;
+  /** User + system CPU ticks. */
+  readonly ticks: number;
+  /** When the process started (ticks since boot): with the pid, it names one process even if pids are reused. */
+  readonly startTicks: number;
+}
+
+/** Fields of a /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat line. */
+export function parseStat(text: string): StatLine | null {
   // The name is in parentheses and may itself contain spaces or parentheses.
   const open = text.indexOf('(');
   const close = text.lastIndexOf(')');
@@ -53,7 +65,7 @@ export function parseStat(text: string): { name: string; ticks: number } | null 
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) return null;
-  return { name: text.slice(open + 1, close), ticks: utime + stime };
+  return { name: text.slice(open + 1, close), ppid: Number(fields[1]), ticks: utime + stime, startTicks: Number(fields[19]) };
 }
 
 export function processTicks(pid: number): number | null {
@@ -90,8 +102,11 @@ export interface CpuSample {
   readonly postgresOtherCores: number;
   readonly clientCores: number;
   readonly runnerCores: number;
-  /** systemBusy minus everything attributed above (never below 0). */
+  readonly kernelCores: number;
+  /** Processes that are not part of the run (other people's work on a shared machine). */
   readonly otherCores: number;
+  /** systemBusy minus everything attributed above (never below 0). */
+  readonly unattributedCores: number;
   readonly engineRssBytes: number | null;
 }
 
@@ -129,26 +144,56 @@ export class ProcSampler {
     this.#previousSystem = system;
     const systemBusyCores = busyShare * coreCount;
 
-    const engine = this.#engineTicks();
-    const postgres = this.#postgresTicks();
-    const clients = this.#options.clientPids().reduce((sum, pid) => sum + this.#delta(`client:${pid}`, processTicks(pid)), 0);
-    const runner = this.#delta('runner', processTicks(process.pid));
+    const pids = this.#scanProcesses();
+    const engine = this.#engineThreadTicks();
     const engineThreadCores: Record<string, number> = {};
     for (const [name, ticks] of Object.entries(engine.threads)) engineThreadCores[name] = toCores(ticks);
-    const attributed = toCores(engine.total + postgres.run + postgres.other + clients + runner);
+    const attributed = toCores(pids.engine + pids.postgresRun + pids.postgresOther + pids.clients + pids.runner + pids.kernel + pids.other);
     return {
       elapsedS,
       systemBusyCores,
-      engineCores: toCores(engine.total),
+      engineCores: toCores(pids.engine),
       engineMainThreadCores: toCores(engine.main),
       engineThreadCores,
-      postgresRunCores: toCores(postgres.run),
-      postgresOtherCores: toCores(postgres.other),
-      clientCores: toCores(clients),
-      runnerCores: toCores(runner),
-      otherCores: Math.max(0, systemBusyCores - attributed),
+      postgresRunCores: toCores(pids.postgresRun),
+      postgresOtherCores: toCores(pids.postgresOther),
+      clientCores: toCores(pids.clients),
+      runnerCores: toCores(pids.runner),
+      kernelCores: toCores(pids.kernel),
+      otherCores: toCores(pids.other),
+      unattributedCores: Math.max(0, systemBusyCores - attributed),
       engineRssBytes: this.#options.enginePid === null ? null : residentBytes(this.#options.enginePid),
     };
+  }
+
+  /** One pass over /proc: every process's ticks since the previous sample, by role. */
+  #scanProcesses(): Record<'engine' | 'postgresRun' | 'postgresOther' | 'clients' | 'runner' | 'kernel' | 'other', number> {
+    const totals = { engine: 0, postgresRun: 0, postgresOther: 0, clients: 0, runner: 0, kernel: 0, other: 0 };
+    const clientPids = new Set(this.#options.clientPids());
+    const databaseName = this.#options.databaseName;
+    const seen = new Set<string>();
+    for (const entry of readdirSafe('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const stat = parseStatFile(`/proc/${entry}/stat`);
+      if (stat === null) continue;
+      const pid = Number(entry);
+      const key = `p:${pid}:${stat.startTicks}`;
+      seen.add(key);
+      const ticks = this.#delta(key, stat.ticks);
+      if (pid === this.#options.enginePid) totals.engine += ticks;
+      else if (clientPids.has(pid)) totals.clients += ticks;
+      else if (pid === process.pid) totals.runner += ticks;
+      else if (stat.name === 'postgres') {
+        // Read every time: a pid may be reused by a backend of another database.
+        const title = (readText(`/proc/${pid}/cmdline`) ?? '').replace(/\0/g, ' ');
+        if (databaseName !== null && title.includes(` ${databaseName} `)) totals.postgresRun += ticks;
+        else totals.postgresOther += ticks;
+      } else if (pid === 2 || stat.ppid === 2) totals.kernel += ticks;
+      else totals.other += ticks;
+    }
+    // Forget processes that are gone, so the map does not grow over a long run.
+    for (const key of this.#previous.keys()) if (key.startsWith('p:') && !seen.has(key)) this.#previous.delete(key);
+    return totals;
   }
 
   /** Ticks since the previous sample; the first sight of a key counts as zero. */
@@ -159,43 +204,24 @@ export class ProcSampler {
     return before === undefined ? 0 : Math.max(0, ticks - before);
   }
 
-  #engineTicks(): { total: number; main: number; threads: Record<string, number> } {
+  /** The engine's main thread and its other threads by name (threads that exited are not listed). */
+  #engineThreadTicks(): { main: number; threads: Record<string, number> } {
     const pid = this.#options.enginePid;
     const threads: Record<string, number> = {};
-    if (pid === null) return { total: 0, main: 0, threads };
-    let total = 0;
+    if (pid === null) return { main: 0, threads };
     let main = 0;
     for (const tid of readdirSafe(`/proc/${pid}/task`)) {
       const stat = parseStatFile(`/proc/${pid}/task/${tid}/stat`);
       if (stat === null) continue;
-      const ticks = this.#delta(`thread:${tid}`, stat.ticks);
-      total += ticks;
+      const ticks = this.#delta(`t:${tid}:${stat.startTicks}`, stat.ticks);
       if (tid === String(pid)) main += ticks;
       else threads[stat.name] = (threads[stat.name] ?? 0) + ticks;
     }
-    return { total, main, threads };
-  }
-
-  #postgresTicks(): { run: number; other: number } {
-    let run = 0;
-    let other = 0;
-    const databaseName = this.#options.databaseName;
-    for (const entry of readdirSafe('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      const stat = parseStatFile(`/proc/${entry}/stat`);
-      if (stat === null || stat.name !== 'postgres') continue;
-      const pid = Number(entry);
-      const ticks = this.#delta(`pg:${pid}`, stat.ticks);
-      // Read every time: a pid may be reused by a backend of another database.
-      const title = (readText(`/proc/${pid}/cmdline`) ?? '').replace(/\0/g, ' ');
-      if (databaseName !== null && title.includes(` ${databaseName} `)) run += ticks;
-      else other += ticks;
-    }
-    return { run, other };
+    return { main, threads };
   }
 }
 
-function parseStatFile(file: string): { name: string; ticks: number } | null {
+function parseStatFile(file: string): StatLine | null {
   const text = readText(file);
   return text === null ? null : parseStat(text);
 }
@@ -226,6 +252,8 @@ export function averageCpu(samples: readonly CpuSample[]): Omit<CpuSample, 'elap
     postgresOtherCores: mean((sample) => sample.postgresOtherCores),
     clientCores: mean((sample) => sample.clientCores),
     runnerCores: mean((sample) => sample.runnerCores),
+    kernelCores: mean((sample) => sample.kernelCores),
     otherCores: mean((sample) => sample.otherCores),
+    unattributedCores: mean((sample) => sample.unattributedCores),
   };
 }

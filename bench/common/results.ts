@@ -35,8 +35,9 @@ export function machineInfo(): MachineInfo {
     node: process.version,
     platform: `${process.platform}-${process.arch} ${os.release()}`,
     loadAverageAtStart: os.loadavg().map((value) => Math.round(value * 100) / 100),
-    gitCommit: git(['rev-parse', '--short', 'HEAD']),
-    gitDirty: gitDirty(),
+    // A run from an exported snapshot (no .git) names its commit in the environment.
+    gitCommit: process.env.FLOODGATE_BENCH_COMMIT ?? git(['rev-parse', '--short', 'HEAD']),
+    gitDirty: process.env.FLOODGATE_BENCH_COMMIT !== undefined ? false : gitDirty(),
   };
 }
 

@@ -30,6 +30,12 @@ const schedulerTickMs = 1;
 /** Open model: scheduled requests waiting for a connection, at most this many seconds' worth. */
 const queueSecondsMax = 2;
 const errorSamplesMax = 5;
+/**
+ * Closed model: pause of a virtual user after a request that got no answer. Without it a
+ * refused connection turns every user into a tight error loop that measures nothing and
+ * starves the machine.
+ */
+const errorPauseMs = 50;
 
 export class LoadClient {
   readonly #config: ClientConfig;
@@ -104,8 +110,9 @@ export class LoadClient {
         await sleep(Math.min(50, current.endsAtMs - now));
         continue;
       }
-      await new Promise<void>((resolve) => this.#send(connection, performance.now(), resolve));
-      if (thinkTimeMs > 0) await sleep(thinkTimeMs);
+      const answered = await new Promise<boolean>((resolve) => this.#send(connection, performance.now(), resolve));
+      if (!answered) await sleep(errorPauseMs);
+      else if (thinkTimeMs > 0) await sleep(thinkTimeMs);
     }
   }
 
@@ -152,12 +159,12 @@ export class LoadClient {
     return connection;
   }
 
-  #send(connection: HttpConnection, scheduledAtMs: number, done: () => void): void {
+  #send(connection: HttpConnection, scheduledAtMs: number, done: (answered: boolean) => void): void {
     const body = stampBody(this.#template, this.#sequence++);
     this.#stats.eventsSent += this.#template.eventCount;
     connection.send(this.#head, body, (error, answer) => {
       this.#record(scheduledAtMs, error, answer);
-      done();
+      done(answer !== null);
     });
   }
 

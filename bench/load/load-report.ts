@@ -32,7 +32,9 @@ function cpuRows(result: LoadResult): string[][] {
     ['PostgreSQL other processes (WAL writer, checkpointer, other databases)', cpu.postgresOtherCores.toFixed(2)],
     ['load clients', cpu.clientCores.toFixed(2)],
     ['runner', cpu.runnerCores.toFixed(2)],
-    ['other (not part of this run)', cpu.otherCores.toFixed(2)],
+    ['kernel threads (writeback, softirq: partly this run)', cpu.kernelCores.toFixed(2)],
+    ['other processes (not part of this run)', cpu.otherCores.toFixed(2)],
+    ['unattributed (interrupts, short-lived processes)', cpu.unattributedCores.toFixed(2)],
   ];
 }
 
@@ -51,7 +53,7 @@ export function renderLoadMarkdown(result: LoadResult): string {
       ['requests per second', String(totals.requestsPerS)],
       ['latency p50 / p90 / p99 / p99.9 / max (ms)', [latency.p50, latency.p90, latency.p99, latency.p999, latency.max].map((value) => String(value)).join(' / ')],
       ['requests (answered by status)', `${formatCount(totals.requests)} (${Object.entries(totals.statuses).map(([status, count]) => `${status}: ${formatCount(count)}`).join(', ') || 'none'})`],
-      ['timeouts / connection errors / unsent (open model)', `${totals.timeouts} / ${totals.errors} / ${totals.unsent}`],
+      ['timeouts / connection errors / unsent (open model)', `${totals.timeouts} / ${totals.errors} / ${totals.unsent}${totals.errorSamples.length > 0 ? ` (${totals.errorSamples.join('; ')})` : ''}`],
       ['events sent / acknowledged / rejected', `${formatCount(totals.eventsSent)} / ${formatCount(totals.eventsAcknowledged)} / ${formatCount(totals.eventsRejected)}`],
       ['rows stored / distinct ids / stored twice', `${formatCount(check.rowsStored)} / ${formatCount(check.distinctIds)} / ${check.duplicatesStored}`],
       ['acknowledged but not stored (must be 0)', String(check.lost)],
@@ -93,7 +95,8 @@ export function renderLoadMarkdown(result: LoadResult): string {
 }
 
 export function renderLoadSvg(result: LoadResult): string {
-  const points = result.timeline;
+  // Seconds after the planned end only hold the last answers trickling in: leave them out.
+  const points = result.timeline.filter((point) => point.second < Math.ceil(result.run.durationS));
   let atS = 0;
   const markers = result.phases.length > 1
     ? result.scenario.phases.map((phase) => {
@@ -104,8 +107,9 @@ export function renderLoadSvg(result: LoadResult): string {
     : [];
   return renderTimelineSvg({
     title: `${result.scenario.name} → ${result.run.target}: ${formatCount(result.totals.eventsPerS)} events/s, p99 ${result.latencyMs.p99} ms`,
-    subtitle: `${describeLoad(result)} · ${result.run.startedAt} · load average at start ${result.machine.loadAverageAtStart[0] ?? '?'}`,
-    seconds: points.map((point) => point.second + 1),
+    subtitle: `${describeLoad(result)}\n${result.run.startedAt} · load average at start ${result.machine.loadAverageAtStart.join(' / ')} · check ${result.verification.ok ? 'ok' : 'FAILED'}`,
+    seconds: points.map((point) => point.second + 0.5),
+    xMaxS: result.run.durationS,
     panels: [
       { title: 'events acknowledged per second', unit: 'events/s', series: [{ name: 'events/s', color: '#1f77b4', values: points.map((point) => point.eventsAcknowledged) }] },
       {

@@ -25,11 +25,13 @@ export interface TimelineChart {
   readonly seconds: readonly number[];
   readonly panels: readonly ChartPanel[];
   readonly markers: readonly { readonly atS: number; readonly label: string }[];
+  /** Right end of the x axis (seconds); the last point's x when absent. */
+  readonly xMaxS?: number;
 }
 
 const width = 960;
 const panelHeight = 230;
-const margin = { left: 84, right: 24, top: 64, gap: 56, bottom: 44 };
+const margin = { left: 84, right: 24, top: 76, gap: 56, bottom: 44 };
 
 export function escapeXml(text: string): string {
   return text.replace(/[<>&'"]/g, (char) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[char] as string);
@@ -98,19 +100,20 @@ function renderPanel(chart: TimelineChart, panel: ChartPanel, top: number, xAt: 
 export function renderTimelineSvg(chart: TimelineChart): string {
   const plotWidth = width - margin.left - margin.right;
   const height = margin.top + chart.panels.length * panelHeight + (chart.panels.length - 1) * margin.gap + margin.bottom;
-  const lastSecond = Math.max(1, ...chart.seconds);
+  const lastSecond = chart.xMaxS ?? Math.max(1, ...chart.seconds);
   const xAt = (second: number): number => margin.left + (Math.min(Math.max(second, 0), lastSecond) / lastSecond) * plotWidth;
   const parts = [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     `<text x="${margin.left}" y="24" font-size="16" font-weight="bold">${escapeXml(chart.title)}</text>`,
-    `<text x="${margin.left}" y="42" font-size="11" fill="#555">${escapeXml(chart.subtitle)}</text>`,
+    ...chart.subtitle.split('\n').map((line, index) => `<text x="${margin.left}" y="${40 + index * 14}" font-size="11" fill="#555">${escapeXml(line)}</text>`),
   ];
   chart.panels.forEach((panel, index) => parts.push(...renderPanel(chart, panel, margin.top + 16 + index * (panelHeight + margin.gap), xAt)));
   const axisY = height - margin.bottom + 16;
   const xStep = niceStep(lastSecond, 10);
-  for (let second = 0; second <= lastSecond + 1e-9; second += xStep) {
+  // The first tick is one step in: a 0 here would sit on top of the y axis' 0.
+  for (let second = xStep; second <= lastSecond + 1e-9; second += xStep) {
     const x = xAt(second).toFixed(1);
     parts.push(`<text x="${x}" y="${axisY}" font-size="11" text-anchor="middle">${formatTick(second)}</text>`);
   }

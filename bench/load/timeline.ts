@@ -19,6 +19,8 @@ export interface Counters {
   errors: number;
   unsent: number;
   clientCpuUs: number;
+  /** The first few distinct reasons requests failed without an answer. */
+  errorSamples: string[];
 }
 
 export interface LatencySummaryMs {
@@ -54,8 +56,10 @@ export interface PhaseSummary {
   readonly latencyMs: LatencySummaryMs;
 }
 
+const errorSamplesKept = 10;
+
 export function emptyCounters(): Counters {
-  return { requests: 0, statuses: {}, eventsSent: 0, eventsAcknowledged: 0, duplicatesReported: 0, eventsRejected: 0, timeouts: 0, errors: 0, unsent: 0, clientCpuUs: 0 };
+  return { requests: 0, statuses: {}, eventsSent: 0, eventsAcknowledged: 0, duplicatesReported: 0, eventsRejected: 0, timeouts: 0, errors: 0, unsent: 0, clientCpuUs: 0, errorSamples: [] };
 }
 
 export function addCounters(into: Counters, stats: IntervalStats | Counters): void {
@@ -69,6 +73,9 @@ export function addCounters(into: Counters, stats: IntervalStats | Counters): vo
   into.errors += stats.errors;
   into.unsent += stats.unsent;
   into.clientCpuUs += 'cpuUs' in stats ? stats.cpuUs : stats.clientCpuUs;
+  for (const sample of stats.errorSamples) {
+    if (into.errorSamples.length < errorSamplesKept && !into.errorSamples.includes(sample)) into.errorSamples.push(sample);
+  }
 }
 
 export function summarizeLatency(histogram: Histogram): LatencySummaryMs {

@@ -28,9 +28,12 @@ export interface CopyRun {
   readonly fileBytesPerStream: number;
   readonly seconds: number;
   readonly rowsPerS: number;
-  /** CPU of this database's backends, of psql, and of everything else, in cores. */
+  /** CPU of this database's backends and of psql, in cores. */
   readonly postgresCores: number;
   readonly psqlCores: number;
+  /** Kernel threads: mostly writeback of what PostgreSQL wrote. */
+  readonly kernelCores: number;
+  /** Processes not part of the measurement (other work on the machine). */
   readonly otherCores: number;
   /** PostgreSQL backend CPU per row, µs. */
   readonly postgresUsPerRow: number;
@@ -131,6 +134,7 @@ async function measure(client: pg.Client, databaseUrl: string, databaseName: str
     rowsPerS: Math.round(rows / seconds),
     postgresCores: Math.round(cpu.postgresRunCores * 100) / 100,
     psqlCores: Math.round(cpu.clientCores * 100) / 100,
+    kernelCores: Math.round(cpu.kernelCores * 100) / 100,
     otherCores: Math.round((cpu.otherCores + cpu.postgresOtherCores) * 100) / 100,
     postgresUsPerRow: Math.round(((cpu.postgresRunCores * seconds) / rows) * 1e6 * 100) / 100,
   };
@@ -151,7 +155,7 @@ export async function runCopyCeiling(serverUrl: string, rowsPerStream: number, l
       const sizes = await Promise.all(files.map((file, stream) => generateCopyFile(file, format, stream, rowsPerStream, nowMs)));
       for (const streams of [1, 2]) {
         const run = await measure(client, scratch.url, scratch.name, files.slice(0, streams), format, rowsPerStream, sizes[0] ?? 0);
-        log(`  \\copy ${format}, ${streams} stream(s): ${run.rowsPerS.toLocaleString('en-US')} rows/s (PostgreSQL ${run.postgresCores} cores, ${run.postgresUsPerRow} µs/row; psql ${run.psqlCores}; other ${run.otherCores})`);
+        log(`  \\copy ${format}, ${streams} stream(s): ${run.rowsPerS.toLocaleString('en-US')} rows/s (PostgreSQL ${run.postgresCores} cores, ${run.postgresUsPerRow} µs/row; psql ${run.psqlCores}; kernel ${run.kernelCores}; other processes ${run.otherCores})`);
         runs.push(run);
       }
       for (const file of files) rmSync(file, { force: true });

@@ -24,6 +24,7 @@ export interface HttpRun {
   readonly serverCores: number;
   readonly serverUsPerRequest: number;
   readonly wrkCores: number;
+  readonly kernelCores: number;
   readonly otherCores: number;
 }
 
@@ -48,7 +49,9 @@ export function wrkDurationMs(text: string): number {
   const match = /^([\d.]+)(us|ms|s|m)$/.exec(text.trim());
   if (match === null) return Number.NaN;
   const value = Number(match[1]);
-  return match[2] === 'us' ? value / 1000 : match[2] === 'ms' ? value : match[2] === 's' ? value * 1000 : value * 60_000;
+  const ms = match[2] === 'us' ? value / 1000 : match[2] === 'ms' ? value : match[2] === 's' ? value * 1000 : value * 60_000;
+  // wrk prints two decimals; rounding to µs drops the binary floating-point residue.
+  return Math.round(ms * 1000) / 1000;
 }
 
 export function parseWrkOutput(output: string): { requestsPerS: number; p50: number; p90: number; p99: number; non2xx: number } {
@@ -113,9 +116,10 @@ export async function runHttpCeiling(durationS: number, log: (line: string) => v
       serverCores: Math.round(cpu.engineCores * 100) / 100,
       serverUsPerRequest: Math.round((cpu.engineCores / parsed.requestsPerS) * 1e6 * 100) / 100,
       wrkCores: Math.round(cpu.clientCores * 100) / 100,
+      kernelCores: Math.round(cpu.kernelCores * 100) / 100,
       otherCores: Math.round((cpu.otherCores + cpu.postgresRunCores + cpu.postgresOtherCores) * 100) / 100,
     };
-    log(`  ${run.name}: ${run.requestsPerS.toLocaleString('en-US')} req/s (${run.eventsPerS.toLocaleString('en-US')} events/s, ${run.bodyBytes} B bodies), p50 ${run.latencyMs.p50} ms p99 ${run.latencyMs.p99} ms; server ${run.serverCores} cores (${run.serverUsPerRequest} µs/request), wrk ${run.wrkCores}, other ${run.otherCores}`);
+    log(`  ${run.name}: ${run.requestsPerS.toLocaleString('en-US')} req/s (${run.eventsPerS.toLocaleString('en-US')} events/s, ${run.bodyBytes} B bodies), p50 ${run.latencyMs.p50} ms p99 ${run.latencyMs.p99} ms; server ${run.serverCores} cores (${run.serverUsPerRequest} µs/request), wrk ${run.wrkCores}, kernel ${run.kernelCores}, other processes ${run.otherCores}`);
     runs.push(run);
   }
   return runs;

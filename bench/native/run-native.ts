@@ -36,13 +36,13 @@ function renderMarkdown(result: NativeResult): string {
   const m = result.machine;
   const lines = [`# Native ceilings, ${result.date}`, '', `${m.cpuModel} × ${m.cores}, ${m.memoryGiB} GiB, Node ${m.node}, PostgreSQL ${result.postgres ?? '-'}; load average at start ${m.loadAverageAtStart.join(' / ')}.`, ''];
   if (result.copy !== null) {
-    lines.push('## PostgreSQL: psql \\copy into events', '', markdownTable(['format', 'streams', 'rows', 'rows/s', 'PostgreSQL cores', 'PostgreSQL µs/row', 'psql cores', 'other cores'], result.copy.map((run) => [
-      run.format, String(run.streams), formatCount(run.rows), formatCount(run.rowsPerS), String(run.postgresCores), String(run.postgresUsPerRow), String(run.psqlCores), String(run.otherCores),
+    lines.push('## PostgreSQL: psql \\copy into events', '', markdownTable(['format', 'streams', 'rows', 'rows/s', 'PostgreSQL cores', 'PostgreSQL µs/row', 'psql cores', 'kernel cores', 'other processes cores'], result.copy.map((run) => [
+      run.format, String(run.streams), formatCount(run.rows), formatCount(run.rowsPerS), String(run.postgresCores), String(run.postgresUsPerRow), String(run.psqlCores), String(run.kernelCores), String(run.otherCores),
     ])), '');
   }
   if (result.http !== null) {
-    lines.push('## HTTP: wrk → bare uWebSockets.js (read body, answer 202)', '', markdownTable(['variant', 'body bytes', 'req/s', 'events/s', 'p50 / p99 ms', 'server cores', 'server µs/req', 'wrk cores', 'other cores'], result.http.map((run) => [
-      run.name, String(run.bodyBytes), formatCount(run.requestsPerS), formatCount(run.eventsPerS), `${run.latencyMs.p50} / ${run.latencyMs.p99}`, String(run.serverCores), String(run.serverUsPerRequest), String(run.wrkCores), String(run.otherCores),
+    lines.push('## HTTP: wrk → bare uWebSockets.js (read body, answer 202)', '', markdownTable(['variant', 'body bytes', 'req/s', 'events/s', 'p50 / p99 ms', 'server cores', 'server µs/req', 'wrk cores', 'kernel cores', 'other processes cores'], result.http.map((run) => [
+      run.name, String(run.bodyBytes), formatCount(run.requestsPerS), formatCount(run.eventsPerS), `${run.latencyMs.p50} / ${run.latencyMs.p99}`, String(run.serverCores), String(run.serverUsPerRequest), String(run.wrkCores), String(run.kernelCores), String(run.otherCores),
     ])), '');
   }
   if (result.ring !== null) {

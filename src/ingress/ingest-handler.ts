@@ -16,7 +16,7 @@ import { statusOf, type ErrorInfo, type EventError } from '../errors';
 import type { Logger } from '../log';
 import { bodyFormatOf, type BodyFormat } from './body-format';
 import { readBody } from './body-reader';
-import { decodeBulkBody, decodeSingleBody } from './decode-body';
+import { decodeBulkBody, decodeSingleBody, nestedTooDeep } from './decode-body';
 import { EventCountScanner } from './event-count-scanner';
 import { contentEncodingOf, gunzipBounded } from './gunzip-bounded';
 import { reply, replyError } from './http-reply';
@@ -88,6 +88,7 @@ export function handleIngest(deps: IngestDependencies, route: IngestRoute, res: 
     bodyTimeoutMs: deps.config.bodyTimeoutMs,
     inspect: scanner === null ? undefined : (chunk) => {
       scanner.feed(chunk);
+      if (scanner.nestsTooDeep) return nestedTooDeep;
       return scanner.count > eventsPerRequestMax ? tooManyEvents(scanner.count, eventsPerRequestMax) : null;
     },
     onError: (error) => refuse(error, true),

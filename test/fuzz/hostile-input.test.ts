@@ -58,7 +58,7 @@ const plan: ReadonlyArray<readonly [string, CaseGenerator, number]> = [
  * Bounds on growth across the run, measured after forced collections. A run sends about
  * 50 MiB of bodies (measured 43-56 MiB), so keeping a sizeable share of them would cross
  * the heap or external bound; measured growth is printed in the test's diagnostics
- * (typically +3 MiB heap, +3 MiB external, +80-100 MiB RSS: V8 and malloc keep pages
+ * (typically +3 MiB heap, +3 MiB external, +70-110 MiB RSS: V8 and malloc keep pages
  * they used for the large bodies).
  */
 const heapGrowthBytesMax = 32 * 1024 * 1024;

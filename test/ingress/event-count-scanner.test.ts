@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pack } from 'msgpackr';
-import { EventCountScanner, msgpackDeclaredEventCount } from '../../src/ingress/event-count-scanner';
+import { bodyDepthMax, EventCountScanner, jsonNestsDeeperThan, msgpackDeclaredEventCount } from '../../src/ingress/event-count-scanner';
 import { buildEvent, buildEvents, chunksOf, jsonBody, ndjsonBody } from '../support/builders';
 
 function scan(format: 'json' | 'ndjson' | 'msgpack', chunks: readonly Uint8Array[]): number {
@@ -115,6 +115,38 @@ describe('EventCountScanner, JSON', () => {
     assert.equal(scan('json', [Buffer.from(']]]}}}{"a"')]), 0, 'closing brackets past the root do not go negative');
     assert.equal(scan('json', []), 0);
     assert.equal(scan('json', [new Uint8Array(0)]), 0);
+  });
+});
+
+describe('EventCountScanner, JSON nesting (regression: deep bodies reached JSON.parse)', () => {
+  const nested = (levels: number): Buffer => Buffer.from(`{"events":[{"attributes":${'['.repeat(levels - 3)}${']'.repeat(levels - 3)}}]}`);
+
+  it('flags a body deeper than bodyDepthMax, and only then, however it is chunked', () => {
+    assert.equal(bodyDepthMax, 512);
+    for (const chunkBytes of [1, 7, 100, 1_000_000]) {
+      const flagged = (levels: number): boolean => {
+        const scanner = new EventCountScanner('json');
+        for (const chunk of chunksOf(nested(levels), chunkBytes)) scanner.feed(chunk);
+        return scanner.nestsTooDeep;
+      };
+      assert.equal(flagged(512), false, `512 levels in chunks of ${chunkBytes}`);
+      assert.equal(flagged(513), true, `513 levels in chunks of ${chunkBytes}`);
+    }
+  });
+
+  it('does not count brackets inside strings as nesting', () => {
+    const scanner = new EventCountScanner('json');
+    scanner.feed(jsonBody({ events: [buildEvent({ attributes: { text: '['.repeat(5000) + '\\"{' } })] }));
+    assert.equal(scanner.nestsTooDeep, false);
+    assert.equal(scanner.count, 1);
+  });
+
+  it('jsonNestsDeeperThan agrees, and skips text too short to nest that deep', () => {
+    assert.equal(jsonNestsDeeperThan(nested(512), bodyDepthMax), false);
+    assert.equal(jsonNestsDeeperThan(nested(513), bodyDepthMax), true);
+    assert.equal(jsonNestsDeeperThan(Buffer.from('{"a":"' + '['.repeat(2000) + '"}'), bodyDepthMax), false);
+    assert.equal(jsonNestsDeeperThan(Buffer.from('['.repeat(512)), bodyDepthMax), false);
+    assert.equal(jsonNestsDeeperThan(Buffer.from('['.repeat(513)), bodyDepthMax), true);
   });
 });
 
