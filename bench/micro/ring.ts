@@ -75,10 +75,34 @@ function ringTasks(label: string, payload: Uint8Array): MicroTask[] {
   ];
 }
 
+/**
+ * The copies alone: V8 copies into and out of SharedArrayBuffer-backed arrays with
+ * per-element relaxed-atomic accesses instead of memcpy, so the same Uint8Array.set costs
+ * more there than into ordinary memory.
+ */
+function copyTasks(payload: Uint8Array): MicroTask[] {
+  const shared = new Uint8Array(new SharedArrayBuffer(payload.byteLength * 2));
+  const plain = new Uint8Array(payload.byteLength * 2);
+  const out = new Uint8Array(payload.byteLength);
+  return [
+    { name: `${payload.byteLength} B copy into SharedArrayBuffer and back (Uint8Array.set ×2)`, unitsPerCall: 1, unit: 'record', fn: () => {
+      shared.set(payload, 8);
+      out.set(shared.subarray(8, 8 + payload.byteLength));
+      return out[0];
+    } },
+    { name: `${payload.byteLength} B copy into ArrayBuffer and back (Uint8Array.set ×2)`, unitsPerCall: 1, unit: 'record', fn: () => {
+      plain.set(payload, 8);
+      out.set(plain.subarray(8, 8 + payload.byteLength));
+      return out[0];
+    } },
+  ];
+}
+
 export const suite: MicroSuite = {
   name: 'ring',
-  description: 'SPSC ring push/pop on one thread with real envelope sizes (1-event and 50-event envelopes)',
+  description: 'SPSC ring push/pop on one thread with real envelope sizes (1-event and 50-event envelopes), and the copies alone',
   tasks(): MicroTask[] {
-    return [envelopeOf(1), envelopeOf(50)].flatMap((payload) => ringTasks(`${payload.byteLength} B record`, payload));
+    const large = envelopeOf(50);
+    return [...[envelopeOf(1), large].flatMap((payload) => ringTasks(`${payload.byteLength} B record`, payload)), ...copyTasks(large)];
   },
 };

@@ -13,11 +13,10 @@
  * (new connections are refused, keep-alive ones stay so pending answers can be sent),
  * then `close` shuts every connection once the drain is over.
  */
-import { randomUUID } from 'node:crypto';
 import { FloodgateError } from '../errors';
 import type { DeadLetterStore } from '../query/dead-letters';
 import { deadLetterPaths, routeDeadLetters } from './dead-letter-routes';
-import { reply, replyError } from './http-reply';
+import { echoableRequestId, reply, replyError } from './http-reply';
 import { handleIngest, type IngestDependencies, type IngestRoute } from './ingest-handler';
 import type { UwsApp, UwsHttpRequest, UwsHttpResponse, UwsListenSocket, UwsModule } from './uws';
 
@@ -108,8 +107,7 @@ function routeObservability(app: UwsApp, deps: ServerDependencies, endpoints: Ob
 }
 
 function requestIdOf(req: UwsHttpRequest): string {
-  const given = req.getHeader('x-request-id');
-  return given !== '' && given.length <= 200 ? given : randomUUID();
+  return echoableRequestId(req.getHeader('x-request-id'));
 }
 
 function listen(uws: UwsModule, app: UwsApp, host: string, port: number): Promise<HttpServer> {

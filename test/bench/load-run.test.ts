@@ -3,12 +3,14 @@
  * matters here is that the tooling counts right (acknowledged == stored), not speed.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { runScenario } from '../../bench/load/load-run';
 import { renderLoadMarkdown, renderLoadSvg } from '../../bench/load/load-report';
 import { parseScenario } from '../../bench/load/scenario';
+import { summarize } from '../../bench/load/summarize-results';
 import { baselineDir } from '../../bench/load/targets';
 import { serverUrl } from '../support/database';
 import { startTestEngine } from '../support/engine';
@@ -39,6 +41,16 @@ test('a 2-second closed run against an engine the runner starts: acknowledged ==
   assert.ok(lines.some((line) => /ev\/s/.test(line)), 'no progress was shown');
   assert.match(renderLoadMarkdown(result), /check \| ok/);
   assert.match(renderLoadSvg(result), /^<\?xml/);
+  const directory = mkdtempSync(path.join(os.tmpdir(), 'floodgate-summary-'));
+  try {
+    writeFileSync(path.join(directory, 'run.json'), JSON.stringify(result));
+    writeFileSync(path.join(directory, 'other.json'), '{"rows": []}');
+    const table = summarize([path.join(directory, 'run.json'), path.join(directory, 'other.json')]).split('\n');
+    assert.equal(table.length, 3, 'header, separator and one row: the other file is skipped');
+    assert.match(table[2] as string, /^\| tooling-closed \| floodgate \| .* \| ok \|/);
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
 });
 
 test('a short open-model run against a running engine (async mode) settles and matches', async () => {

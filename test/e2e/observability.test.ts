@@ -207,7 +207,7 @@ describe('quantiles under injected latency', () => {
 describe('logs of the floodgate command', () => {
   test('are JSON lines with request ids on 4xx/5xx answers, lifecycle lines, and nothing per event', async () => {
     const database = await createTestDatabase();
-    const engine = await spawnEngine(engineEnv({ DATABASE_URL: database.url, PORT: '0', FLOODGATE_HOST: '127.0.0.1', FLOODGATE_LOG_LEVEL: 'debug', FLOODGATE_ACK_TIMEOUT_MS: '300ms' }));
+    const engine = await spawnEngine(engineEnv({ DATABASE_URL: database.url, PORT: '0', FLOODGATE_HOST: '127.0.0.1', FLOODGATE_LOG_LEVEL: 'debug', FLOODGATE_ACK_TIMEOUT_MS: '1500ms' }));
     const base = `http://127.0.0.1:${engine.port}`;
     const blocker = new pg.Client({ connectionString: database.url });
     try {
