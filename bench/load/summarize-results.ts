@@ -20,6 +20,8 @@ function isLoadResult(value: unknown): value is LoadResult {
 export function summaryRow(result: LoadResult): string[] {
   const cpu = result.cpuCores;
   const cores = (value: number | undefined): string => (value === undefined ? '-' : value.toFixed(2));
+  // CPU time per acknowledged event: cores × 1e6 µs/s ÷ events/s.
+  const perEvent = (value: number | undefined): string => (value === undefined || result.totals.eventsPerS === 0 ? '-' : ((value * 1e6) / result.totals.eventsPerS).toFixed(1));
   return [
     result.scenario.name,
     result.run.target,
@@ -29,6 +31,7 @@ export function summaryRow(result: LoadResult): string[] {
     result.verification.ok ? 'ok' : 'FAILED',
     cpu === null ? '-' : `${cores(cpu.engineCores)} (${cores(cpu.engineMainThreadCores)})`,
     cores(cpu?.postgresRunCores),
+    `${perEvent(cpu?.engineCores)} / ${perEvent(cpu?.postgresRunCores)}`,
     cores(cpu?.clientCores),
     cores(cpu?.otherCores),
     String(result.machine.loadAverageAtStart[0] ?? '-'),
@@ -37,7 +40,7 @@ export function summaryRow(result: LoadResult): string[] {
 
 export const summaryHeader = [
   'scenario', 'target', 'started (UTC)', 'events/s', 'p50 / p99 ms', 'check',
-  'server cores (main thread)', 'PostgreSQL cores', 'client cores', 'other processes cores', 'load avg 1 min',
+  'server cores (main thread)', 'PostgreSQL cores', 'server / PostgreSQL CPU µs per event', 'client cores', 'other processes cores', 'load avg 1 min',
 ];
 
 export function summarize(files: readonly string[]): string {

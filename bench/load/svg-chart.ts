@@ -119,7 +119,7 @@ export function renderTimelineSvg(chart: TimelineChart): string {
   }
   parts.push(`<text x="${margin.left + plotWidth / 2}" y="${axisY + 18}" font-size="11" text-anchor="middle">seconds since start</text>`);
   for (const marker of chart.markers) {
-    parts.push(`<text x="${(xAt(marker.atS) + 4).toFixed(1)}" y="${margin.top + 12}" font-size="10" fill="#555">${escapeXml(marker.label)}</text>`);
+    parts.push(`<text x="${(xAt(marker.atS) + 4).toFixed(1)}" y="${margin.top + 30}" font-size="10" fill="#555">${escapeXml(marker.label)}</text>`);
   }
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
