@@ -12,6 +12,7 @@
  * pending, exit 0. A second signal during the drain exits at once with code 1.
  */
 import { runDlq } from './cli-dlq';
+import v8 from 'node:v8';
 import { ConfigError, loadConfig, renderConfigTable } from './config/load-config';
 import { startEngine } from './engine';
 import { createLogger, type Logger } from './log';
@@ -27,6 +28,17 @@ const usage = `Usage: floodgate [serve|migrate|dlq|help] [--setting value ...]
 
 Settings (environment variable, or the flag beside it):
 `;
+
+/**
+ * V8 grows an isolate's old generation by a factor it picks from GC speed (up to 4×), so
+ * under steady load the heaps filled with promoted garbage (request objects alive for a
+ * commit's ~30 ms) and RSS saw-toothed between 570 and 840 MiB. Growing by 20% keeps it
+ * flat at ~420 MiB at the same throughput (bench: sustained-bulk, 102k vs 104k events/s),
+ * without a hard heap limit that a large body could hit. V8 flags are process-wide, so
+ * the actor threads started later get it too. NODE_OPTIONS refuses this flag; setting it
+ * here, before the engine allocates, works.
+ */
+const heapGrowingPercent = 20;
 
 async function main(argv: readonly string[]): Promise<number> {
   const [first, ...rest] = argv;
@@ -89,6 +101,7 @@ async function serve(config: Parameters<typeof startEngine>[0], log: Logger): Pr
   });
 }
 
+v8.setFlagsFromString(`--heap-growing-percent=${heapGrowingPercent}`);
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
