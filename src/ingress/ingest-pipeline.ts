@@ -61,16 +61,22 @@ export class IngestPipeline {
       observer.eventsReceived(request.items.length);
       for (const error of validated.errors) observer.eventsRejected(error.code, 1);
     }
+    // The closure below lives until the commit (tens of ms), so it captures only what the
+    // answer needs: capturing `request` or `validated` would keep every decoded item and
+    // ValidEvent alive past a young-generation GC, promoting them into the old generation
+    // (measured: that promoted garbage drove the engine's RSS saw-tooth under load).
     const base = { requestId: request.requestId, totalEvents: request.items.length, generatedIds: validated.generatedIds, firstEventId: validated.firstEventId };
+    const { errors } = validated;
+    const { startedAtMs } = request;
     const result = (settled: PendingRequest | null, accepted: number): IngestResult => {
       const fromOutcomes = settled === null ? [] : outcomeErrors(settled);
       return {
         ...base,
         accepted,
         duplicates: settled?.duplicates ?? 0,
-        errors: fromOutcomes.length === 0 ? validated.errors : [...validated.errors, ...fromOutcomes],
+        errors: fromOutcomes.length === 0 ? errors : [...errors, ...fromOutcomes],
         writeFailures: fromOutcomes.filter((error) => error.code === 'ERR_EVENT_WRITE_FAILED').length,
-        latencyMs: elapsedMs(request.startedAtMs),
+        latencyMs: elapsedMs(startedAtMs),
       };
     };
     if (validated.events.length === 0) return done({ ok: true, result: result(null, 0) });
