@@ -10,10 +10,10 @@ import pg from 'pg';
 import { createTestDatabase } from '../support/database';
 import { engineEnv, spawnEngine, type EngineProcess } from '../support/engine-process';
 import { freePort } from '../support/free-port';
-import { sendAllWithRetries } from '../support/retrying-client';
+import { emptyStats, sendAllWithRetries } from '../support/retrying-client';
 import { wireEvents } from '../support/wire-events';
 
-const batches = 240;
+const batches = 600;
 const eventsPerBatch = 50;
 
 test('kill -9 twice under load with retrying clients: loss 0, duplicates 0', { timeout: 120_000 }, async () => {
@@ -23,10 +23,12 @@ test('kill -9 twice under load with retrying clients: loss 0, duplicates 0', { t
   let engine: EngineProcess = await spawnEngine(env);
   try {
     const bodies = Array.from({ length: batches }, (_, b) => JSON.stringify({ events: wireEvents(eventsPerBatch, `crash-${b}`) }));
-    const sending = sendAllWithRetries({ url: () => `http://127.0.0.1:${port}/v1/events/bulk`, bodies, concurrency: 8, retryDelayMs: 100, batchDeadlineMs: 90_000 });
+    const progress = emptyStats();
+    const sending = sendAllWithRetries({ url: () => `http://127.0.0.1:${port}/v1/events/bulk`, bodies, concurrency: 8, retryDelayMs: 100, batchDeadlineMs: 90_000, stats: progress });
     const killedAt: number[] = [];
-    for (const delayMs of [700, 700]) {
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    // Kill by progress, not by time: a fast engine could finish before a timed kill.
+    for (const fraction of [0.2, 0.5]) {
+      while (progress.acknowledged < fraction * batches * eventsPerBatch) await new Promise((resolve) => setTimeout(resolve, 5));
       engine.child.kill('SIGKILL');
       await engine.exited;
       killedAt.push(Date.now());

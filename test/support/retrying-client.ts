@@ -26,10 +26,16 @@ export interface RetryingClientOptions {
   /** Gives up (throws) if a single batch is still unacknowledged after this long. */
   readonly batchDeadlineMs?: number;
   readonly headers?: Record<string, string>;
+  /** Shared with the caller while sending, so a fault can be injected at a given progress. */
+  readonly stats?: RetryStats;
+}
+
+export function emptyStats(): RetryStats {
+  return { acknowledged: 0, attempts: 0, statuses: {}, refusalLatenciesMs: [], retryAfterSeen: false };
 }
 
 export async function sendAllWithRetries(options: RetryingClientOptions): Promise<RetryStats> {
-  const stats: RetryStats = { acknowledged: 0, attempts: 0, statuses: {}, refusalLatenciesMs: [], retryAfterSeen: false };
+  const stats = options.stats ?? emptyStats();
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency });
   let next = 0;
   try {
