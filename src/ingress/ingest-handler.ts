@@ -181,8 +181,14 @@ function ingestBody(deps: IngestDependencies, route: IngestRoute, res: UwsHttpRe
 /** Chooses the status and body for a finished request, by route and outcome; returns the status. */
 function answer(deps: IngestDependencies, route: IngestRoute, res: UwsHttpResponse, result: IngestResult): number {
   const stored = result.accepted + result.duplicates;
-  if (stored === 0 && result.writeFailures > 0) {
-    return replyError(res, result.requestId, 'ERR_INGEST_WRITE_FAILED', 'the database could not take the events; nothing was stored; retry after the Retry-After delay');
+  // A 2xx must never cover an event that was not written. When the database could not take
+  // some of a request's events (their actor gave up retrying while another actor's part
+  // committed), the whole request is answered 503: the client resends it, and the events
+  // already stored come back as duplicates. Found by test/faults/database-outage.test.ts,
+  // whose retrying client had taken such a 200 as done.
+  if (result.writeFailures > 0) {
+    const message = `the database could not take ${result.writeFailures} of the events (${stored} were stored); resend the whole request after the Retry-After delay: dedupe makes it safe`;
+    return replyError(res, result.requestId, 'ERR_INGEST_WRITE_FAILED', message);
   }
   const okStatus = deps.config.ackMode === 'durable' ? 200 : 202;
   if (route === 'webhook-event') {
