@@ -20,7 +20,6 @@
  * call, and answers a `next_cursor` to continue after the last row it looked at, so rows
  * that fail again are not retried forever in a loop.
  */
-import { randomUUID } from 'node:crypto';
 import { statusOf, type ErrorCode } from '../errors';
 import type { Logger } from '../log';
 import {
@@ -38,6 +37,7 @@ import {
 import { bodyFormatOf } from './body-format';
 import { readBody } from './body-reader';
 import { reply } from './http-reply';
+import { requestIdOf } from './request-id';
 import type { IngestPipeline } from './ingest-pipeline';
 import type { UwsApp, UwsHttpRequest, UwsHttpResponse } from './uws';
 
@@ -62,7 +62,6 @@ export const replayConcurrencyMax = 128;
 /** A full ring is retried this many times, replayRetryDelayMs apart, before the event counts as failed. */
 const overloadRetriesMax = 50;
 const replayRetryDelayMs = 20;
-const requestIdCharsMax = 200;
 
 export function routeDeadLetters(app: UwsApp, deps: DeadLetterRouteDependencies): void {
   app.get('/v1/dead-letters', (res, req) => handleList(deps, res, req));
@@ -81,10 +80,6 @@ function replyProblem(res: UwsHttpResponse, requestId: string, problem: Problem,
   reply(res, status, requestId, { request_id: requestId, error: problem }, { close, ...(status === 503 ? { retryAfterS: 1 } : {}) });
 }
 
-function requestIdOf(req: UwsHttpRequest): string {
-  const given = req.getHeader('x-request-id');
-  return given !== '' && given.length <= requestIdCharsMax && /^[\x21-\x7e]+$/.test(given) ? given : randomUUID();
-}
 
 // Listing ---------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import { bodyDepthMax, EventCountScanner, jsonNestsDeeperThan, msgpackDeclaredEv
 import { describeValue, isPlainObject, UndecodableItem } from './validate-event';
 import { jsonErrorOffset } from './json-syntax';
 import { msgpackProblem } from './msgpack-check';
+import { isValidRequestId, requestIdCharsMax } from './request-id';
 
 export { jsonErrorOffset } from './json-syntax';
 export { msgpackProblem } from './msgpack-check';
@@ -51,9 +52,6 @@ export const nestedTooDeep: ErrorInfo = {
  */
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', structuredClone: false });
 
-/** Longest `request_id` in a bulk body; the same bound the server puts on X-Request-ID. */
-const requestIdCharsMax = 200;
-const printableAscii = /^[\x21-\x7e]+$/;
 const byteOrderMark = [0xef, 0xbb, 0xbf] as const;
 
 /**
@@ -170,7 +168,7 @@ function bulkShape(value: unknown): { ok: true; items: unknown[]; requestId: str
   }
   if (events === undefined) return badShape('bulk body object has no "events" key');
   if (!Array.isArray(events)) return badShape(`"events" must be an array; got ${describeValue(events)}`);
-  if (requestId !== null && (typeof requestId !== 'string' || requestId.length > requestIdCharsMax || !printableAscii.test(requestId))) {
+  if (requestId !== null && (typeof requestId !== 'string' || !isValidRequestId(requestId))) {
     return badShape(`"request_id" must be 1-${requestIdCharsMax} printable ASCII characters; got ${typeof requestId === 'string' ? 'a string that is not' : describeValue(requestId)}`);
   }
   return { ok: true, items: events, requestId: requestId as string | null };

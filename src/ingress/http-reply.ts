@@ -4,9 +4,11 @@
  * (FIELD-NOTES), so every write goes through `reply`, which always corks: corking an
  * already-corked response is cheap.
  */
-import { randomUUID } from 'node:crypto';
 import { errorCatalogue, type ErrorCode } from '../errors';
+import { echoableRequestId } from './request-id';
 import type { UwsHttpResponse } from './uws';
+
+export { echoableRequestId } from './request-id';
 
 const statusLines: Record<number, string> = {
   200: '200 OK',
@@ -58,18 +60,4 @@ export function replyError(
   const merged: ReplyOptions = retryAfterS === undefined ? options : { ...options, retryAfterS };
   const echoed = echoableRequestId(requestId);
   return reply(res, status, echoed, { request_id: echoed, error: { code, message } }, merged);
-}
-
-/** Longest client-given request id echoed back; ingest refuses longer ones (400). */
-const echoedRequestIdCharsMax = 200;
-const printableAscii = /^[\x21-\x7e]+$/;
-
-/**
- * The request id to echo: the client's own when it is 1-200 printable ASCII characters,
- * a new UUID otherwise. uWS hands header values over byte for byte, so echoing a refused
- * X-Request-ID put the client's spaces, tabs and DEL bytes into our answer, and a
- * 60,000-character id came back whole in the 400 that refused it (found by test/fuzz).
- */
-export function echoableRequestId(requestId: string): string {
-  return requestId.length <= echoedRequestIdCharsMax && printableAscii.test(requestId) ? requestId : randomUUID();
 }

@@ -21,6 +21,7 @@ import { EventCountScanner } from './event-count-scanner';
 import { contentEncodingOf, gunzipBounded } from './gunzip-bounded';
 import { reply, replyError } from './http-reply';
 import type { IngestPipeline } from './ingest-pipeline';
+import { isValidRequestId, requestIdCharsMax } from './request-id';
 import { v1Body, webhookBatchBody, webhookEventBody, type IngestResult } from './responses';
 import type { UwsHttpRequest, UwsHttpResponse } from './uws';
 
@@ -53,10 +54,6 @@ interface RequestHeaders {
   readonly requestId: string;
   readonly idempotencyKey: string;
 }
-
-/** Longest X-Request-ID / Idempotency-Key accepted: ids derived from them stay short. */
-const requestIdCharsMax = 200;
-const printableAscii = /^[\x21-\x7e]+$/;
 
 export function handleIngest(deps: IngestDependencies, route: IngestRoute, res: UwsHttpResponse, req: UwsHttpRequest): void {
   const startedAtMs = performance.now();
@@ -131,7 +128,7 @@ function checkHeaders(deps: IngestDependencies, route: IngestRoute, headers: Req
     return { code: 'ERR_INGEST_BODY_TOO_LARGE', message: `Content-Length ${headers.contentLength} exceeds bodyBytesMax (${deps.config.bodyBytesMax} bytes)` };
   }
   for (const [name, value] of [['X-Request-ID', headers.requestId], ['Idempotency-Key', headers.idempotencyKey]] as const) {
-    if (value !== '' && (value.length > requestIdCharsMax || !printableAscii.test(value))) {
+    if (value !== '' && !isValidRequestId(value)) {
       return { code: 'ERR_INGEST_BAD_HEADER', message: `${name} must be 1-${requestIdCharsMax} printable ASCII characters` };
     }
   }

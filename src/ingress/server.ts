@@ -16,7 +16,8 @@
 import { FloodgateError } from '../errors';
 import type { DeadLetterStore } from '../query/dead-letters';
 import { deadLetterPaths, routeDeadLetters } from './dead-letter-routes';
-import { echoableRequestId, reply, replyError } from './http-reply';
+import { reply, replyError } from './http-reply';
+import { requestIdOf } from './request-id';
 import { handleIngest, type IngestDependencies, type IngestRoute } from './ingest-handler';
 import type { UwsApp, UwsHttpRequest, UwsHttpResponse, UwsListenSocket, UwsModule } from './uws';
 
@@ -106,9 +107,6 @@ function routeObservability(app: UwsApp, deps: ServerDependencies, endpoints: Ob
   app.get('/', (res, req) => reply(res, 200, requestIdOf(req), endpoints.dashboardHtml, { contentType: 'text/html; charset=utf-8' }));
 }
 
-function requestIdOf(req: UwsHttpRequest): string {
-  return echoableRequestId(req.getHeader('x-request-id'));
-}
 
 function listen(uws: UwsModule, app: UwsApp, host: string, port: number): Promise<HttpServer> {
   return new Promise((resolve, reject) => {
