@@ -49,8 +49,6 @@ export interface DeadLetterRouteDependencies {
   readonly bodyTimeoutMs: number;
 }
 
-export const deadLetterPaths: readonly string[] = ['/v1/dead-letters', '/v1/dead-letters/replay'];
-
 /** 5000 ids of 19 digits with quotes and commas is about 110 KB; anything larger is not a replay request. */
 export const replayBodyBytesMax = 1024 * 1024;
 /**

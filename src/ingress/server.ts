@@ -15,7 +15,7 @@
  */
 import { FloodgateError } from '../errors';
 import type { DeadLetterStore } from '../query/dead-letters';
-import { deadLetterPaths, routeDeadLetters } from './dead-letter-routes';
+import { routeDeadLetters } from './dead-letter-routes';
 import { reply, replyError } from './http-reply';
 import { requestIdOf } from './request-id';
 import { handleIngest, type IngestDependencies, type IngestRoute } from './ingest-handler';
@@ -44,8 +44,6 @@ export interface ObservabilityEndpoints {
   readonly dashboardHtml: string;
 }
 
-const observabilityPaths = ['/metrics', '/v1/stats', '/'];
-
 export interface HttpServer {
   readonly port: number;
   stopListening(): void;
@@ -53,7 +51,11 @@ export interface HttpServer {
 }
 
 export function startServer(deps: ServerDependencies, host: string, port: number): Promise<HttpServer> {
-  const app = deps.uws.App();
+  const uwsApp = deps.uws.App();
+  // Every registered path is recorded, so "wrong method" (405) and "no such route" (404)
+  // are told apart from the routes themselves rather than from a list kept beside them.
+  const paths = new Set<string>();
+  const app = recordingPaths(uwsApp, paths);
   routeIngest(app, deps, '/v1/events', 'v1-single');
   routeIngest(app, deps, '/v1/events/bulk', 'v1-bulk');
   routeIngest(app, deps, '/webhook/events', 'webhook-event');
@@ -73,14 +75,37 @@ export function startServer(deps: ServerDependencies, host: string, port: number
     reply(res, report.ready ? 200 : 503, requestIdOf(req), { status: report.ready ? 'healthy' : 'unhealthy', ...deps.healthDetails() });
   });
   app.any('/*', (res, req) => {
-    const known = ['/v1/events', '/v1/events/bulk', '/webhook/events', '/webhook/batch', '/healthz', '/readyz', '/health'].includes(req.getUrl()) ||
-      (deps.deadLetters !== undefined && deadLetterPaths.includes(req.getUrl())) ||
-      (deps.observability !== undefined && observabilityPaths.includes(req.getUrl()));
+    const known = paths.has(req.getUrl());
     const requestId = requestIdOf(req);
     if (known) replyError(res, requestId, 'ERR_METHOD_NOT_ALLOWED', `${req.getMethod().toUpperCase()} is not allowed on ${req.getUrl()}`, { close: true });
     else replyError(res, requestId, 'ERR_NOT_FOUND', `no route ${req.getMethod().toUpperCase()} ${req.getUrl()}`, { close: true });
   });
-  return listen(deps.uws, app, host, port);
+  return listen(deps.uws, uwsApp, host, port);
+}
+
+function recordingPaths(app: UwsApp, paths: Set<string>): UwsApp {
+  const recording: UwsApp = {
+    get: (pattern, handler) => {
+      paths.add(pattern);
+      app.get(pattern, handler);
+      return recording;
+    },
+    post: (pattern, handler) => {
+      paths.add(pattern);
+      app.post(pattern, handler);
+      return recording;
+    },
+    any: (pattern, handler) => {
+      app.any(pattern, handler);
+      return recording;
+    },
+    listen: (listenHost, listenPort, callback) => {
+      app.listen(listenHost, listenPort, callback);
+      return recording;
+    },
+    close: () => app.close(),
+  };
+  return recording;
 }
 
 function routeIngest(app: UwsApp, deps: IngestDependencies, pattern: string, route: IngestRoute): void {
