@@ -20,8 +20,6 @@ export class PendingRequest {
   committed = 0;
   duplicates = 0;
   readonly failures: EventFailure[] = [];
-  /** Outcome of the single event of POST /v1/events (and webhook) requests. */
-  lastOutcome: EventOutcome | 0 = 0;
   readonly #onSettled: (request: PendingRequest) => void;
 
   constructor(ticket: number, expected: number, onSettled: (request: PendingRequest) => void) {
@@ -36,7 +34,6 @@ export class PendingRequest {
 
   /** Returns true once every expected event has an outcome. */
   record(index: number, outcome: EventOutcome): boolean {
-    this.lastOutcome = outcome;
     if (outcome === EventOutcome.committed) this.committed++;
     else if (outcome === EventOutcome.duplicate) this.duplicates++;
     else this.failures.push({ index, outcome });

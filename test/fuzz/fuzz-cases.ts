@@ -6,6 +6,7 @@ import { pack } from 'msgpackr';
 import { wireEvent } from '../support/wire-events';
 import type { Prng } from './prng';
 import type { Framing, RawRequest } from './raw-http';
+import type { Config } from '../../src/config/config';
 
 export interface HostileCase {
   readonly category: string;
@@ -21,14 +22,7 @@ export interface HostileCase {
 }
 
 /** The limits the fuzz engine runs with; generators aim just past them. */
-export interface FuzzLimits {
-  readonly bodyBytesMax: number;
-  readonly bodyDecodedBytesMax: number;
-  readonly eventsPerRequestMax: number;
-  readonly eventBytesMax: number;
-  readonly attributesBytesMax: number;
-  readonly attributesDepthMax: number;
-}
+export type FuzzLimits = Pick<Config, 'bodyBytesMax' | 'bodyDecodedBytesMax' | 'eventsPerRequestMax' | 'eventBytesMax' | 'attributesBytesMax' | 'attributesDepthMax'>;
 
 /** Builds one case from the generator's PRNG and a tag unique to the case (used in event ids). */
 export type CaseGenerator = (rng: Prng, tag: string, limits: FuzzLimits) => HostileCase;
