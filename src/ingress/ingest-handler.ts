@@ -72,10 +72,9 @@ export function handleIngest(deps: IngestDependencies, route: IngestRoute, res: 
   const refuse = (error: ErrorInfo, close: boolean): void => {
     if (!call.aborted) call.answered(replyError(res, requestId, error.code, error.message, { close }), error.code);
   };
-  const early = checkHeaders(deps, route, headers);
-  if (early !== null) return refuse(early, true);
-  const format = bodyFormatOf(headers.contentType) as BodyFormat;
-  const gzip = contentEncodingOf(headers.contentEncoding) === 'gzip';
+  const checked = checkHeaders(deps, route, headers);
+  if ('code' in checked) return refuse(checked, true);
+  const { format, gzip } = checked;
   // Events are counted while the body streams only when the bytes are the events themselves.
   const scanner = route === 'v1-bulk' || route === 'webhook-batch' ? (gzip ? null : new EventCountScanner(format)) : null;
   const { eventsPerRequestMax } = deps.config;
@@ -114,13 +113,15 @@ function readHeaders(req: UwsHttpRequest): RequestHeaders {
   };
 }
 
-function checkHeaders(deps: IngestDependencies, route: IngestRoute, headers: RequestHeaders): ErrorInfo | null {
+/** The body's format and encoding, or the error that refuses the request before its body is read. */
+function checkHeaders(deps: IngestDependencies, route: IngestRoute, headers: RequestHeaders): ErrorInfo | { format: BodyFormat; gzip: boolean } {
   if (deps.isDraining()) return { code: 'ERR_INGEST_DRAINING', message: 'Floodgate is shutting down; retry shortly' };
   const format = bodyFormatOf(headers.contentType);
   if (format === null || (format === 'ndjson' && (route === 'v1-single' || route === 'webhook-event'))) {
     return { code: 'ERR_INGEST_UNSUPPORTED_MEDIA_TYPE', message: `Content-Type "${headers.contentType}" is not supported here; use application/json${route.endsWith('bulk') || route.endsWith('batch') ? ', application/x-ndjson' : ''} or application/msgpack` };
   }
-  if (contentEncodingOf(headers.contentEncoding) === null) {
+  const encoding = contentEncodingOf(headers.contentEncoding);
+  if (encoding === null) {
     return { code: 'ERR_INGEST_UNSUPPORTED_ENCODING', message: `Content-Encoding "${headers.contentEncoding}" is not supported; use gzip or none` };
   }
   if (headers.contentLength === -1) return { code: 'ERR_INGEST_BAD_HEADER', message: 'Content-Length is not a decimal number' };
@@ -132,7 +133,7 @@ function checkHeaders(deps: IngestDependencies, route: IngestRoute, headers: Req
       return { code: 'ERR_INGEST_BAD_HEADER', message: `${name} must be 1-${requestIdCharsMax} printable ASCII characters` };
     }
   }
-  return null;
+  return { format, gzip: encoding === 'gzip' };
 }
 
 function tooManyEvents(count: number, max: number): ErrorInfo {
