@@ -5,12 +5,13 @@
  * the way decoding makes them (new strings whose hash V8 has not cached yet); "id
  * creation only" is that cost alone, to subtract.
  *
- * DedupeWindow is a Set plus a FIFO ring of ids (the ring says which id to evict). The
- * alternatives: the first version's eviction through `set.values().next()` (V8 walks past
- * every deleted entry at the front of the Set's table, so it grows with the window), a
- * Map evicting the same way, and a Set of 53-bit hashes. The last is lossy (two ids may
- * share a hash, and the newer event would be dropped as a duplicate), so it is a
- * reference for what exactness costs, not a candidate.
+ * DedupeWindow is an open-addressing table over a FIFO ring of ids. The alternatives: its
+ * second version, a Set plus the same FIFO ring (V8 rebuilds the Set's table again and
+ * again under constant delete + add); the first version's eviction through
+ * `set.values().next()` (V8 walks past every deleted entry at the front of the Set's
+ * table, so it grows with the window); a Map evicting the same way; and a Set of 53-bit
+ * hashes. The last is lossy (two ids may share a hash, and the newer event would be
+ * dropped as a duplicate), so it is a reference for what exactness costs, not a candidate.
  */
 import { DedupeWindow } from '../../src/actors/dedupe-window';
 import { consume, type MicroSuite, type MicroTask } from './micro-suite';
@@ -21,6 +22,29 @@ const idsPerCall = 1000;
 interface Window {
   has(id: string): boolean;
   remember(id: string): void;
+}
+
+/** The window's second version: a Set for lookups, a FIFO ring of ids for eviction. */
+class SetRingWindow implements Window {
+  readonly #ids = new Set<string>();
+  readonly #order: Array<string | undefined>;
+  readonly #entriesMax: number;
+  #next = 0;
+  constructor(entriesMax: number) {
+    this.#entriesMax = entriesMax;
+    this.#order = new Array<string | undefined>(entriesMax).fill(undefined);
+  }
+  has(id: string): boolean {
+    return this.#ids.has(id);
+  }
+  remember(id: string): void {
+    if (this.#ids.has(id)) return;
+    const oldest = this.#order[this.#next];
+    if (oldest !== undefined) this.#ids.delete(oldest);
+    this.#order[this.#next] = id;
+    this.#next = this.#next + 1 === this.#entriesMax ? 0 : this.#next + 1;
+    this.#ids.add(id);
+  }
 }
 
 /** The window's first version: a Set alone, the oldest id found with values().next(). */
@@ -121,7 +145,8 @@ export const suite: MicroSuite = {
         for (let i = 0; i < idsPerCall; i++) length += `lbm3x9k2ab-c01-${counter++}`.length;
         return consume(length);
       } },
-      steadyStateTask('DedupeWindow (Set + FIFO ring of ids)', new DedupeWindow(windowEntries)),
+      steadyStateTask('DedupeWindow (open addressing over a FIFO ring of ids)', new DedupeWindow(windowEntries)),
+      steadyStateTask('Set + FIFO ring of ids (second version)', new SetRingWindow(windowEntries)),
       steadyStateTask('Set alone, evict via values().next() (first version)', new ValuesNextWindow(windowEntries)),
       steadyStateTask('Map, evict via keys().next()', new MapWindow(windowEntries)),
       steadyStateTask('Set of 53-bit hashes + Float64Array FIFO (lossy)', new HashedWindow(windowEntries)),

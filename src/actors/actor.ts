@@ -55,6 +55,8 @@ export interface ActorObserver {
 interface QueuedRow extends BatchRow {
   readonly ticket: number;
   readonly index: number;
+  /** The id's dedupe-window hash, computed once on admission. */
+  readonly hash: number;
 }
 
 type ActorSettings = Pick<Config, 'ackMode' | 'batchRowsMax' | 'batchWaitMs' | 'dedupeWindowEntriesMax' | 'retryAttemptsMax'>;
@@ -165,13 +167,14 @@ export class Actor {
     const { ticket, receivedAtUs, indexes, events } = envelope;
     this.#observer?.envelopeRead(receivedAtUs, events.length);
     for (let i = 0; i < events.length; i++) {
-      this.#admit({ ticket, index: indexes[i] as number, receivedAtUs, event: events[i] as ValidEvent });
+      const event = events[i] as ValidEvent;
+      this.#admit({ ticket, index: indexes[i] as number, receivedAtUs, event, hash: this.#window.hashOf(event.eventId) });
     }
   };
 
   #admit(row: QueuedRow): void {
     const id = row.event.eventId;
-    if (this.#window.has(id)) {
+    if (this.#window.has(id, row.hash)) {
       this.#acks.add(row.ticket, row.index, EventOutcome.duplicate);
       return;
     }
@@ -205,7 +208,7 @@ export class Actor {
       this.#acks.add(row.ticket, row.index, outcome);
       const stored = outcome === EventOutcome.committed || outcome === EventOutcome.duplicate;
       if (stored) {
-        this.#window.remember(row.event.eventId);
+        this.#window.remember(row.event.eventId, row.hash);
         storedIds.push(row.event.eventId);
       }
       this.#settleFollowers(row.event.eventId, stored);
@@ -230,7 +233,7 @@ export class Actor {
         continue;
       }
       this.#acks.add(row.ticket, row.index, EventOutcome.duplicate);
-      this.#window.remember(row.event.eventId);
+      this.#window.remember(row.event.eventId, row.hash);
       this.#settleFollowers(row.event.eventId, true);
     }
     return fresh;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DedupeWindow } from '../../src/actors/dedupe-window';
+import { DedupeWindow, displacementMax, windowHash } from '../../src/actors/dedupe-window';
 
 test('remembers up to entriesMax ids and forgets the oldest first', () => {
   const window = new DedupeWindow(3);
@@ -47,4 +47,61 @@ test('regression: eviction at capacity stays cheap (it once walked the whole Set
   assert.equal(window.size, 50_000);
   assert.equal(window.has('warm-49999'), false);
   assert.equal(window.has('evict-0'), true);
+});
+
+test('model: agrees with a Set + FIFO reference over random sequences (clusters wrap, evictions shift entries back)', () => {
+  let state = 7;
+  const random = (n: number): number => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    return state % n;
+  };
+  for (let run = 0; run < 300; run++) {
+    const entriesMax = 1 + random(40);
+    const window = new DedupeWindow(entriesMax, random(1 << 30));
+    const reference: string[] = [];
+    const idSpace = entriesMax * (1 + random(4));
+    for (let step = 0; step < 400; step++) {
+      const id = `e-${random(idSpace)}`;
+      if (random(2) === 0) {
+        assert.equal(window.has(id), reference.includes(id), `run ${run} step ${step}: has(${id})`);
+        continue;
+      }
+      window.remember(id);
+      if (!reference.includes(id)) {
+        reference.push(id);
+        if (reference.length > entriesMax) reference.shift();
+      }
+      assert.equal(window.size, reference.length);
+    }
+    for (let i = 0; i < idSpace; i++) assert.equal(window.has(`e-${i}`), reference.includes(`e-${i}`), `run ${run}: final has(e-${i})`);
+  }
+});
+
+test('ids sharing a hash bucket are told apart by the full id', () => {
+  const seed = 12345;
+  const window = new DedupeWindow(3, seed);
+  // 8 buckets: collect ids whose home bucket is 0.
+  const colliding: string[] = [];
+  for (let i = 0; colliding.length < 4; i++) if ((windowHash(`c-${i}`, seed) & 7) === 0) colliding.push(`c-${i}`);
+  for (const id of colliding.slice(0, 3)) window.remember(id);
+  assert.deepEqual(colliding.map((id) => window.has(id)), [true, true, true, false]);
+  window.remember(colliding[3] as string);
+  assert.deepEqual(colliding.map((id) => window.has(id)), [false, true, true, true]);
+});
+
+test('a flood of ids with one home bucket is bounded: past displacementMax they are not remembered, lookups stay short', () => {
+  const seed = 99;
+  const entriesMax = 200;
+  const window = new DedupeWindow(entriesMax, seed);
+  // 512 buckets; every id below shares home bucket 0.
+  const flood: string[] = [];
+  for (let i = 0; flood.length < displacementMax + 20; i++) if ((windowHash(`f-${i}`, seed) & 511) === 0) flood.push(`f-${i}`);
+  for (const id of flood) window.remember(id);
+  assert.equal(window.size, displacementMax + 1);
+  assert.equal(window.has(flood[0] as string), true);
+  assert.equal(window.has(flood[displacementMax] as string), true);
+  assert.equal(window.has(flood[displacementMax + 1] as string), false);
+  // Ordinary ids still work beside the cluster.
+  window.remember('ordinary');
+  assert.equal(window.has('ordinary'), true);
 });
