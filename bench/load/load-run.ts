@@ -18,7 +18,8 @@ import type { FromClient, ToClient } from './client-process';
 import type { ClientConfig } from './load-client';
 import { scenarioDurationS, type Scenario } from './scenario';
 import { externalTarget, startBaseline, startFloodgate, type RunningTarget } from './targets';
-import { TimelineBuilder, type Counters, type LatencySummaryMs, type PhaseSummary, type TimelinePoint } from './timeline';
+import { encodeHistogram } from './interval-stats';
+import { summarizeLatency, TimelineBuilder, type Counters, type LatencySummaryMs, type PhaseSummary, type TimelinePoint } from './timeline';
 
 export interface RunOptions {
   /** Run against this engine instead of starting one (databaseUrl is then required). */
@@ -87,16 +88,20 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     const verification = await verify(databaseUrl, idPrefix, driven.builder.totals, scenario, options.url !== undefined);
     const durationS = scenarioDurationS(scenario);
     const totals = driven.builder.totals;
+    // Headline rates, latency and CPU leave warm-up phases out (scenario.ts); counts and the check cover everything.
+    const measured = driven.builder.measured(scenario);
+    const measuredS = Math.max(1, measured.seconds.length);
+    const measuredSamples = measured.seconds.map((second) => driven.samples[second]).filter((sample): sample is CpuSample => sample !== undefined);
     const rss = driven.samples.map((sample) => sample.engineRssBytes).filter((bytes): bytes is number => bytes !== null);
     return {
       scenario,
       run: { idPrefix, startedAt: startedAt.toISOString(), durationS, target: target.kind, stopMs: stopped.stopMs, postgres: await serverVersion(serverUrl) },
       machine,
-      totals: { ...totals, eventsPerS: Math.round(totals.eventsAcknowledged / durationS), requestsPerS: round(totals.requests / durationS, 1) },
-      latencyMs: driven.builder.totalLatency(),
-      latencyHistogram: driven.builder.encodedTotalHistogram(),
+      totals: { ...totals, eventsPerS: Math.round(measured.counters.eventsAcknowledged / measuredS), requestsPerS: round(measured.counters.requests / measuredS, 1) },
+      latencyMs: summarizeLatency(measured.latency),
+      latencyHistogram: encodeHistogram(measured.latency),
       phases: driven.builder.phases(scenario),
-      cpuCores: driven.samples.length === 0 ? null : averageCpu(driven.samples.slice(0, Math.ceil(durationS))),
+      cpuCores: measuredSamples.length === 0 ? null : averageCpu(measuredSamples),
       engineRssMiB: rss.length === 0 ? null : { max: round(Math.max(...rss) / 2 ** 20, 1), last: round((rss.at(-1) ?? 0) / 2 ** 20, 1) },
       timeline: driven.timeline,
       verification,

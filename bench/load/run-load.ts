@@ -7,6 +7,7 @@
  *   --compare                 run each scenario against Floodgate, then against the baseline
  *   --duration-scale X        multiply every phase's duration (0.2 for a quick look)
  *   --clients N               client processes (overrides the scenario)
+ *   --rate R                  requests/s of every open-model phase (overrides the scenario)
  *   --url URL --database-url URL   use an engine that is already running (no RSS/CPU split)
  *   --list                    list the scenarios
  *
@@ -25,6 +26,7 @@ interface CliOptions {
   compare: boolean;
   durationScale?: number;
   clients?: number;
+  ratePerS?: number;
   url?: string;
   databaseUrl?: string;
   list: boolean;
@@ -46,6 +48,7 @@ function parseArgs(argv: readonly string[]): CliOptions {
     } else if (arg === '--compare') options.compare = true;
     else if (arg === '--duration-scale') options.durationScale = Number(value());
     else if (arg === '--clients') options.clients = Number(value());
+    else if (arg === '--rate') options.ratePerS = Number(value());
     else if (arg === '--url') options.url = value();
     else if (arg === '--database-url') options.databaseUrl = value();
     else if (arg === '--list') options.list = true;
@@ -66,7 +69,7 @@ function plannedRuns(options: CliOptions): Scenario[] {
         process.stderr.write(`skipping ${scenario.name} against the baseline: it takes JSON only\n`);
         continue;
       }
-      runs.push(adjustScenario(scenario, { target, durationScale: options.durationScale, clients: options.clients }));
+      runs.push(adjustScenario(scenario, { target, durationScale: options.durationScale, clients: options.clients, ratePerS: options.ratePerS }));
     }
   }
   return runs;

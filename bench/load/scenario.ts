@@ -10,7 +10,10 @@
  * - open: requests are scheduled at `ratePerS` whatever the server does, and latency is
  *   measured from the scheduled send time, so a slow server shows up as latency rather
  *   than as a politely reduced load (no coordinated omission).
- * A scenario is a list of phases; a phase change is how a spike is described.
+ * A scenario is a list of phases; a phase change is how a spike is described. A phase
+ * marked `"warmup": true` runs and is checked like any other, but the run's headline
+ * numbers (events/s, latency) leave it out: a cold engine's first second (JIT, first
+ * connections) says nothing about its steady state, for Floodgate or the baseline.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -28,6 +31,8 @@ export interface Phase {
   readonly concurrency: number | null;
   /** open model: requests per second offered during this phase. */
   readonly ratePerS: number | null;
+  /** Left out of the run's headline events/s and latency (still sent and checked). */
+  readonly warmup: boolean;
 }
 
 export interface Scenario {
@@ -59,7 +64,7 @@ const topLevelFields = [
   'name', 'description', 'target', 'route', 'format', 'eventsPerRequest', 'model', 'phases',
   'thinkTimeMs', 'clients', 'connectionsPerClientMax', 'requestTimeoutMs', 'engineEnv',
 ] as const;
-const phaseFields = ['label', 'durationS', 'concurrency', 'ratePerS'] as const;
+const phaseFields = ['label', 'durationS', 'concurrency', 'ratePerS', 'warmup'] as const;
 
 export class ScenarioError extends Error {
   readonly problems: readonly string[];
@@ -109,7 +114,7 @@ function parsePhases(value: unknown, model: LoadModel, problems: string[]): Phas
     const where = `phases[${index}].`;
     if (!isObject(item)) {
       problems.push(`phases[${index}] must be an object`);
-      return { label: '', durationS: 1, concurrency: null, ratePerS: null };
+      return { label: '', durationS: 1, concurrency: null, ratePerS: null, warmup: false };
     }
     unknownKeys(item, phaseFields, where, problems);
     const label = item.label === undefined ? `phase ${index + 1}` : item.label;
@@ -122,11 +127,14 @@ function parsePhases(value: unknown, model: LoadModel, problems: string[]): Phas
       model === 'closed'
         ? numberField(item, 'concurrency', { min: 1, max: 4000, integer: true }, problems, where)
         : numberField(item, 'ratePerS', { min: 0.1, max: 500_000, integer: false }, problems, where);
+    const warmup = item.warmup ?? false;
+    if (typeof warmup !== 'boolean') problems.push(`${where}warmup must be true or false`);
     return {
       label: String(label),
       durationS,
       concurrency: model === 'closed' ? amount : null,
       ratePerS: model === 'open' ? amount : null,
+      warmup: warmup === true,
     };
   });
 }
@@ -209,8 +217,16 @@ export function listScenarioNames(): string[] {
   return readdirSync(scenariosDir).filter((file) => file.endsWith('.json')).map((file) => file.slice(0, -'.json'.length)).sort();
 }
 
-/** A copy with another target (the runner's --target) or durations scaled (--duration-scale). */
-export function adjustScenario(scenario: Scenario, changes: { target?: Target; durationScale?: number; clients?: number }): Scenario {
+/**
+ * A copy with run-time changes: another target (--target), durations scaled
+ * (--duration-scale; warm-up phases keep theirs), other client count, and `ratePerS`
+ * replacing the rate of every open-model phase (--rate: "half of Floodgate's maximum"
+ * depends on the machine, so it is given per run).
+ */
+export function adjustScenario(
+  scenario: Scenario,
+  changes: { target?: Target; durationScale?: number; clients?: number; ratePerS?: number },
+): Scenario {
   const scale = changes.durationScale ?? 1;
   const raw = {
     ...scenario,
@@ -218,9 +234,10 @@ export function adjustScenario(scenario: Scenario, changes: { target?: Target; d
     clients: changes.clients ?? scenario.clients,
     phases: scenario.phases.map((phase) => ({
       label: phase.label,
-      durationS: Math.max(0.5, Math.round(phase.durationS * scale * 10) / 10),
+      durationS: phase.warmup ? phase.durationS : Math.max(0.5, Math.round(phase.durationS * scale * 10) / 10),
       ...(phase.concurrency !== null ? { concurrency: phase.concurrency } : {}),
-      ...(phase.ratePerS !== null ? { ratePerS: phase.ratePerS } : {}),
+      ...(phase.ratePerS !== null ? { ratePerS: changes.ratePerS ?? phase.ratePerS } : {}),
+      ...(phase.warmup ? { warmup: true } : {}),
     })),
   };
   return parseScenario(raw, `${scenario.name} (adjusted)`);

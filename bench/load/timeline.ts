@@ -5,8 +5,8 @@
  */
 import type { Histogram } from 'hdr-histogram-js';
 import type { CpuSample } from '../common/proc-stats';
-import { decodeHistogram, encodeHistogram, newLatencyHistogram, type IntervalStats } from './interval-stats';
-import type { Scenario } from './scenario';
+import { decodeHistogram, newLatencyHistogram, type IntervalStats } from './interval-stats';
+import type { Phase, Scenario } from './scenario';
 
 export interface Counters {
   requests: number;
@@ -92,10 +92,15 @@ export function summarizeLatency(histogram: Histogram): LatencySummaryMs {
   };
 }
 
+interface SecondEntry {
+  readonly counters: Counters;
+  readonly histogram: Histogram;
+  reports: number;
+}
+
 /** Accumulates ticks by second; the histograms here are JS ones (no WASM memory to free). */
 export class TimelineBuilder {
-  readonly #seconds = new Map<number, { counters: Counters; histogram: Histogram; reports: number }>();
-  readonly #total = newLatencyHistogram();
+  readonly #seconds = new Map<number, SecondEntry>();
   readonly #totals = emptyCounters();
 
   /** Adds one client's second; returns how many clients have reported that second so far. */
@@ -107,7 +112,6 @@ export class TimelineBuilder {
     }
     const histogram = decodeHistogram(stats.histogram);
     entry.histogram.add(histogram);
-    this.#total.add(histogram);
     addCounters(entry.counters, stats);
     addCounters(this.#totals, stats);
     entry.reports += 1;
@@ -139,30 +143,21 @@ export class TimelineBuilder {
     return this.#totals;
   }
 
-  totalLatency(): LatencySummaryMs {
-    return summarizeLatency(this.#total);
-  }
-
-  encodedTotalHistogram(): string {
-    return encodeHistogram(this.#total);
+  /**
+   * The run's headline numbers: latency and counters over the seconds of every phase that
+   * is not a warm-up (all of them when no phase is), and which seconds those were.
+   */
+  measured(scenario: Scenario): { latency: Histogram; counters: Counters; seconds: number[] } {
+    const seconds = phaseSeconds(scenario).flatMap(({ phase, seconds: inPhase }) => (phase.warmup ? [] : inPhase));
+    return { ...this.#merge(seconds), seconds };
   }
 
   /** Each phase's events/s and latency, from the whole seconds that fall inside it. */
   phases(scenario: Scenario): PhaseSummary[] {
-    let fromS = 0;
-    return scenario.phases.map((phase) => {
-      const toS = fromS + phase.durationS;
-      const histogram = newLatencyHistogram();
-      const counters = emptyCounters();
-      let wholeSeconds = 0;
-      for (let second = Math.ceil(fromS); second + 1 <= toS + 1e-9; second++) {
-        const entry = this.#seconds.get(second);
-        wholeSeconds += 1;
-        if (entry === undefined) continue;
-        histogram.add(entry.histogram);
-        addCounters(counters, entry.counters);
-      }
-      const summary: PhaseSummary = {
+    return phaseSeconds(scenario).map(({ phase, fromS, toS, seconds }) => {
+      const { latency, counters } = this.#merge(seconds);
+      const wholeSeconds = seconds.length;
+      return {
         label: phase.label,
         fromS,
         toS,
@@ -170,10 +165,33 @@ export class TimelineBuilder {
         ratePerS: phase.ratePerS,
         eventsPerS: wholeSeconds === 0 ? 0 : Math.round(counters.eventsAcknowledged / wholeSeconds),
         requestsPerS: wholeSeconds === 0 ? 0 : Math.round(counters.requests / wholeSeconds),
-        latencyMs: summarizeLatency(histogram),
+        latencyMs: summarizeLatency(latency),
       };
-      fromS = toS;
-      return summary;
     });
   }
+
+  #merge(seconds: readonly number[]): { latency: Histogram; counters: Counters } {
+    const latency = newLatencyHistogram();
+    const counters = emptyCounters();
+    for (const second of seconds) {
+      const entry = this.#seconds.get(second);
+      if (entry === undefined) continue;
+      latency.add(entry.histogram);
+      addCounters(counters, entry.counters);
+    }
+    return { latency, counters };
+  }
+}
+
+/** The whole seconds that fall inside each phase. */
+function phaseSeconds(scenario: Scenario): { phase: Phase; fromS: number; toS: number; seconds: number[] }[] {
+  let fromS = 0;
+  return scenario.phases.map((phase) => {
+    const toS = fromS + phase.durationS;
+    const seconds: number[] = [];
+    for (let second = Math.ceil(fromS); second + 1 <= toS + 1e-9; second++) seconds.push(second);
+    const entry = { phase, fromS, toS, seconds };
+    fromS = toS;
+    return entry;
+  });
 }

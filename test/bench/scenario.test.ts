@@ -83,6 +83,13 @@ test('combinations that cannot work are refused', () => {
   assert.match(problemsOf({ ...minimal, engineEnv: { DATABASE_URL: 'postgres://x' } }).join('\n'), /only FLOODGATE_\* settings/);
 });
 
+test('a warm-up phase keeps its duration when others scale; --rate replaces every open-model rate', () => {
+  const scenario = parseScenario({ ...minimal, model: 'open', phases: [{ label: 'warm-up', durationS: 5, ratePerS: 50, warmup: true }, { durationS: 30, ratePerS: 500 }] }, 'test');
+  const adjusted = adjustScenario(scenario, { durationScale: 0.1, ratePerS: 300 });
+  assert.deepEqual(adjusted.phases.map((phase) => [phase.durationS, phase.ratePerS, phase.warmup]), [[5, 300, true], [3, 300, false]]);
+  assert.match(problemsOf({ ...minimal, phases: [{ durationS: 1, concurrency: 1, warmup: 'yes' }] }).join('\n'), /phases\[0\]\.warmup must be true or false/);
+});
+
 test('adjusting a scenario scales durations and switches the target, and stays valid', () => {
   const adjusted = adjustScenario(loadScenario('spike'), { target: 'baseline', durationScale: 0.1 });
   assert.equal(adjusted.target, 'baseline');
