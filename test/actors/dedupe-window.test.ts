@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DedupeWindow, displacementMax, windowHash } from '../../src/actors/dedupe-window';
+import { arenaUnitsPerEntry, DedupeWindow, displacementMax, windowHash } from '../../src/actors/dedupe-window';
 
 test('remembers up to entriesMax ids and forgets the oldest first', () => {
   const window = new DedupeWindow(3);
@@ -104,4 +104,39 @@ test('a flood of ids with one home bucket is bounded: past displacementMax they 
   // Ordinary ids still work beside the cluster.
   window.remember('ordinary');
   assert.equal(window.has('ordinary'), true);
+});
+
+test('model: with ids of every length (arena wraps and evicts by space) the window holds exactly a suffix of what it was given', () => {
+  let state = 11;
+  const random = (n: number): number => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    return state % n;
+  };
+  for (let run = 0; run < 200; run++) {
+    const entriesMax = 1 + random(12);
+    const window = new DedupeWindow(entriesMax, random(1 << 30));
+    const remembered: string[] = [];
+    for (let step = 0; step < 200; step++) {
+      // 1–128 characters, some outside Latin-1, so ids of ~arenaUnitsPerEntry and far beyond mix.
+      const length = 1 + random(128);
+      let id = `${step}:`;
+      while (id.length < length) id += random(10) === 0 ? 'é漢' : 'abcdefghij'.charAt(random(10));
+      id = id.slice(0, Math.max(length, String(step).length + 1));
+      window.remember(id);
+      if (id.length > entriesMax * arenaUnitsPerEntry) {
+        assert.equal(window.has(id), false, 'an id longer than the whole arena is not remembered');
+        continue;
+      }
+      remembered.push(id);
+      const present = remembered.map((candidate) => window.has(candidate));
+      const firstPresent = present.indexOf(true);
+      assert.ok(firstPresent !== -1 && present[present.length - 1], `run ${run} step ${step}: the newest id is always held`);
+      assert.ok(present.slice(firstPresent).every(Boolean), `run ${run} step ${step}: held ids are a suffix (FIFO)`);
+      assert.equal(window.size, present.length - firstPresent);
+      assert.ok(window.size <= entriesMax);
+      const textUnits = remembered.slice(firstPresent).reduce((sum, held) => sum + held.length, 0);
+      assert.ok(textUnits <= entriesMax * arenaUnitsPerEntry, 'the held text fits in the arena');
+      assert.equal(window.has(`${id}x`), false);
+    }
+  }
 });
