@@ -115,7 +115,7 @@ describe('defaults', () => {
       actorCount: 2,
       ringBytes: 16 * MiB,
       batchRowsMax: 5000,
-      batchWaitMs: 5,
+      batchWaitMs: 0,
       dedupeWindowEntriesMax: 250_000,
       retryAttemptsMax: 5,
       bodyBytesMax: 10 * MiB,
