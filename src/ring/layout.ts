@@ -16,12 +16,19 @@
  *          │ line 2: consumer    readOffset │ consumerSleeping │          │ actor thread
  *          │                     recordsConsumed │ …                      │
  *      192 ├──────────────────────────────────────────────────────────────┤ ← data area
- *          │ [len│payload…│pad] [len│payload│pad] … [WRAP│ waste…]       │ dataBytes
+ *          │ [len│pad│payload…│pad] [len│pad│payload│pad] … [WRAP│ waste…] │ dataBytes
  *          └──────────────────────────────────────────────────────────────┘
  *
- * A record is a 4-byte little-endian (native) int32 length followed by that many payload
- * bytes, padded so the next record starts on an 8-byte boundary. Offsets are byte offsets
- * into the data area, always multiples of 8 and always in [0, dataBytes). A record never
+ * A record is a 4-byte little-endian (native) int32 length and 4 bytes of padding, followed
+ * by that many payload bytes, padded so the next record starts on an 8-byte boundary. The
+ * payload starts 8-byte aligned on purpose: V8 copies into and out of a SharedArrayBuffer
+ * with relaxed atomic accesses, word by word only when source and target share their
+ * alignment and byte by byte otherwise. bench/micro/ring.ts, 8,133-byte envelope, write +
+ * publish + read (2-core Xeon, Node 20.20): 14,964 ns with a 4-byte prefix vs 2,434 ns with 8;
+ * a 175-byte one 1,057 vs 556 ns.
+ *
+ * Offsets are byte offsets into the data area, always multiples of 8 and always in
+ * [0, dataBytes). A record never
  * wraps around the end: when it does not fit before the end, the producer writes the wrap
  * marker (-1) as the length at the current offset and puts the record at offset 0. Because
  * dataBytes and every offset are multiples of 8, at least 8 bytes always remain before the
@@ -83,7 +90,7 @@ import assert from 'node:assert';
 /** Identifies a Floodgate ring buffer ("FGRB"), so a stray buffer is rejected at once. */
 export const ringMagic = 0x46475242;
 /** Bumped whenever anything in this file changes meaning. */
-export const ringLayoutVersion = 1;
+export const ringLayoutVersion = 2;
 
 const cacheLineWords = 16;
 
@@ -105,13 +112,13 @@ export const HeaderWord = {
 export const headerBytes = 3 * cacheLineWords * 4;
 /** Every record starts on this boundary, so the length prefix is one aligned int32. */
 export const recordAlignBytes = 8;
-/** The int32 length in front of every payload. */
-export const recordPrefixBytes = 4;
+/** The int32 length (and 4 bytes of padding) in front of every payload: see the layout comment. */
+export const recordPrefixBytes = 8;
 /** Written as a record's length when the rest of the data area is skipped. */
 export const wrapMarker = -1;
 /** Space the producer always leaves free so that write == read can only mean empty. */
 export const gapBytes = recordAlignBytes;
-/** Smallest data area: room for a useful quarter-sized record (payload of 12 bytes). */
+/** Smallest data area: room for a useful quarter-sized record (payload of 8 bytes). */
 export const dataBytesMin = 64;
 /** Largest data area: offsets and lengths must stay far inside int32. */
 export const dataBytesMax = 1 << 30;

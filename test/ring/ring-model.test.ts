@@ -48,8 +48,8 @@ class RingModel {
 
   constructor(dataBytes: number) {
     this.dataBytes = dataBytes;
-    // A quarter of the area rounded down to 8 bytes, minus the 4-byte length.
-    this.recordBytesMax = Math.floor(dataBytes / 32) * 8 - 4;
+    // A quarter of the area rounded down to 8 bytes, minus the 8-byte prefix (length + padding).
+    this.recordBytesMax = Math.floor(dataBytes / 32) * 8 - 8;
   }
 
   /** Where the producer stands physically, for choosing sizes that end at the edge. */
@@ -59,7 +59,7 @@ class RingModel {
 
   /** Virtual end of a record placed at `from`, or -1 when the ring would hold too much. */
   #endOf(from: number, payloadBytes: number): number {
-    const slotBytes = Math.ceil((payloadBytes + 4) / 8) * 8;
+    const slotBytes = Math.ceil((payloadBytes + 8) / 8) * 8;
     const physical = from % this.dataBytes;
     const wasteBytes = physical + slotBytes > this.dataBytes ? this.dataBytes - physical : 0;
     const end = from + wasteBytes + slotBytes;
@@ -79,7 +79,7 @@ class RingModel {
   write(payload: Uint8Array): void {
     const end = this.#endOf(this.#written, payload.byteLength);
     assert.ok(end >= 0, 'model: write without room');
-    if (end - this.#written > Math.ceil((payload.byteLength + 4) / 8) * 8) coverage.wraps += 1;
+    if (end - this.#written > Math.ceil((payload.byteLength + 8) / 8) * 8) coverage.wraps += 1;
     if (end % this.dataBytes === 0) coverage.exactEnds += 1;
     this.#queue.push({ payload, end });
     this.#written = end;
@@ -126,7 +126,7 @@ function payloadBytesOf(random: () => number, model: RingModel): number {
   if (choice < 0.65) return Math.floor(random() * (max + 1));
   if (choice < 0.8) return max - Math.floor(random() * 8);
   // Sizes whose slot ends exactly at the end of the area, or just past it.
-  const tailPayload = model.tailBytes - 4 - 8 * Math.floor(random() * 2);
+  const tailPayload = model.tailBytes - 8 - 8 * Math.floor(random() * 2);
   const candidate = tailPayload + (random() < 0.5 ? 0 : 1 + Math.floor(random() * 8));
   return Math.max(0, Math.min(max, candidate));
 }
@@ -235,11 +235,11 @@ it('keeps the model honest: it enforces the 8-byte gap on its own', () => {
   // If the model accepted what the ring refuses here, agreement above would prove little.
   const buffer = createRingBuffer(64);
   const producer = new RingProducer(buffer);
-  for (let i = 0; i < 3; i++) producer.write(new Uint8Array(12));
+  for (let i = 0; i < 3; i++) producer.write(new Uint8Array(8));
   const model = new RingModel(64);
-  for (let i = 0; i < 3; i++) model.write(new Uint8Array(12));
-  assert.equal(producer.fits([4]), model.fits([4]));
-  assert.equal(producer.fits([4, 0]), model.fits([4, 0]));
-  assert.equal(model.fits([4, 0]), false);
-  assert.equal(model.fits([4]), true);
+  for (let i = 0; i < 3; i++) model.write(new Uint8Array(8));
+  assert.equal(producer.fits([0]), model.fits([0]));
+  assert.equal(producer.fits([0, 0]), model.fits([0, 0]));
+  assert.equal(model.fits([0, 0]), false);
+  assert.equal(model.fits([0]), true);
 });

@@ -35,7 +35,7 @@ function drain(consumer: RingConsumer, recordsMax = 1_000): Uint8Array[] {
 
 /** Payload length whose record slot is exactly `slotBytes`. */
 function payloadForSlot(slotBytes: number): number {
-  return slotBytes - 4;
+  return slotBytes - 8;
 }
 
 function dataWords(buffer: SharedArrayBuffer): Int32Array {
@@ -49,19 +49,19 @@ describe('ring layout', () => {
     assert.equal(createRingBuffer(1000).byteLength, headerBytes + 1000);
   });
 
-  it('pads records to 8 bytes including the 4-byte length', () => {
+  it('pads records to 8 bytes including the 8-byte prefix (length and padding)', () => {
     assert.equal(recordSlotBytesFor(0), 8);
-    assert.equal(recordSlotBytesFor(4), 8);
-    assert.equal(recordSlotBytesFor(5), 16);
-    assert.equal(recordSlotBytesFor(12), 16);
-    assert.equal(recordSlotBytesFor(13), 24);
+    assert.equal(recordSlotBytesFor(1), 16);
+    assert.equal(recordSlotBytesFor(8), 16);
+    assert.equal(recordSlotBytesFor(9), 24);
+    assert.equal(recordSlotBytesFor(16), 24);
   });
 
   it('allows a record a quarter of the data area, prefix included', () => {
-    assert.equal(recordBytesMaxFor(64), 12);
-    assert.equal(recordBytesMaxFor(1024), 252);
+    assert.equal(recordBytesMaxFor(64), 8);
+    assert.equal(recordBytesMaxFor(1024), 248);
     // 1000 / 4 = 250, rounded down to 248 bytes of slot.
-    assert.equal(recordBytesMaxFor(1000), 244);
+    assert.equal(recordBytesMaxFor(1000), 240);
     assert.equal(recordSlotBytesFor(recordBytesMaxFor(1000)), 248);
   });
 
@@ -147,12 +147,12 @@ describe('ring write, publish and read', () => {
   it('keeps written records invisible until publish', () => {
     const { buffer, producer, consumer } = ringOf(256);
     producer.write(payloadOf(10, 7));
-    assert.equal(producer.usedBytes(), 16);
+    assert.equal(producer.usedBytes(), 24);
     assert.equal(consumer.usedBytes(), 0);
     assert.equal(consumer.read(() => assert.fail('not published yet'), 10), 0);
     assert.equal(readRingCounters(buffer).recordsPublished, 0);
     producer.publish();
-    assert.equal(consumer.usedBytes(), 16);
+    assert.equal(consumer.usedBytes(), 24);
     assert.equal(readRingCounters(buffer).recordsPublished, 1);
     assert.equal(readRingCounters(buffer).recordsPending, 1);
     const records = drain(consumer);
@@ -187,7 +187,8 @@ describe('ring write, publish and read', () => {
     producer.publish();
     consumer.read((payload) => {
       assert.equal(payload.buffer, buffer);
-      assert.equal(payload.byteOffset, headerBytes + 4);
+      assert.equal(payload.byteOffset % 8, 0, 'payloads start 8-byte aligned (V8 copies shared memory word by word only then)');
+      assert.equal(payload.byteOffset, headerBytes + 8);
     }, 1);
   });
 
@@ -222,7 +223,7 @@ describe('ring write, publish and read', () => {
       /visit failed/,
     );
     assert.deepEqual(seen, [1]);
-    assert.equal(consumer.usedBytes(), 16);
+    assert.equal(consumer.usedBytes(), 32);
     assert.deepEqual(drain(consumer).map((record) => record[0]), [2, 3]);
   });
 });
@@ -243,8 +244,8 @@ describe('ring capacity: full, gap, wrap and exact fit', () => {
     assert.equal(drain(consumer).length, 4);
     // Drained at offset 56: the first 16-byte slot wastes the last 8 bytes and wraps, so
     // the same four records that fitted from offset 0 no longer do.
-    assert.ok(producer.fits([12, 12, 12]));
-    assert.ok(!producer.fits([12, 12, 12, 0]));
+    assert.ok(producer.fits([payloadForSlot(16), payloadForSlot(16), payloadForSlot(16)]));
+    assert.ok(!producer.fits([payloadForSlot(16), payloadForSlot(16), payloadForSlot(16), 0]));
   });
 
   it('lets a record end exactly at the end of the data area when the reader is not at 0', () => {
@@ -258,9 +259,9 @@ describe('ring capacity: full, gap, wrap and exact fit', () => {
     assert.equal(Atomics.load(new Int32Array(buffer, 0, headerBytes / 4), HeaderWord.writeOffset), 0);
     assert.equal(consumer.usedBytes(), 48);
     // From 0 the record may reach read - gap = 8 bytes: one 8-byte record, nothing more.
-    assert.ok(producer.fits([4]));
-    assert.ok(!producer.fits([5]));
-    assert.ok(!producer.fits([4, 0]));
+    assert.ok(producer.fits([payloadForSlot(8)]));
+    assert.ok(!producer.fits([payloadForSlot(8) + 1]));
+    assert.ok(!producer.fits([payloadForSlot(8), 0]));
     assert.deepEqual(drain(consumer).map((record) => record[0]), [2, 3, 4]);
   });
 
@@ -296,7 +297,7 @@ describe('ring capacity: full, gap, wrap and exact fit', () => {
   it('writes a wrap marker and continues at 0 when a record does not fit before the end', () => {
     const { buffer, producer, consumer } = ringOf(128);
     for (let tag = 1; tag <= 3; tag++) producer.write(payloadOf(payloadForSlot(32), tag));
-    producer.write(payloadOf(payloadForSlot(8), 4));
+    producer.write(new Uint8Array(0)); // record 4: an 8-byte slot is a prefix alone
     producer.publish();
     assert.equal(drain(consumer, 3).length, 3); // read = 96, write = 104.
     // 24 bytes remain before the end: a 32-byte slot goes to 0..32 behind a marker at 104.
@@ -311,7 +312,7 @@ describe('ring capacity: full, gap, wrap and exact fit', () => {
     // From 32, records may reach read - gap = 88: 56 bytes, wrap waste already paid.
     assert.ok(producer.fits([payloadForSlot(32), payloadForSlot(24)]));
     assert.ok(!producer.fits([payloadForSlot(32), payloadForSlot(32)]));
-    assert.deepEqual(drain(consumer, 1).map((record) => record[0]), [4]);
+    assert.deepEqual(drain(consumer, 1), [new Uint8Array(0)]);
     // The marker is consumed along with the record after it, never visited.
     assert.deepEqual(drain(consumer).map((record) => record[0]), [5]);
     assert.equal(consumer.usedBytes(), 0);
@@ -326,10 +327,10 @@ describe('ring capacity: full, gap, wrap and exact fit', () => {
       drain(consumer);
     }
     // read = write = 56: 8 bytes left; a 16-byte slot wraps to 0..16 (16 + 8 <= 56).
-    producer.write(payloadOf(12, 1));
+    producer.write(payloadOf(payloadForSlot(16), 1));
     assert.equal(dataWords(buffer)[56 / 4], wrapMarker);
     producer.publish();
-    assert.deepEqual(drain(consumer), [payloadOf(12, 1)]);
+    assert.deepEqual(drain(consumer), [payloadOf(payloadForSlot(16), 1)]);
   });
 
   it('counts wrap waste in fits() for several records near the end', () => {
@@ -379,10 +380,10 @@ describe('ring capacity: full, gap, wrap and exact fit', () => {
 describe('ring invalid inputs', () => {
   it('rejects records larger than recordBytesMax in write and fits', () => {
     const { producer } = ringOf(256);
-    assert.equal(producer.recordBytesMax, 60);
-    assert.throws(() => producer.write(new Uint8Array(61)), /0…60 bytes, got 61/);
-    assert.throws(() => producer.fits([10, 61]), /got 61/);
-    producer.write(new Uint8Array(60));
+    assert.equal(producer.recordBytesMax, 56);
+    assert.throws(() => producer.write(new Uint8Array(57)), /0…56 bytes, got 57/);
+    assert.throws(() => producer.fits([10, 57]), /got 57/);
+    producer.write(new Uint8Array(56));
     assert.equal(producer.usedBytes(), 64);
   });
 
@@ -395,10 +396,10 @@ describe('ring invalid inputs', () => {
 
   it('leaves the ring unchanged when a write is refused', () => {
     const { producer, consumer } = ringOf(64);
-    producer.write(payloadOf(12, 1));
-    producer.write(payloadOf(12, 2));
-    producer.write(payloadOf(12, 3));
-    assert.throws(() => producer.write(payloadOf(12, 4)), /without room/);
+    producer.write(payloadOf(8, 1));
+    producer.write(payloadOf(8, 2));
+    producer.write(payloadOf(8, 3));
+    assert.throws(() => producer.write(payloadOf(8, 4)), /without room/);
     assert.equal(producer.usedBytes(), 48);
     producer.publish();
     assert.deepEqual(drain(consumer).map((record) => record[0]), [1, 2, 3]);
