@@ -1,9 +1,10 @@
 /**
  * Ring envelopes (src/ring/envelope.ts): encoding 50 validated events into one envelope
  * on the ingress thread and decoding it in the actor, against the obvious alternatives
- * (JSON text; msgpack of whole objects, with and without msgpackr's records extension).
+ * (JSON text; msgpack of whole objects, with and without msgpackr's records extension;
+ * the encoder's previous form, msgpackr packing one tuple array per event).
  */
-import { Packr, Unpackr } from 'msgpackr';
+import { Packr, RESET_BUFFER_MODE, REUSE_BUFFER_MODE, Unpackr } from 'msgpackr';
 import type { ValidEvent } from '../../src/event';
 import { decodeEnvelope, EnvelopeEncoder } from '../../src/ring/envelope';
 import { consume, validEvents, type MicroSuite, type MicroTask } from './micro-suite';
@@ -22,6 +23,27 @@ export const suite: MicroSuite = {
       return encoder.finish();
     };
     const envelope = encode().slice();
+    // The previous encoder: msgpackr packs each tuple into its own reused buffer, then copy.
+    const tuplePackr = new Packr({ useRecords: false });
+    const tuple: unknown[] = new Array<unknown>(7).fill(null);
+    const tupleOut = new Uint8Array(envelope.byteLength * 2);
+    const encodeWithPackr = (): number => {
+      let offset = 16;
+      for (let index = 0; index < events.length; index++) {
+        const event = events[index] as ValidEvent;
+        tuple[0] = index;
+        tuple[1] = event.eventId;
+        tuple[2] = event.eventType;
+        tuple[3] = event.source;
+        tuple[4] = event.actorId;
+        tuple[5] = event.occurredAtUs;
+        tuple[6] = event.attributesJson;
+        const packed = tuplePackr.pack(tuple, REUSE_BUFFER_MODE | RESET_BUFFER_MODE) as Buffer & { start: number; end: number };
+        tupleOut.set(packed.subarray(packed.start, packed.end), offset);
+        offset += packed.end - packed.start;
+      }
+      return offset;
+    };
     const json = Buffer.from(JSON.stringify(events));
     const plain = new Packr({ useRecords: false });
     const records = new Packr({ useRecords: true });
@@ -31,6 +53,7 @@ export const suite: MicroSuite = {
     const task = (name: string, fn: () => unknown): MicroTask => ({ name, unitsPerCall: eventsPerEnvelope, unit: 'event', fn });
     return [
       task(`encode: EnvelopeEncoder (${envelope.byteLength} B)`, () => consume(encode())),
+      task('encode: msgpackr pack() per tuple + copy (the previous encoder)', () => consume(encodeWithPackr())),
       task(`encode: JSON.stringify + Buffer.from (${json.byteLength} B)`, () => consume(Buffer.from(JSON.stringify(events)))),
       task(`encode: msgpackr objects, no records (${plainBytes.byteLength} B)`, () => consume(plain.pack(events))),
       task(`encode: msgpackr objects, records (${recordBytes.byteLength} B)`, () => consume(records.pack(events))),

@@ -142,6 +142,26 @@ describe('envelope round trip', () => {
     assert.equal(envelope.ticket, 3);
   });
 
+  it('round-trips strings at every header boundary, ASCII or not, and indexes at every width', () => {
+    const lengths = [0, 1, 31, 32, 33, 63, 64, 65, 85, 86, 255, 256, 21_845, 21_846, 70_000];
+    const texts = lengths.flatMap((length) => [
+      'a'.repeat(length),
+      length === 0 ? '' : `é${'a'.repeat(length - 1)}`,
+      length === 0 ? '' : `${'a'.repeat(length - 1)}漢`,
+    ]);
+    const events = texts.map((text, i) => eventOf({ eventId: `id-${i}${text.slice(0, 100)}`, eventType: text.slice(0, 128) || 't', source: text.slice(0, 64) || 's', actorId: text.slice(0, 256), attributesJson: JSON.stringify({ text }) }));
+    const indexes = events.map((_, i) => [0, 127, 128, 255, 256, 65_535, 65_536, 0xffff_ffff][i % 8] as number);
+    const encoder = new EnvelopeEncoder(64);
+    encoder.begin(5, 6);
+    events.forEach((event, i) => encoder.add(indexes[i] as number, event));
+    const bytes = encoder.finish();
+    const envelope = decodeEnvelope(bytes);
+    assert.deepEqual(envelope.events, events);
+    assert.deepEqual(envelope.indexes, indexes);
+    const reader = new Unpackr({ useRecords: false, int64AsType: 'number' });
+    assert.deepEqual(reader.unpackMultiple(bytes.subarray(envelopeHeaderBytes)), events.map((event, i) => tupleOf(event, indexes[i] as number)));
+  });
+
   it('writes a plain msgpack body that any msgpack reader understands', () => {
     const events = [eventOf(), eventOf({ actorId: null })];
     const bytes = encode(1, 2, events, 10);
