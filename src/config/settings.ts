@@ -136,7 +136,7 @@ export const settingsByKey = {
   dedupeWindowEntriesMax: {
     env: 'FLOODGATE_DEDUPE_WINDOW_ENTRIES_MAX', flag: '--dedupe-window-entries-max', kind: 'integer', default: 250_000,
     min: 0, max: 10_000_000, unit: 'entries',
-    description: 'Committed event ids each actor remembers for in-memory dedupe (0 turns the window off).',
+    description: 'Committed event ids each actor remembers for in-memory dedupe (0 turns the window off). Allocated at start, ~130 bytes per entry (250,000: ~32 MB per actor).',
   },
   retryAttemptsMax: {
     env: 'FLOODGATE_RETRY_ATTEMPTS_MAX', flag: '--retry-attempts-max', kind: 'integer', default: 5, min: 0, max: 100,
