@@ -16,6 +16,7 @@
  */
 import assert from 'node:assert';
 import { Unpackr } from 'msgpackr';
+import { asciiLoopUnitsMax, writeAscii } from '../ascii';
 import type { ValidEvent } from '../event';
 
 /** Bytes of the fixed header in front of the msgpack tuples. */
@@ -152,28 +153,22 @@ export class EnvelopeEncoder {
   }
 
   /**
-   * Short ASCII strings (nearly every id, type and source) are copied by a JS loop, which
-   * beats a native call at that size; anything longer or not ASCII goes through Node's
-   * UTF-8 writer after a header sized for the worst case.
+   * Short ASCII strings (nearly every id, type and source) are copied by a JS loop
+   * (src/ascii.ts); anything longer or not ASCII goes through Node's UTF-8 writer after a
+   * header sized for the worst case.
    */
   #writeString(offset: number, text: string): number {
     const length = text.length;
     const buffer = this.#buffer;
-    if (length < shortStringUnits) {
-      const start = offset + (length < 32 ? 1 : 2);
-      let i = 0;
-      for (; i < length; i++) {
-        const unit = text.charCodeAt(i);
-        if (unit >= 0x80) break;
-        buffer[start + i] = unit;
-      }
-      if (i === length) {
-        if (length < 32) buffer[offset] = 0xa0 | length;
+    if (length < asciiLoopUnitsMax) {
+      const headerBytes = length < 32 ? 1 : 2;
+      if (writeAscii(buffer, offset + headerBytes, text) === length) {
+        if (headerBytes === 1) buffer[offset] = 0xa0 | length;
         else {
           buffer[offset] = 0xd9;
           buffer[offset + 1] = length;
         }
-        return start + length;
+        return offset + headerBytes + length;
       }
     }
     const bytesMax = length * 3;
@@ -205,9 +200,6 @@ export class EnvelopeEncoder {
     this.#view = new DataView(grown.buffer, grown.byteOffset, grown.byteLength);
   }
 }
-
-/** Strings shorter than this (UTF-16 units) try the ASCII loop first. */
-const shortStringUnits = 64;
 
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
 /**
