@@ -15,6 +15,8 @@
  *   other          every other process: other people's builds and tests on the machine
  *   unattributed   busy time no live process accounts for: interrupts, processes that
  *                  started and ended between two samples
+ *   steal          time the hypervisor gave this VM's cores to someone else (/proc/stat's
+ *                  steal column): the machine was slower than its core count says
  *
  * "cores" below means CPU-seconds per second: 1.0 is one core fully busy.
  */
@@ -80,14 +82,16 @@ export function residentBytes(pid: number): number | null {
   return match === null ? null : Number(match[1]) * 1024;
 }
 
-/** Busy and total ticks over all cores, from the first line of /proc/stat. */
-export function systemTicks(): { busy: number; total: number } {
+/** Busy, stolen and total ticks over all cores, from the first line of /proc/stat. */
+export function systemTicks(): { busy: number; steal: number; total: number } {
   const line = (readText('/proc/stat') ?? '').split('\n', 1)[0] ?? '';
   const values = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = values.reduce((sum, value) => sum + (Number.isFinite(value) ? value : 0), 0);
-  // idle and iowait are fields 4 and 5.
+  // Fields: user nice system idle iowait irq softirq steal guest guest_nice; guest time is
+  // already counted in user, so only the first eight make up the total.
+  const total = values.slice(0, 8).reduce((sum, value) => sum + (Number.isFinite(value) ? value : 0), 0);
   const idle = (values[3] ?? 0) + (values[4] ?? 0);
-  return { busy: total - idle, total };
+  const steal = values[7] ?? 0;
+  return { busy: total - idle - steal, steal, total };
 }
 
 export interface CpuSample {
@@ -107,6 +111,8 @@ export interface CpuSample {
   readonly otherCores: number;
   /** systemBusy minus everything attributed above (never below 0). */
   readonly unattributedCores: number;
+  /** Time the hypervisor ran something else on this VM's cores. */
+  readonly stealCores: number;
   readonly engineRssBytes: number | null;
 }
 
@@ -141,6 +147,7 @@ export class ProcSampler {
     const system = systemTicks();
     const systemTotal = system.total - this.#previousSystem.total;
     const busyShare = systemTotal > 0 ? (system.busy - this.#previousSystem.busy) / systemTotal : 0;
+    const stealShare = systemTotal > 0 ? (system.steal - this.#previousSystem.steal) / systemTotal : 0;
     this.#previousSystem = system;
     const systemBusyCores = busyShare * coreCount;
 
@@ -162,6 +169,7 @@ export class ProcSampler {
       kernelCores: toCores(pids.kernel),
       otherCores: toCores(pids.other),
       unattributedCores: Math.max(0, systemBusyCores - attributed),
+      stealCores: stealShare * coreCount,
       engineRssBytes: this.#options.enginePid === null ? null : residentBytes(this.#options.enginePid),
     };
   }
@@ -255,5 +263,6 @@ export function averageCpu(samples: readonly CpuSample[]): Omit<CpuSample, 'elap
     kernelCores: mean((sample) => sample.kernelCores),
     otherCores: mean((sample) => sample.otherCores),
     unattributedCores: mean((sample) => sample.unattributedCores),
+    stealCores: mean((sample) => sample.stealCores),
   };
 }

@@ -35,6 +35,7 @@ function cpuRows(result: LoadResult): string[][] {
     ['kernel threads (writeback, softirq: partly this run)', cpu.kernelCores.toFixed(2)],
     ['other processes (not part of this run)', cpu.otherCores.toFixed(2)],
     ['unattributed (interrupts, short-lived processes)', cpu.unattributedCores.toFixed(2)],
+    ['stolen by the hypervisor (steal: the VM got less CPU than its cores)', cpu.stealCores.toFixed(2)],
   ];
 }
 

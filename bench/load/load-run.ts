@@ -209,7 +209,7 @@ function alignedEverySecond(startAtEpochMs: number, tick: () => void): { stop():
 function progressLine(point: TimelinePoint): string {
   const cpu = point.cpu;
   const cores = (value: number): string => value.toFixed(2);
-  const cpuText = cpu === null ? '' : `  cpu: engine ${cores(cpu.engineCores)} (main ${cores(cpu.engineMainThreadCores)}) pg ${cores(cpu.postgresRunCores + cpu.postgresOtherCores)} clients ${cores(cpu.clientCores)} kernel ${cores(cpu.kernelCores)} other ${cores(cpu.otherCores)}${cpu.engineRssBytes === null ? '' : `  rss ${Math.round(cpu.engineRssBytes / 2 ** 20)} MiB`}`;
+  const cpuText = cpu === null ? '' : `  cpu: engine ${cores(cpu.engineCores)} (main ${cores(cpu.engineMainThreadCores)}) pg ${cores(cpu.postgresRunCores + cpu.postgresOtherCores)} clients ${cores(cpu.clientCores)} kernel ${cores(cpu.kernelCores)} other ${cores(cpu.otherCores)} steal ${cores(cpu.stealCores)}${cpu.engineRssBytes === null ? '' : `  rss ${Math.round(cpu.engineRssBytes / 2 ** 20)} MiB`}`;
   const failures = point.errors + point.timeouts + point.non2xx;
   return `[${String(point.second + 1).padStart(4)} s] ${point.eventsAcknowledged.toLocaleString('en-US').padStart(9)} ev/s ${String(point.requests).padStart(6)} req/s  p50 ${point.latencyMs.p50.toFixed(1)} ms  p99 ${point.latencyMs.p99.toFixed(1)} ms${failures > 0 ? `  failed ${failures}` : ''}${cpuText}`;
 }

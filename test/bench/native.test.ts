@@ -8,7 +8,7 @@ import { generateCopyFile } from '../../bench/native/copy-ceiling';
 import { parseWrkOutput, wrkDurationMs } from '../../bench/native/http-ceiling';
 import { runJsRing } from '../../bench/native/js-ring-threads';
 import { compileSpscRing } from '../../bench/native/ring-comparison';
-import { parseStat, ProcSampler } from '../../bench/common/proc-stats';
+import { parseStat, ProcSampler, systemTicks } from '../../bench/common/proc-stats';
 
 test('the C ring compiles and moves every record intact; so does the JS ring across threads', async () => {
   const binary = compileSpscRing();
@@ -67,4 +67,8 @@ test('/proc stat lines parse even with odd thread names, and a busy child shows 
   await new Promise((resolve) => child.once('exit', resolve));
   assert.ok(sample.clientCores > 0.2, `a spinning child used ${sample.clientCores} cores`);
   assert.ok(sample.systemBusyCores >= sample.clientCores - 0.1);
+  // Steal is reported apart from busy time: together they never exceed the cores there are.
+  assert.ok(sample.stealCores >= 0 && sample.systemBusyCores + sample.stealCores <= os.cpus().length + 0.01);
+  const ticks = systemTicks();
+  assert.ok(ticks.busy >= 0 && ticks.steal >= 0 && ticks.busy + ticks.steal <= ticks.total);
 });
