@@ -121,11 +121,13 @@ describe('ActorStats with the recording writer', () => {
     // The write waits on a lock this test holds; its session is then terminated under it.
     await database.client.query('BEGIN');
     await database.client.query('LOCK TABLE events IN ACCESS EXCLUSIVE MODE');
-    const write = recording.write(rows, new Uint8Array(rows.length));
+    // The expectation is attached at once: the write may fail while the test still awaits
+    // its own queries below, and a rejection without a handler by then is reported as unhandled.
+    const writeFails = assert.rejects(recording.write(rows, new Uint8Array(rows.length)));
     await waitForLockWaiter();
     await database.client.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'floodgate-writer'");
     await database.client.query('ROLLBACK');
-    await assert.rejects(write);
+    await writeFails;
     assert.equal(stats.takeMessage().databaseConnected, false);
     await recording.write(rows, new Uint8Array(rows.length));
     assert.equal(stats.takeMessage().databaseConnected, true);
