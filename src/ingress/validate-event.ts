@@ -1,9 +1,10 @@
-import { C1 } from 'msgpackr';
 import type { Config } from '../config/config';
-import type { ErrorCode, EventError } from '../errors';
+import type { EventError } from '../errors';
 import type { ValidEvent } from '../event';
+import { describeValue, eventError, isPlainObject, isWellFormed, quotedCharsMax, quoteLimited } from './client-input';
 import { deriveEventId, generateEventId } from './event-id';
 import { parseTimestamp } from './timestamp';
+import { checkAttributes } from './validate-attributes';
 
 /**
  * Per-event validation: turns one decoded item into a ValidEvent or one EventError.
@@ -58,8 +59,6 @@ const eventTypeCharsMax = 128;
 const sourceCharsMax = 64;
 const actorIdCharsMax = 256;
 const defaultSource = 'default';
-/** Longest piece of client input quoted back in an error message. */
-const quotedCharsMax = 64;
 
 /** The top-level fields of one event as found, before checks. Reused: validation is synchronous. */
 const found = {
@@ -195,139 +194,6 @@ function isoOf(ms: number): string {
   return Number.isNaN(date.getTime()) ? `${ms} ms` : date.toISOString();
 }
 
-/** `{}` for absent attributes, the JSON text for valid ones, or an error. */
-function checkAttributes(value: unknown, key: string, index: number, limits: ValidationContext['limits']): string | EventError {
-  if (value === null) return emptyAttributesJson;
-  const field = key;
-  if (!isPlainObject(value)) {
-    return eventError(index, 'ERR_EVENT_FIELD_TYPE', field, `${field} must be an object; got ${describeValue(value)}`);
-  }
-  walk.depthMax = limits.attributesDepthMax;
-  walk.budgetBytes = limits.attributesBytesMax;
-  walk.failurePath.length = 0;
-  walk.empty = true;
-  if (!walkContainer(value, 1)) {
-    // walkFailed set the code and reason; the path was collected while unwinding.
-    if (walk.failureCode === 'ERR_EVENT_ATTRIBUTES_TOO_LARGE') {
-      return eventError(index, walk.failureCode, field, tooLargeMessage(field, null, limits.attributesBytesMax));
-    }
-    const path = field + shortPath(walk.failurePath.reverse());
-    return eventError(index, walk.failureCode, path, `${path} ${walk.failureReason}`);
-  }
-  if (walk.empty) return emptyAttributesJson;
-  const json = JSON.stringify(value);
-  // UTF-8 takes at most 3 bytes per UTF-16 unit, so short JSON needs no exact count.
-  if (json.length * 3 > limits.attributesBytesMax) {
-    const bytes = Buffer.byteLength(json, 'utf8');
-    if (bytes > limits.attributesBytesMax) return eventError(index, 'ERR_EVENT_ATTRIBUTES_TOO_LARGE', field, tooLargeMessage(field, bytes, limits.attributesBytesMax));
-  }
-  return json;
-}
-
-function tooLargeMessage(field: string, bytes: number | null, max: number): string {
-  return `${field} encode to ${bytes === null ? `more than ${max}` : bytes} bytes of JSON; the limit is attributesBytesMax = ${max} bytes`;
-}
-
-const emptyAttributesJson = '{}';
-
-/**
- * State of one attributes walk. The walk recurses, but never deeper than
- * attributesDepthMax (at most 256 by configuration) because depth is checked before
- * descending, so a nesting bomb is refused at its first excess level without touching
- * the rest and without risk to the stack.
- *
- * `budgetBytes` counts down a lower bound of the JSON size (every string, key and scalar
- * takes at least its UTF-16 length in UTF-8 bytes plus its quotes or separators), so an
- * oversized object is refused before JSON.stringify copies it.
- */
-const walk = {
-  depthMax: 0,
-  budgetBytes: 0,
-  empty: true,
-  failureCode: 'ERR_EVENT_ATTRIBUTES_INVALID' as ErrorCode,
-  failureReason: '',
-  /** Path segments from the failing value up to the root, filled while unwinding. */
-  failurePath: [] as string[],
-};
-
-function walkContainer(container: object, depth: number): boolean {
-  if (Array.isArray(container)) {
-    walk.budgetBytes -= 2;
-    for (let i = 0; i < container.length; i++) {
-      if (!walkValue(container[i], depth)) return walkFailedAt(`[${i}]`);
-    }
-    return walk.budgetBytes >= 0 || walkFailed('ERR_EVENT_ATTRIBUTES_TOO_LARGE', '');
-  }
-  walk.budgetBytes -= 2;
-  for (const key in container) {
-    if (depth === 1) walk.empty = false;
-    walk.budgetBytes -= key.length + 3;
-    // JSON.parse keeps "__proto__" as an ordinary key, but any later Object.assign or
-    // merge of these attributes would set a prototype with it; refuse it at the door.
-    if (key === '__proto__') walkFailed('ERR_EVENT_ATTRIBUTES_INVALID', 'is a "__proto__" key, which Floodgate refuses');
-    if (key === '__proto__' || !textIsStorable(key)) return walkFailedAt(pathSegment(key));
-    if (!walkValue((container as Record<string, unknown>)[key], depth)) return walkFailedAt(pathSegment(key));
-  }
-  return walk.budgetBytes >= 0 || walkFailed('ERR_EVENT_ATTRIBUTES_TOO_LARGE', '');
-}
-
-function walkValue(value: unknown, depth: number): boolean {
-  switch (typeof value) {
-    case 'string':
-      walk.budgetBytes -= value.length + 2;
-      return textIsStorable(value);
-    case 'number':
-      walk.budgetBytes -= 1;
-      return Number.isFinite(value) || walkFailed('ERR_EVENT_ATTRIBUTES_INVALID', `is ${String(value)}, which JSON cannot represent`);
-    case 'boolean':
-      walk.budgetBytes -= 4;
-      return true;
-    case 'object':
-      if (value === null) {
-        walk.budgetBytes -= 4;
-        return true;
-      }
-      if (!Array.isArray(value) && !isPlainObject(value)) return walkFailed('ERR_EVENT_ATTRIBUTES_INVALID', `is ${describeValue(value)}, which JSON cannot represent`);
-      if (depth >= walk.depthMax) return walkFailed('ERR_EVENT_ATTRIBUTES_TOO_DEEP', `nests deeper than attributesDepthMax = ${walk.depthMax} levels`);
-      if (walk.budgetBytes < 0) return walkFailed('ERR_EVENT_ATTRIBUTES_TOO_LARGE', '');
-      return walkContainer(value, depth + 1);
-    default:
-      return walkFailed('ERR_EVENT_ATTRIBUTES_INVALID', `is ${describeValue(value)}, which JSON cannot represent`);
-  }
-}
-
-/** False, with the reason, when a string or key holds NUL or a lone surrogate. */
-function textIsStorable(text: string): boolean {
-  if (text.indexOf('\0') !== -1) return walkFailed('ERR_EVENT_ATTRIBUTES_INVALID', 'contains \\u0000, which PostgreSQL jsonb refuses');
-  if (!isWellFormed.call(text)) return walkFailed('ERR_EVENT_ATTRIBUTES_INVALID', 'contains a lone UTF-16 surrogate, which PostgreSQL jsonb refuses');
-  return true;
-}
-
-function walkFailed(code: ErrorCode, reason: string): false {
-  walk.failureCode = code;
-  walk.failureReason = reason;
-  return false;
-}
-
-function walkFailedAt(segment: string): false {
-  walk.failurePath.push(segment);
-  return false;
-}
-
-/** Error paths name at most this many levels (the outermost and innermost), so a message stays short. */
-const pathSegmentsMax = 16;
-
-function shortPath(segments: string[]): string {
-  if (segments.length <= pathSegmentsMax) return segments.join('');
-  const half = pathSegmentsMax / 2;
-  return `${segments.slice(0, half).join('')}…${segments.slice(-half).join('')}`;
-}
-const identifierPattern = /^[A-Za-z_$][\w$]*$/;
-
-function pathSegment(key: string): string {
-  return identifierPattern.test(key) && key.length <= quotedCharsMax ? `.${key}` : `[${quoteLimited(key, quotedCharsMax, true)}]`;
-}
-
 /** Estimated encoded size: UTF-8 bytes of the text fields plus the attributes JSON. */
 function checkEventSize(event: ValidEvent, index: number, eventBytesMax: number): EventError | null {
   const textUnits = event.eventId.length + event.eventType.length + event.source.length + (event.actorId?.length ?? 0);
@@ -338,42 +204,6 @@ function checkEventSize(event: ValidEvent, index: number, eventBytesMax: number)
   if (bytes <= eventBytesMax) return null;
   const message = `event encodes to ${bytes} bytes (text fields and attributes JSON); the limit is eventBytesMax = ${eventBytesMax} bytes`;
   return eventError(index, 'ERR_EVENT_TOO_LARGE', null, message);
-}
-
-function eventError(index: number, code: ErrorCode, field: string | null, message: string): EventError {
-  return { index, code, field, message };
-}
-
-/** Plain objects only: what JSON.parse makes, or msgpackr for a map. */
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null) return false;
-  const prototype: unknown = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
-}
-
-/** Names what a value is, for messages: `a string`, `an array`, `binary data`… */
-export function describeValue(value: unknown): string {
-  switch (typeof value) {
-    case 'string': return 'a string';
-    case 'number': return Number.isFinite(value) ? 'a number' : String(value);
-    case 'boolean': return 'a boolean';
-    case 'bigint': return 'a bigint';
-    case 'undefined': return 'undefined';
-    case 'object': return describeObject(value);
-    default: return `a ${typeof value}`;
-  }
-}
-
-function describeObject(value: object | null): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (isPlainObject(value)) return 'an object';
-  if (value === C1) return 'the reserved msgpack value 0xC1';
-  if (value instanceof Date) return 'a date';
-  if (value instanceof Uint8Array || ArrayBuffer.isView(value)) return 'binary data';
-  if (value instanceof Map) return 'a map';
-  if (value instanceof Set) return 'a set';
-  return 'an object of a special kind';
 }
 
 /** Code points in a string: surrogate pairs count once. */
@@ -391,15 +221,3 @@ function codePointCount(text: string): number {
   }
   return count;
 }
-
-/** JSON-quoted (or bare) text cut to `max` characters with an ellipsis, for messages. */
-function quoteLimited(text: string, max: number, quoted: boolean): string {
-  const cut = text.length > max ? `${text.slice(0, max)}…` : text;
-  return quoted ? JSON.stringify(cut) : cut;
-}
-
-/**
- * String.prototype.isWellFormed (V8 11.x, Node 20) checks for lone surrogates natively;
- * the project's `lib` setting predates its typings.
- */
-const isWellFormed = (String.prototype as unknown as { isWellFormed(this: string): boolean }).isWellFormed;
