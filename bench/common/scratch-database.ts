@@ -30,7 +30,8 @@ export function databaseUrlFor(serverUrl: string, name: string): string {
   return url.toString();
 }
 
-async function withClient<T>(connectionString: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+/** One short-lived connection for `work` (errors after the work are ignored: it is closing anyway). */
+export async function withClient<T>(connectionString: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString });
   client.on('error', () => undefined);
   await client.connect();

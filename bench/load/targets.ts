@@ -5,8 +5,8 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
+import { freePort } from '../common/free-port';
 import { repoRoot } from '../common/results';
 import type { Target } from './scenario';
 
@@ -26,17 +26,6 @@ const readyTimeoutMs = 60_000;
 const stopTimeoutMs = 90_000;
 const logLinesKept = 40;
 export const baselineDir = path.join(repoRoot, 'bench', 'baseline');
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** The environment without FLOODGATE_* settings, so only the scenario's own apply. */
 function cleanEnv(): NodeJS.ProcessEnv {

@@ -1,6 +1,6 @@
 import net from 'node:net';
 
-/** A TCP port on 127.0.0.1 that was free a moment ago (for servers the tests start). */
+/** A TCP port on 127.0.0.1 that was free a moment ago (for servers the benchmarks and tests start). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
