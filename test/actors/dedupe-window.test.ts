@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { arenaUnitsPerEntry, DedupeWindow, displacementMax, windowHash } from '../../src/actors/dedupe-window';
+import { Prng } from '../support/prng';
 
 test('remembers up to entriesMax ids and forgets the oldest first', () => {
   const window = new DedupeWindow(3);
@@ -50,11 +51,8 @@ test('regression: eviction at capacity stays cheap (it once walked the whole Set
 });
 
 test('model: agrees with a Set + FIFO reference over random sequences (clusters wrap, evictions shift entries back)', () => {
-  let state = 7;
-  const random = (n: number): number => {
-    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-    return state % n;
-  };
+  const prng = new Prng(7);
+  const random = (n: number): number => prng.int(0, n - 1);
   for (let run = 0; run < 300; run++) {
     const entriesMax = 1 + random(40);
     const window = new DedupeWindow(entriesMax, random(1 << 30));
@@ -107,11 +105,8 @@ test('a flood of ids with one home bucket is bounded: past displacementMax they 
 });
 
 test('model: with ids of every length (arena wraps and evicts by space) the window holds exactly a suffix of what it was given', () => {
-  let state = 11;
-  const random = (n: number): number => {
-    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-    return state % n;
-  };
+  const prng = new Prng(11);
+  const random = (n: number): number => prng.int(0, n - 1);
   for (let run = 0; run < 200; run++) {
     const entriesMax = 1 + random(12);
     const window = new DedupeWindow(entriesMax, random(1 << 30));

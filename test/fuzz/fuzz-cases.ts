@@ -4,7 +4,7 @@
  */
 import { pack } from 'msgpackr';
 import { wireEvent } from '../support/wire-events';
-import type { Prng } from './prng';
+import type { Prng } from '../support/prng';
 import type { Framing, RawRequest } from './raw-http';
 import type { Config } from '../../src/config/config';
 

@@ -9,7 +9,7 @@ import {
   encode, formatFor, isBulk, post, routes, routeValue, validEvent, validEvents,
   type CaseGenerator, type FuzzLimits, type HostileCase, type Route,
 } from './fuzz-cases';
-import type { Prng } from './prng';
+import type { Prng } from '../support/prng';
 
 /** msgpack headers with a length field: name, marker, width of the length in bytes, extension. */
 const lengthHeaders: ReadonlyArray<readonly [string, number, number, boolean]> = [

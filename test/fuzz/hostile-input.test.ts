@@ -21,7 +21,7 @@ import { wireEvents } from '../support/wire-events';
 import type { CaseGenerator, FuzzLimits, HostileCase } from './fuzz-cases';
 import { hugeString, invalidUtf8, mislabelled, nestingBomb, notJson, pollutionMarkers, prototypeKeys, truncated } from './hostile-bodies';
 import { byteFlip, gzipBomb, msgpackExtension, msgpackLengthBomb, overLimit, prepareGzipBombs, unknownEncoding } from './hostile-bytes';
-import { Prng, fuzzSeed } from './prng';
+import { Prng, fuzzSeed } from '../support/prng';
 import { catalogueErrorOf, encodeRequest, exchange, headerOf, jsonOf, type RawAnswer } from './raw-http';
 
 const limits: FuzzLimits = {

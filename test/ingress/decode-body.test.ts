@@ -4,7 +4,7 @@ import { Packr } from 'msgpackr';
 import type { ErrorCode, EventError } from '../../src/errors';
 import { decodeBulkBody, decodeSingleBody, jsonErrorOffset, msgpackProblem, type DecodedBody } from '../../src/ingress/decode-body';
 import { UndecodableItem, validateEvent } from '../../src/ingress/validate-event';
-import { Prng } from '../fuzz/prng';
+import { Prng } from '../support/prng';
 import { buildContext, buildEvent, buildEvents, jsonBody, msgpackBody, ndjsonBody } from '../support/builders';
 
 const limits = { eventsPerRequestMax: 5, eventBytesMax: 1024 };

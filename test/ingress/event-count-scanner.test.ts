@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { pack } from 'msgpackr';
 import { bodyDepthMax, EventCountScanner, jsonNestsDeeperThan, msgpackDeclaredEventCount } from '../../src/ingress/event-count-scanner';
 import { buildEvent, buildEvents, chunksOf, jsonBody, ndjsonBody } from '../support/builders';
+import { Prng } from '../support/prng';
 
 function scan(format: 'json' | 'ndjson' | 'msgpack', chunks: readonly Uint8Array[]): number {
   const scanner = new EventCountScanner(format);
@@ -10,16 +11,10 @@ function scan(format: 'json' | 'ndjson' | 'msgpack', chunks: readonly Uint8Array
   return scanner.count;
 }
 
-/** Small deterministic PRNG (mulberry32), so a failing case can be replayed. */
+/** Seeded (test/support/prng.ts), so a failing case can be replayed. */
 function randomSource(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const prng = new Prng(seed);
+  return () => prng.next();
 }
 
 const trickyPieces = ['{', '}', '[', ']', '"', '\\', '\\"', ',', ':', 'é', '😀', '\n', '\u0001', 'events', ' '];

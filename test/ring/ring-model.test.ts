@@ -13,17 +13,11 @@ import assert from 'node:assert/strict';
 import { createRingBuffer, readRingCounters, recordBytesMaxFor } from '../../src/ring/layout';
 import { RingProducer } from '../../src/ring/ring-producer';
 import { RingConsumer } from '../../src/ring/ring-consumer';
+import { Prng } from '../support/prng';
 
-/** mulberry32: tiny, fast, good enough to spread test cases; fully determined by the seed. */
 function prngOf(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let mixed = state;
-    mixed = Math.imul(mixed ^ (mixed >>> 15), mixed | 1);
-    mixed ^= mixed + Math.imul(mixed ^ (mixed >>> 7), mixed | 61);
-    return ((mixed ^ (mixed >>> 14)) >>> 0) / 4_294_967_296;
-  };
+  const prng = new Prng(seed);
+  return () => prng.next();
 }
 
 interface QueuedRecord {

@@ -1,7 +1,7 @@
 /**
- * A small seeded pseudo-random generator (mulberry32) for the fuzz suite: every hostile
- * body is a function of the seed and its case number, so a failure printed with its seed
- * replays exactly with FLOODGATE_FUZZ_SEED=<seed>.
+ * A small seeded pseudo-random generator (mulberry32) for the tests that generate their
+ * cases: everything is a function of the seed, so a failing case replays exactly. The fuzz
+ * suite prints its seed and takes FLOODGATE_FUZZ_SEED=<seed> to replay.
  */
 import { randomInt } from 'node:crypto';
 
