@@ -8,20 +8,14 @@ import type { CpuSample } from '../common/proc-stats';
 import { decodeHistogram, newLatencyHistogram, type IntervalStats } from './interval-stats';
 import type { Phase, Scenario } from './scenario';
 
-export interface Counters {
-  requests: number;
-  statuses: Record<string, number>;
-  eventsSent: number;
-  eventsAcknowledged: number;
-  duplicatesReported: number;
-  eventsRejected: number;
-  timeouts: number;
-  errors: number;
-  unsent: number;
+/**
+ * A client's per-second counts (IntervalStats) summed over seconds and clients; errorSamples
+ * keeps the first few distinct reasons requests failed without an answer.
+ */
+export type Counters = Omit<IntervalStats, 'second' | 'histogram' | 'cpuUs'> & {
+  /** CPU time the client processes used, µs. */
   clientCpuUs: number;
-  /** The first few distinct reasons requests failed without an answer. */
-  errorSamples: string[];
-}
+};
 
 export interface LatencySummaryMs {
   readonly count: number;
