@@ -8,10 +8,14 @@
  *          local PostgreSQL), in a scratch database dropped afterwards
  *   http   wrk against a bare uWebSockets.js server (--duration seconds per variant, default 10)
  *   ring   the SharedArrayBuffer ring across two threads vs a C11 SPSC ring
- * All three when none is named.
+ *   copy-batches  the sink's binary COPY over one connection at 100–5,000 rows per batch,
+ *          in BEGIN … COMMIT and alone (--batch-rows rows per cell, default 100,000;
+ *          --rounds, default 5): what a batch costs PostgreSQL apart from its rows
+ * All four when none is named.
  */
 import { fileStamp, formatCount, machineInfo, markdownTable, writeResultFiles, type MachineInfo } from '../common/results';
 import { serverUrlFromEnv, serverVersion } from '../common/scratch-database';
+import { runCopyBatches, type CopyBatchRun } from './copy-batches';
 import { runCopyCeiling, type CopyRun } from './copy-ceiling';
 import { runHttpCeiling, type HttpRun } from './http-ceiling';
 import { runRingComparison, type RingComparison } from './ring-comparison';
@@ -21,6 +25,7 @@ interface NativeResult {
   readonly machine: MachineInfo;
   readonly postgres: string | null;
   readonly copy: readonly CopyRun[] | null;
+  readonly copyBatches: readonly CopyBatchRun[] | null;
   readonly http: readonly HttpRun[] | null;
   readonly ring: readonly RingComparison[] | null;
 }
@@ -40,6 +45,11 @@ function renderMarkdown(result: NativeResult): string {
       run.format, String(run.streams), formatCount(run.rows), formatCount(run.rowsPerS), String(run.postgresCores), String(run.postgresUsPerRow), String(run.psqlCores), String(run.kernelCores), String(run.otherCores),
     ])), '');
   }
+  if (result.copyBatches !== null) {
+    lines.push('## PostgreSQL: the sink\'s COPY per batch size, one connection (medians of the rounds)', '', markdownTable(['rows/batch', 'mode', 'rows/s', 'PostgreSQL µs/row', 'client µs/row', 'wall µs/batch'], result.copyBatches.map((run) => [
+      formatCount(run.batchRows), run.mode, formatCount(run.rowsPerS), String(run.postgresUsPerRow), String(run.clientUsPerRow), formatCount(run.wallUsPerBatch),
+    ])), '');
+  }
   if (result.http !== null) {
     lines.push('## HTTP: wrk → bare uWebSockets.js (read body, answer 202)', '', markdownTable(['variant', 'body bytes', 'req/s', 'events/s', 'p50 / p99 ms', 'server cores', 'server µs/req', 'wrk cores', 'kernel cores', 'other processes cores'], result.http.map((run) => [
       run.name, String(run.bodyBytes), formatCount(run.requestsPerS), formatCount(run.eventsPerS), `${run.latencyMs.p50} / ${run.latencyMs.p99}`, String(run.serverCores), String(run.serverUsPerRequest), String(run.wrkCores), String(run.kernelCores), String(run.otherCores),
@@ -57,8 +67,8 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const named = args.filter((arg, index) => !arg.startsWith('--') && !(args[index - 1] ?? '').startsWith('--'));
   const wanted = (part: string): boolean => named.length === 0 || named.includes(part);
-  const unknown = named.filter((part) => !['copy', 'http', 'ring'].includes(part));
-  if (unknown.length > 0) throw new Error(`unknown part(s): ${unknown.join(', ')} (copy, http, ring)`);
+  const unknown = named.filter((part) => !['copy', 'http', 'ring', 'copy-batches'].includes(part));
+  if (unknown.length > 0) throw new Error(`unknown part(s): ${unknown.join(', ')} (copy, http, ring, copy-batches)`);
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   const machine = machineInfo();
   const serverUrl = serverUrlFromEnv();
@@ -68,7 +78,10 @@ async function main(): Promise<void> {
   const http = wanted('http') ? await runHttpCeiling(option(args, 'duration', 10), log) : null;
   log('copy: psql \\copy into events');
   const copy = wanted('copy') ? await runCopyCeiling(serverUrl, option(args, 'rows', 1_000_000), log) : null;
-  const result: NativeResult = { date: new Date().toISOString(), machine, postgres: copy === null ? null : await serverVersion(serverUrl), copy, http, ring };
+  log('copy-batches: the sink\'s COPY per batch size');
+  const copyBatches = wanted('copy-batches') ? await runCopyBatches(serverUrl, option(args, 'batch-rows', 100_000), option(args, 'rounds', 5), log) : null;
+  const usesPostgres = copy !== null || copyBatches !== null;
+  const result: NativeResult = { date: new Date().toISOString(), machine, postgres: usesPostgres ? await serverVersion(serverUrl) : null, copy, copyBatches, http, ring };
   const files = writeResultFiles(`native-${fileStamp(new Date(result.date))}`, { json: JSON.stringify(result, null, 2), md: renderMarkdown(result) });
   process.stdout.write(`written:\n  ${files.join('\n  ')}\n`);
 }
