@@ -19,10 +19,19 @@ export interface ValidEvent {
   /** When the event happened, µs since the Unix epoch. */
   readonly occurredAtUs: number;
   /**
-   * The attributes object as JSON text, written into the jsonb column as is. `{}` when the
-   * event had none. Already checked for size, depth and `\u0000` at validation.
+   * The attributes object as JSON, written into the jsonb column as is: text, or the UTF-8
+   * bytes of that text. `{}` when the event had none. Already checked for size, depth and
+   * `\u0000` at validation. Bytes are what crosses the ring (actors always see bytes), and
+   * on the ingress side they are the very bytes a JSON bulk body held, when the scanner
+   * could vouch for them (src/ingress/event-count-scanner.ts, AttributeSpans).
    */
-  readonly attributesJson: string;
+  readonly attributesJson: string | Uint8Array;
+}
+
+/** The attributes JSON as text, for the rare paths that need a string (dead letters). */
+export function attributesText(event: Pick<ValidEvent, 'attributesJson'>): string {
+  const json = event.attributesJson;
+  return typeof json === 'string' ? json : Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8');
 }
 
 /** Outcome of one event after the actor has dealt with it; crosses threads as a number. */

@@ -5,7 +5,7 @@
  * whose attributes are re-serialised with JSON.stringify (what keeping the client's JSON
  * text saves).
  */
-import type { ValidEvent } from '../../src/event';
+import { attributesText, type ValidEvent } from '../../src/event';
 import { CopyEncoder } from '../../src/sink/copy-encoder';
 import { consume, fixtureNowMs, validEvents, type MicroSuite, type MicroTask } from './micro-suite';
 
@@ -26,7 +26,7 @@ function textBatch(events: readonly ValidEvent[], receivedAt: string): Buffer {
       event.actorId === null ? '\\N' : escapeText(event.actorId),
       new Date(event.occurredAtUs / 1000).toISOString(),
       receivedAt,
-      escapeText(event.attributesJson),
+      escapeText(attributesText(event)),
     ].join('\t'));
   }
   return Buffer.from(`${lines.join('\n')}\n`);
@@ -37,7 +37,7 @@ export const suite: MicroSuite = {
   description: `COPY row encoding for a ${batchRows.toLocaleString('en-US')}-row batch: binary (the sink's) vs text format`,
   tasks(): MicroTask[] {
     const events = validEvents(batchRows);
-    const reparsed = events.map((event) => ({ ...event, attributes: JSON.parse(event.attributesJson) as unknown }));
+    const reparsed = events.map((event) => ({ ...event, attributes: JSON.parse(attributesText(event)) as unknown }));
     const encoder = new CopyEncoder();
     const receivedAtUs = fixtureNowMs * 1000;
     const receivedAtText = new Date(fixtureNowMs).toISOString();

@@ -2,12 +2,15 @@
  * Ingress per event: body decode (src/ingress/decode-body.ts) plus validation
  * (src/ingress/validate-event.ts) of a 100-event bulk body in each format, and a single
  * event. JSON.parse alone is the floor any JSON path pays; "pre-counted" skips the event
- * pre-count that the streaming reader already did for uncompressed bodies.
+ * pre-count that the streaming reader already did for uncompressed bodies (and uses that
+ * scan's attribute spans, as the server does); "re-serialised attributes" validates the
+ * same body without the spans, i.e. with JSON.stringify of every event's attributes.
  */
 import { pack } from 'msgpackr';
 import { defaultConfig } from '../../src/config/load-config';
 import { decodeBulkBody, decodeSingleBody } from '../../src/ingress/decode-body';
 import type { BodyFormat } from '../../src/ingress/body-format';
+import { EventCountScanner } from '../../src/ingress/event-count-scanner';
 import { validateEvent } from '../../src/ingress/validate-event';
 import { consume, validationContext, wireEvents, type MicroSuite, type MicroTask } from './micro-suite';
 
@@ -26,21 +29,31 @@ export const suite: MicroSuite = {
       ndjson: Buffer.from(`${events.map((event) => JSON.stringify(event)).join('\n')}\n`),
     };
     const single = Buffer.from(JSON.stringify(events[0]));
-    const decodeAndValidate = (format: BodyFormat, counted: boolean) => (): unknown => {
-      const decoded = decodeBulkBody(format, bodies[format], config, { eventsCounted: counted });
+    // The scan the server runs while the body streams in, done once here (not timed).
+    const streamedScanner = (format: BodyFormat): EventCountScanner => {
+      const scanner = new EventCountScanner(format);
+      scanner.feed(bodies[format]);
+      return scanner;
+    };
+    const scanners = { json: streamedScanner('json'), msgpack: streamedScanner('msgpack'), ndjson: streamedScanner('ndjson') };
+    const options = (format: BodyFormat, counted: boolean): { scanner?: EventCountScanner } => (counted ? { scanner: scanners[format] } : {});
+    const decodeAndValidate = (format: BodyFormat, counted: boolean, useSpans = true) => (): unknown => {
+      const decoded = decodeBulkBody(format, bodies[format], config, options(format, counted));
       if (!decoded.ok) throw new Error(decoded.error.message);
+      const withRaw = { ...context, rawAttributes: useSpans ? decoded.rawAttributes : null };
       let valid = 0;
-      for (let index = 0; index < decoded.items.length; index++) if (validateEvent(decoded.items[index], index, context).ok) valid++;
+      for (let index = 0; index < decoded.items.length; index++) if (validateEvent(decoded.items[index], index, withRaw).ok) valid++;
       if (valid !== eventsPerBody) throw new Error(`only ${valid} valid events`);
       return valid;
     };
-    const decodeOnly = (format: BodyFormat, counted: boolean) => (): unknown => consume(decodeBulkBody(format, bodies[format], config, { eventsCounted: counted }));
+    const decodeOnly = (format: BodyFormat, counted: boolean) => (): unknown => consume(decodeBulkBody(format, bodies[format], config, options(format, counted)));
     const task = (name: string, fn: () => unknown, unitsPerCall = eventsPerBody): MicroTask => ({ name, unitsPerCall, unit: 'event', fn });
     return [
       task('json: JSON.parse only (floor)', () => consume(JSON.parse(bodies.json.toString('utf8')))),
       task('json: decode (with pre-count)', decodeOnly('json', false)),
       task('json: decode (pre-counted while streaming)', decodeOnly('json', true)),
       task('json: decode + validate (pre-counted)', decodeAndValidate('json', true)),
+      task('json: decode + validate (pre-counted, re-serialised attributes)', decodeAndValidate('json', true, false)),
       task('msgpack: decode', decodeOnly('msgpack', true)),
       task('msgpack: decode + validate', decodeAndValidate('msgpack', true)),
       task('ndjson: decode', decodeOnly('ndjson', true)),

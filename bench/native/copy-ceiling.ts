@@ -13,7 +13,7 @@ import { createWriteStream, mkdtempSync, rmSync, statSync, type WriteStream } fr
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import type { ValidEvent } from '../../src/event';
+import { attributesText, type ValidEvent } from '../../src/event';
 import { CopyEncoder } from '../../src/sink/copy-encoder';
 import { averageCpu, ProcSampler, type CpuSample } from '../common/proc-stats';
 import { createScratchDatabase, prepareSchema } from '../common/scratch-database';
@@ -85,7 +85,7 @@ export async function generateCopyFile(file: string, format: CopyFormat, stream:
       for (let index = start; index < end; index++) {
         const event = eventAt(stream, index, nowMs);
         const occurredAt = new Date(event.occurredAtUs / 1000).toISOString();
-        lines.push([event.eventId, event.eventType, event.source, event.actorId ?? '', occurredAt, receivedAtText, csvField(event.attributesJson)].join(','));
+        lines.push([event.eventId, event.eventType, event.source, event.actorId ?? '', occurredAt, receivedAtText, csvField(attributesText(event))].join(','));
       }
       await write(out, `${lines.join('\n')}\n`);
     }

@@ -11,6 +11,7 @@ const closeBrace = 0x7d;
 const openBracket = 0x5b;
 const closeBracket = 0x5d;
 const comma = 0x2c;
+const colon = 0x3a;
 const newlineByte = 0x0a;
 const carriageReturn = 0x0d;
 const space = 0x20;
@@ -41,6 +42,31 @@ const msgpackHeaderBytesMax = 18;
  * recurses per level and runs out of stack between 3,000 and 10,000 levels.
  */
 export const bodyDepthMax = 512;
+
+/** Which key of an event object held the attributes the scanner found (see AttributeSpans). */
+export const attributesKeyIds: Readonly<Record<string, number>> = { attributes: 1, metadata: 2, properties: 3 };
+const keyNone = 0;
+/** A top-level key of the event had an escape or straddled chunks: its name is unknown here. */
+const keyUnknown = 255;
+const aliasBytes = [null, Buffer.from('attributes', 'latin1'), Buffer.from('metadata', 'latin1'), Buffer.from('properties', 'latin1')] as const;
+
+/**
+ * Where each event's attributes object lies in a JSON bulk body: for event i, the bytes
+ * [starts[i], ends[i]) are the object (braces included) that the key keys[i] held, as the
+ * client sent them. keys[i] is 0 when the scanner found none it can vouch for.
+ *
+ * What makes a span trustworthy: the body is valid JSON (JSON.parse succeeded on the same
+ * bytes), exactly one array of events was counted (so event i is items[i]), the span is
+ * the value of the LAST top-level attributes key of the event (JSON.parse keeps the last
+ * of duplicate keys), and no top-level key of that event had an escape (`"propert\u0069es"`
+ * is `properties` to JSON.parse but not to a byte comparison) or straddled two chunks.
+ * Anything else leaves keys[i] at 0 and validation re-serialises the parsed object.
+ */
+export interface AttributeSpans {
+  readonly starts: Int32Array;
+  readonly ends: Int32Array;
+  readonly keys: Uint8Array;
+}
 
 /**
  * Counts the events in a body while it streams in, so the server can answer
@@ -84,6 +110,23 @@ export class EventCountScanner {
   /** True after `[` or `,` of the events array, until the next element starts. */
   #expectingElement = false;
 
+  /** Events arrays opened so far: spans are only meaningful when there was exactly one. */
+  #arraysCounted = 0;
+
+  // Attribute span state (JSON only), carried across chunks; see AttributeSpans.
+  #bytesBefore = 0;
+  /** Depth of the event object being scanned (eventsDepth + 1), or 0 outside one. */
+  #eventDepth = 0;
+  /** True where the next string at event depth is a key. */
+  #expectKey = false;
+  /** The alias id of the key just read, until its value starts; 0 when none. */
+  #pendingKey = keyNone;
+  /** Depth of the attributes object being spanned, or 0. */
+  #spanDepth = 0;
+  #spanStart = 0;
+  #spanKey = keyNone;
+  #spans: { starts: Int32Array; ends: Int32Array; keys: Uint8Array } | null = null;
+
   // NDJSON state: whether the current, unfinished line has content.
   #lineHasContent = false;
 
@@ -107,6 +150,12 @@ export class EventCountScanner {
     return this.#format === 'ndjson' && this.#lineHasContent ? this.#count + 1 : this.#count;
   }
 
+  /** The attributes spans of a JSON body (see AttributeSpans), or null when none can be trusted. */
+  attributeSpans(): AttributeSpans | null {
+    if (this.#format !== 'json' || this.#tooDeep || this.#inString || this.#arraysCounted !== 1 || this.#spans === null) return null;
+    return this.#spans;
+  }
+
   feed(chunk: Uint8Array): void {
     if (this.#format === 'json') this.#feedJson(chunk);
     else if (this.#format === 'ndjson') this.#feedNdjson(chunk);
@@ -123,6 +172,12 @@ export class EventCountScanner {
     let eventsDepth = this.#eventsDepth;
     let expectingElement = this.#expectingElement;
     let count = this.#count;
+    let eventDepth = this.#eventDepth;
+    let expectKey = this.#expectKey;
+    let pendingKey = this.#pendingKey;
+    let spanDepth = this.#spanDepth;
+    const base = this.#bytesBefore;
+    this.#bytesBefore = base + chunk.length;
     const length = chunk.length;
     let i = 0;
     if (inString) {
@@ -143,9 +198,30 @@ export class EventCountScanner {
       if (expectingElement && depth === eventsDepth && byte !== comma && byte !== closeBracket && !isJsonWhitespace(byte)) {
         count++;
         expectingElement = false;
+        if (byte === openBrace) {
+          eventDepth = depth + 1;
+          expectKey = true;
+          pendingKey = keyNone;
+          this.#startEvent(count - 1);
+        }
+      } else if (pendingKey !== keyNone && depth === eventDepth && byte !== colon && !isJsonWhitespace(byte)) {
+        // The value of an attributes key starts here. Only an object is spanned; any other
+        // value replaces what an earlier key of the same name held, as in JSON.parse.
+        if (byte === openBrace) {
+          spanDepth = depth + 1;
+          this.#spanStart = base + i;
+          this.#spanKey = pendingKey;
+        } else this.#setSpan(count - 1, keyNone, 0, 0);
+        pendingKey = keyNone;
       }
       if (byte === quote) {
         const end = stringEnd(chunk, i + 1);
+        if (expectKey && depth === eventDepth) {
+          expectKey = false;
+          const key = end < 0 ? keyUnknown : keyIdOf(chunk, i + 1, end);
+          if (key === keyUnknown) this.#setSpan(count - 1, keyUnknown, 0, 0);
+          else pendingKey = key;
+        }
         if (end < 0) {
           inString = true;
           escaped = end === stringContinuesEscaped;
@@ -159,10 +235,21 @@ export class EventCountScanner {
         if (byte === openBracket && (depth === 1 || (depth === 2 && rootKind === containerObject))) {
           eventsDepth = depth;
           expectingElement = true;
+          this.#arraysCounted++;
         }
       } else if (byte === comma) {
         if (depth === eventsDepth) expectingElement = true;
+        else if (depth === eventDepth) expectKey = true;
       } else if ((byte === closeBrace || byte === closeBracket) && depth > 0) {
+        if (depth === spanDepth) {
+          this.#setSpan(count - 1, this.#spanKey, this.#spanStart, base + i + 1);
+          spanDepth = 0;
+        }
+        if (depth === eventDepth) {
+          eventDepth = 0;
+          expectKey = false;
+          pendingKey = keyNone;
+        }
         // Closing the events array ends counting until another array opens in its place.
         if (depth === eventsDepth) {
           eventsDepth = 0;
@@ -179,6 +266,34 @@ export class EventCountScanner {
     this.#eventsDepth = eventsDepth;
     this.#expectingElement = expectingElement;
     this.#count = count;
+    this.#eventDepth = eventDepth;
+    this.#expectKey = expectKey;
+    this.#pendingKey = pendingKey;
+    this.#spanDepth = spanDepth;
+  }
+
+  #startEvent(index: number): void {
+    let spans = this.#spans;
+    if (spans === null || index >= spans.keys.length) {
+      const capacity = Math.max(128, index + 1, (spans?.keys.length ?? 0) * 2);
+      const grown = { starts: new Int32Array(capacity), ends: new Int32Array(capacity), keys: new Uint8Array(capacity) };
+      if (spans !== null) {
+        grown.starts.set(spans.starts);
+        grown.ends.set(spans.ends);
+        grown.keys.set(spans.keys);
+      }
+      this.#spans = spans = grown;
+    }
+    spans.keys[index] = keyNone;
+  }
+
+  /** Records event `index`'s span; an event marked keyUnknown stays so. */
+  #setSpan(index: number, key: number, start: number, end: number): void {
+    const spans = this.#spans;
+    if (spans === null || index < 0 || index >= spans.keys.length || spans.keys[index] === keyUnknown) return;
+    spans.keys[index] = key;
+    spans.starts[index] = start;
+    spans.ends[index] = end;
   }
 
   #feedNdjson(chunk: Uint8Array): void {
@@ -238,6 +353,20 @@ function stringEnd(chunk: Uint8Array, start: number): number {
     i += byte === backslash ? 2 : 1;
   }
   return i === length ? stringContinues : stringContinuesEscaped;
+}
+
+/** The alias id of the key in chunk[start, end), keyNone for other keys, keyUnknown when escaped. */
+function keyIdOf(chunk: Uint8Array, start: number, end: number): number {
+  const length = end - start;
+  for (let i = start; i < end; i++) if (chunk[i] === backslash) return keyUnknown;
+  for (let id = 1; id < aliasBytes.length; id++) {
+    const alias = aliasBytes[id] as Buffer;
+    if (alias.length !== length) continue;
+    let j = 0;
+    while (j < length && chunk[start + j] === alias[j]) j++;
+    if (j === length) return id;
+  }
+  return keyNone;
 }
 
 /**

@@ -16,7 +16,7 @@ import { statusOf, type ErrorInfo, type EventError } from '../errors';
 import type { Logger } from '../log';
 import { bodyFormatOf, type BodyFormat } from './body-format';
 import { readBody } from './body-reader';
-import { decodeBulkBody, decodeSingleBody, nestedTooDeep } from './decode-body';
+import { decodeBulkBody, decodeSingleBody, nestedTooDeep, type RawAttributes } from './decode-body';
 import { EventCountScanner } from './event-count-scanner';
 import { contentEncodingOf, gunzipBounded } from './gunzip-bounded';
 import { reply, replyError } from './http-reply';
@@ -93,7 +93,7 @@ export function handleIngest(deps: IngestDependencies, route: IngestRoute, res: 
       try {
         const body = gzip ? gunzipBounded(raw, deps.config.bodyDecodedBytesMax) : { ok: true as const, bytes: raw };
         if (!body.ok) return refuse(body.error, false);
-        ingestBody(deps, route, res, call, { requestId, headers, format, bytes: body.bytes, gzip, startedAtMs });
+        ingestBody(deps, route, res, call, { requestId, headers, format, bytes: body.bytes, scanner, startedAtMs });
       } catch (error) {
         deps.log.error({ err: error, requestId, route }, 'ingest request failed unexpectedly');
         refuse({ code: 'ERR_INTERNAL', message: 'internal error while handling the request' }, true);
@@ -145,7 +145,8 @@ interface DecodedRequest {
   readonly headers: RequestHeaders;
   readonly format: BodyFormat;
   readonly bytes: Buffer;
-  readonly gzip: boolean;
+  /** The scanner that saw `bytes` while they streamed in (uncompressed bulk bodies), else null. */
+  readonly scanner: EventCountScanner | null;
   readonly startedAtMs: number;
 }
 
@@ -155,20 +156,22 @@ function ingestBody(deps: IngestDependencies, route: IngestRoute, res: UwsHttpRe
   let items: unknown[];
   let lineErrors: readonly EventError[] = [];
   let bodyRequestId: string | null = null;
+  let rawAttributes: RawAttributes | null = null;
   if (single) {
     const decoded = decodeSingleBody(request.format as 'json' | 'msgpack', request.bytes, deps.config);
     if (!decoded.ok) return call.answered(replyError(res, requestId, decoded.error.code, decoded.error.message), decoded.error.code);
     items = [decoded.item];
   } else {
     // Uncompressed bodies were already counted while they streamed in.
-    const decoded = decodeBulkBody(request.format, request.bytes, deps.config, { eventsCounted: !request.gzip });
+    const decoded = decodeBulkBody(request.format, request.bytes, deps.config, request.scanner === null ? {} : { scanner: request.scanner });
     if (!decoded.ok) return call.answered(replyError(res, requestId, decoded.error.code, decoded.error.message), decoded.error.code);
     items = decoded.items;
     lineErrors = decoded.lineErrors;
     bodyRequestId = decoded.requestId;
+    rawAttributes = decoded.rawAttributes;
   }
   const idempotencyKey = headers.idempotencyKey || headers.requestId || bodyRequestId || null;
-  const ingestRequest = { requestId, items, lineErrors, idempotencyKey, ackMode: deps.config.ackMode, startedAtMs: request.startedAtMs };
+  const ingestRequest = { requestId, items, lineErrors, rawAttributes, idempotencyKey, ackMode: deps.config.ackMode, startedAtMs: request.startedAtMs };
   deps.pipeline.submit(ingestRequest, (outcome) => {
     if (call.aborted) return;
     if (!outcome.ok) return call.answered(replyError(res, requestId, outcome.code, outcome.message), outcome.code);

@@ -6,6 +6,7 @@
  */
 import type { AckMode, Config } from '../config/config';
 import type { ValidEvent } from '../event';
+import type { RawAttributes } from './decode-body';
 import type { ErrorCode, EventError } from '../errors';
 import { clockUs } from '../metrics/clock';
 import type { PendingRequest, PendingRequests } from './pending-requests';
@@ -19,6 +20,8 @@ export interface IngestRequest {
   readonly items: readonly unknown[];
   /** Items the decoder already refused (e.g. a broken NDJSON line), by index. */
   readonly lineErrors: readonly EventError[];
+  /** Where the items' attributes lie in the body, when the decoder could tell (JSON bulk bodies). */
+  readonly rawAttributes?: RawAttributes | null;
   readonly idempotencyKey: string | null;
   readonly ackMode: AckMode;
   /** performance.now() when the request arrived, for latency_ms. */
@@ -54,7 +57,7 @@ export class IngestPipeline {
   submit(request: IngestRequest, done: (outcome: IngestOutcome) => void): void {
     const { config, router, pending } = this.#deps;
     const receivedAtMs = Date.now();
-    const context: ValidationContext = { receivedAtMs, idempotencyKey: request.idempotencyKey, limits: config };
+    const context: ValidationContext = { receivedAtMs, idempotencyKey: request.idempotencyKey, limits: config, rawAttributes: request.rawAttributes ?? null };
     const validated = validateAll(request.items, request.lineErrors, context);
     const observer = this.#deps.observer;
     if (observer !== undefined) {

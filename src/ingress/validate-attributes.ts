@@ -1,5 +1,7 @@
 import type { ErrorCode, EventError } from '../errors';
 import { describeValue, eventError, isPlainObject, isWellFormed, quotedCharsMax, quoteLimited } from './client-input';
+import type { RawAttributes } from './decode-body';
+import { attributesKeyIds } from './event-count-scanner';
 import type { ValidationContext } from './validate-event';
 
 /**
@@ -9,8 +11,19 @@ import type { ValidationContext } from './validate-event';
  * one bounded walk before JSON.stringify makes the text that is stored.
  */
 
-/** `{}` for absent attributes, the JSON text for valid ones, or an error. */
-export function checkAttributes(value: unknown, key: string, index: number, limits: ValidationContext['limits']): string | EventError {
+/**
+ * `{}` for absent attributes, the JSON for valid ones, or an error. The JSON is the
+ * client's own bytes when the body's scanner vouched for them (context.rawAttributes) and
+ * they are within attributesBytesMax, else JSON.stringify of the parsed value. The walk
+ * below runs either way: the bytes are stored only for a value that passed it.
+ *
+ * What the bytes keep that re-serialising would not: whitespace, escapes, and numbers as
+ * written (`1.50`, integers past 2^53), which jsonb stores exactly; duplicate keys inside
+ * the object, where jsonb keeps the last as JSON.parse does. The bytes are valid UTF-8
+ * (the whole body was checked) and valid JSON (JSON.parse read them).
+ */
+export function checkAttributes(value: unknown, key: string, index: number, context: Pick<ValidationContext, 'limits' | 'rawAttributes'>): string | Uint8Array | EventError {
+  const { limits } = context;
   if (value === null) return emptyAttributesJson;
   const field = key;
   if (!isPlainObject(value)) {
@@ -29,6 +42,11 @@ export function checkAttributes(value: unknown, key: string, index: number, limi
     return eventError(index, walk.failureCode, path, `${path} ${walk.failureReason}`);
   }
   if (walk.empty) return emptyAttributesJson;
+  const raw = context.rawAttributes;
+  if (raw !== null && raw !== undefined) {
+    const bytes = rawAttributesOf(raw, index, key);
+    if (bytes !== null && bytes.byteLength <= limits.attributesBytesMax) return bytes;
+  }
   const json = JSON.stringify(value);
   // UTF-8 takes at most 3 bytes per UTF-16 unit, so short JSON needs no exact count.
   if (json.length * 3 > limits.attributesBytesMax) {
@@ -36,6 +54,15 @@ export function checkAttributes(value: unknown, key: string, index: number, limi
     if (bytes > limits.attributesBytesMax) return eventError(index, 'ERR_EVENT_ATTRIBUTES_TOO_LARGE', field, tooLargeMessage(field, bytes, limits.attributesBytesMax));
   }
   return json;
+}
+
+/** Item `index`'s attributes bytes, if the scanner found them under this very key. */
+function rawAttributesOf(raw: RawAttributes, index: number, key: string): Uint8Array | null {
+  const { spans } = raw;
+  if (index >= spans.keys.length) return null;
+  const id = spans.keys[index];
+  if (id === 0 || id !== attributesKeyIds[key]) return null;
+  return raw.bytes.subarray(spans.starts[index], spans.ends[index]);
 }
 
 function tooLargeMessage(field: string, bytes: number | null, max: number): string {

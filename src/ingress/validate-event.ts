@@ -4,6 +4,7 @@ import type { ValidEvent } from '../event';
 import { describeValue, eventError, isPlainObject, isWellFormed, quotedCharsMax, quoteLimited } from './client-input';
 import { deriveEventId, generateEventId } from './event-id';
 import { parseTimestamp } from './timestamp';
+import type { RawAttributes } from './decode-body';
 import { checkAttributes } from './validate-attributes';
 
 /**
@@ -38,6 +39,8 @@ export interface ValidationContext {
   /** The request's idempotency key; events without an id get one derived from it. */
   readonly idempotencyKey: string | null;
   readonly limits: Pick<Config, 'eventBytesMax' | 'attributesBytesMax' | 'attributesDepthMax' | 'timestampPastMs' | 'timestampFutureMs'>;
+  /** Where the items' attributes lie in the body's bytes, when known (see checkAttributes). */
+  readonly rawAttributes?: RawAttributes | null;
 }
 
 export type ValidationResult = { ok: true; event: ValidEvent; idGenerated: boolean } | { ok: false; error: EventError };
@@ -88,8 +91,8 @@ export function validateEvent(raw: unknown, index: number, context: ValidationCo
 
   const occurredAtUs = checkTimestamp(found.timestamp, index, context);
   if (typeof occurredAtUs !== 'number') return { ok: false, error: occurredAtUs };
-  const attributes = checkAttributes(found.attributes, found.attributesKey, index, context.limits);
-  if (typeof attributes !== 'string') return { ok: false, error: attributes };
+  const attributes = checkAttributes(found.attributes, found.attributesKey, index, context);
+  if (typeof attributes !== 'string' && !(attributes instanceof Uint8Array)) return { ok: false, error: attributes };
 
   const event: ValidEvent = {
     eventId: (eventId as string | null) ?? (context.idempotencyKey === null ? generateEventId(context.receivedAtMs) : deriveEventId(context.idempotencyKey, index)),

@@ -102,7 +102,13 @@ export class CopyEncoder {
     this.#writeTimestamp(receivedAtUs);
     const lengthOffset = this.#offset;
     this.#buffer[lengthOffset + 4] = 1;
-    const jsonBytes = this.#buffer.write(event.attributesJson, lengthOffset + 5, 'utf8');
+    const json = event.attributesJson;
+    let jsonBytes: number;
+    if (typeof json === 'string') jsonBytes = this.#buffer.write(json, lengthOffset + 5, 'utf8');
+    else {
+      this.#buffer.set(json, lengthOffset + 5);
+      jsonBytes = json.byteLength;
+    }
     view.setInt32(lengthOffset, jsonBytes + 1);
     this.#offset = lengthOffset + 5 + jsonBytes;
     this.#rowCount += 1;

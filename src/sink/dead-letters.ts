@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { ValidEvent } from '../event';
+import { attributesText, type ValidEvent } from '../event';
 
 /**
  * Storing an event PostgreSQL refused. The payload is the event as UTF-8 JSON in a bytea
@@ -22,9 +22,8 @@ export function deadLetterPayload(event: ValidEvent, receivedAtUs: number): Buff
     occurred_at_us: event.occurredAtUs,
     received_at_us: receivedAtUs,
   });
-  const attributes = isJsonText(event.attributesJson)
-    ? `"attributes":${event.attributesJson}`
-    : `"attributes_text":${JSON.stringify(event.attributesJson)}`;
+  const text = attributesText(event);
+  const attributes = isJsonText(text) ? `"attributes":${text}` : `"attributes_text":${JSON.stringify(text)}`;
   return Buffer.from(`${head.slice(0, -1)},${attributes}}`, 'utf8');
 }
 

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { Packr } from 'msgpackr';
 import type { ErrorCode, EventError } from '../../src/errors';
 import { decodeBulkBody, decodeSingleBody, jsonErrorOffset, msgpackProblem, type DecodedBody } from '../../src/ingress/decode-body';
+import { EventCountScanner } from '../../src/ingress/event-count-scanner';
 import { UndecodableItem, validateEvent } from '../../src/ingress/validate-event';
 import { Prng } from '../support/prng';
 import { buildContext, buildEvent, buildEvents, jsonBody, msgpackBody, ndjsonBody } from '../support/builders';
@@ -28,7 +29,9 @@ function undecodable(item: unknown): EventError {
 describe('decodeBulkBody, JSON', () => {
   it('decodes {"events": [...]} with and without request_id, and a top-level array', () => {
     const events = buildEvents(3);
-    assert.deepEqual(decoded(decodeBulkBody('json', jsonBody({ events }), limits)), { ok: true, items: events, requestId: null, lineErrors: [] });
+    const { rawAttributes, ...rest } = decoded(decodeBulkBody('json', jsonBody({ events }), limits));
+    assert.deepEqual(rest, { ok: true, items: events, requestId: null, lineErrors: [] });
+    assert.notEqual(rawAttributes, null, 'a JSON bulk body comes with its attributes spans');
     assert.equal(decoded(decodeBulkBody('json', jsonBody({ events, request_id: 'batch-7' }), limits)).requestId, 'batch-7');
     assert.equal(decoded(decodeBulkBody('json', jsonBody({ request_id: null, events }), limits)).requestId, null);
     assert.deepEqual(decoded(decodeBulkBody('json', jsonBody(events), limits)).items, events);
@@ -84,7 +87,7 @@ describe('decodeBulkBody, JSON', () => {
   it('accepts eventsPerRequestMax events and refuses one more, naming the limit', () => {
     decoded(decodeBulkBody('json', jsonBody(buildEvents(5)), limits));
     assert.equal(refused(decodeBulkBody('json', jsonBody({ events: buildEvents(6) }), limits), 'ERR_INGEST_TOO_MANY_EVENTS'), 'request holds 6 events; the limit is eventsPerRequestMax = 5');
-    refused(decodeBulkBody('json', jsonBody({ events: buildEvents(6) }), limits, { eventsCounted: true }), 'ERR_INGEST_TOO_MANY_EVENTS');
+    refused(decodeBulkBody('json', jsonBody({ events: buildEvents(6) }), limits, { scanner: new EventCountScanner('json') }), 'ERR_INGEST_TOO_MANY_EVENTS');
   });
 
   it('refuses a body of millions of tiny elements before parsing it', () => {
@@ -100,7 +103,7 @@ describe('decodeBulkBody, JSON', () => {
 describe('decodeBulkBody, NDJSON', () => {
   it('decodes one event per non-blank line, tolerating CRLF, blank lines and a missing final newline', () => {
     const body = Buffer.from('{"a":1}\r\n\r\n   \n\t\n{"b":2}\n{"c":3}');
-    assert.deepEqual(decoded(decodeBulkBody('ndjson', body, limits)), { ok: true, items: [{ a: 1 }, { b: 2 }, { c: 3 }], requestId: null, lineErrors: [] });
+    assert.deepEqual(decoded(decodeBulkBody('ndjson', body, limits)), { ok: true, items: [{ a: 1 }, { b: 2 }, { c: 3 }], requestId: null, lineErrors: [], rawAttributes: null });
     assert.deepEqual(decoded(decodeBulkBody('ndjson', ndjsonBody(buildEvents(2), '\r\n'), limits)).items, buildEvents(2));
   });
 
@@ -174,7 +177,7 @@ describe('decodeBulkBody, NDJSON', () => {
 describe('decodeBulkBody, msgpack', () => {
   it('decodes {"events": [...]} and a top-level array, with 64-bit integers as numbers', () => {
     const events = buildEvents(2);
-    assert.deepEqual(decoded(decodeBulkBody('msgpack', msgpackBody({ events, request_id: 'r-1' }), limits)), { ok: true, items: events, requestId: 'r-1', lineErrors: [] });
+    assert.deepEqual(decoded(decodeBulkBody('msgpack', msgpackBody({ events, request_id: 'r-1' }), limits)), { ok: true, items: events, requestId: 'r-1', lineErrors: [], rawAttributes: null });
     assert.deepEqual(decoded(decodeBulkBody('msgpack', msgpackBody(events), limits)).items, events);
     const uint64 = Buffer.from([0x91, 0x81, 0xa1, 0x6e, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0]);
     assert.deepEqual(decoded(decodeBulkBody('msgpack', uint64, limits)).items, [{ n: 4294967296 }]);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { C1 } from 'msgpackr';
 import type { ErrorCode } from '../../src/errors';
+import { attributesText } from '../../src/event';
 import { deriveEventId } from '../../src/ingress/event-id';
 import { UndecodableItem, validateEvent, type ValidationContext, type ValidationResult } from '../../src/ingress/validate-event';
 import { buildContext, buildEvent, receivedAtMs, testLimits } from '../support/builders';
@@ -234,7 +235,7 @@ describe('validateEvent, attributes', () => {
   it('refuses more than one of attributes, metadata and properties, unless the others are null', () => {
     assert.match(invalid(buildEvent({ metadata: { a: 1 } }), 'ERR_EVENT_FIELD_CONFLICT', 'metadata'), /"attributes" and "metadata"/);
     invalid(buildEvent({ attributes: undefined, metadata: {}, properties: {} }), 'ERR_EVENT_FIELD_CONFLICT', 'properties');
-    assert.equal(valid(buildEvent({ metadata: null, properties: null })).event.attributesJson.startsWith('{"path"'), true);
+    assert.equal(attributesText(valid(buildEvent({ metadata: null, properties: null })).event).startsWith('{"path"'), true);
   });
 
   it('refuses attributes that are not an object, naming the key used', () => {

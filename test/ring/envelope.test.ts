@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Packr, Unpackr } from 'msgpackr';
-import type { ValidEvent } from '../../src/event';
+import { attributesText, type ValidEvent } from '../../src/event';
 import { EnvelopeEncoder, decodeEnvelope, envelopeHeaderBytes } from '../../src/ring/envelope';
 
 /** A valid event with overridable fields. */
@@ -37,8 +37,17 @@ function payloadOf(eventCount: number, body: Uint8Array, ticket = 1): Uint8Array
 
 const plain = new Packr({ useRecords: false });
 
+/** The tuple as a generic msgpack reader sees it: attributes are bin, i.e. bytes. */
 function tupleOf(event: ValidEvent, index = 0): unknown[] {
-  return [index, event.eventId, event.eventType, event.source, event.actorId, event.occurredAtUs, event.attributesJson];
+  return [index, event.eventId, event.eventType, event.source, event.actorId, event.occurredAtUs, new Uint8Array(Buffer.from(attributesText(event)))];
+}
+
+/** Decoded events with their attributes bytes read back as text, to compare with what was encoded. */
+function textual(events: readonly ValidEvent[]): ValidEvent[] {
+  return events.map((event) => {
+    assert.ok(event.attributesJson instanceof Uint8Array, 'actors get attributes as bytes');
+    return { ...event, attributesJson: attributesText(event) };
+  });
 }
 
 describe('envelope round trip', () => {
@@ -80,7 +89,7 @@ describe('envelope round trip', () => {
     const bytes = encoder.finish();
     assert.equal(bytes.byteLength, encoder.byteLength);
     const envelope = decodeEnvelope(bytes);
-    assert.deepEqual(envelope.events, events);
+    assert.deepEqual(textual(envelope.events), events);
     assert.deepEqual(envelope.indexes, indexes);
   });
 
@@ -97,7 +106,7 @@ describe('envelope round trip', () => {
     assert.ok(encoder.byteLength > afterOne + 100_000);
     const bytes = encoder.finish();
     assert.equal(bytes.byteLength, encoder.byteLength);
-    assert.deepEqual(decodeEnvelope(bytes).events, [eventOf(), big]);
+    assert.deepEqual(textual(decodeEnvelope(bytes).events), [eventOf(), big]);
   });
 
   it('returns a plain Uint8Array whose slice() is a real copy', () => {
@@ -128,7 +137,7 @@ describe('envelope round trip', () => {
     assert.equal(decoded.ticket, 2);
     assert.equal(decoded.receivedAtUs, 20);
     assert.deepEqual(decoded.indexes, [5]);
-    assert.deepEqual(decoded.events, [eventOf({ eventId: 'third', actorId: null })]);
+    assert.deepEqual(textual(decoded.events), [eventOf({ eventId: 'third', actorId: null })]);
   });
 
   it('decodes from shared memory into copies that survive the memory being overwritten', () => {
@@ -138,7 +147,7 @@ describe('envelope round trip', () => {
     shared.set(bytes);
     const envelope = decodeEnvelope(shared);
     shared.fill(0x41);
-    assert.deepEqual(envelope.events, events);
+    assert.deepEqual(textual(envelope.events), events);
     assert.equal(envelope.ticket, 3);
   });
 
@@ -156,10 +165,27 @@ describe('envelope round trip', () => {
     events.forEach((event, i) => encoder.add(indexes[i] as number, event));
     const bytes = encoder.finish();
     const envelope = decodeEnvelope(bytes);
-    assert.deepEqual(envelope.events, events);
+    assert.deepEqual(textual(envelope.events), events);
     assert.deepEqual(envelope.indexes, indexes);
     const reader = new Unpackr({ useRecords: false, int64AsType: 'number' });
     assert.deepEqual(reader.unpackMultiple(bytes.subarray(envelopeHeaderBytes)), events.map((event, i) => tupleOf(event, indexes[i] as number)));
+  });
+
+  it('carries attributes given as bytes exactly, next to attributes given as text, at every bin header width', () => {
+    const texts = [' { "a" : 1.50 } ', '{"n":12345678901234567890}', `{"s":"${'é'.repeat(200)}"}`, `{"big":"${'x'.repeat(70_000)}"}`];
+    const events = texts.flatMap((text, i) => [
+      eventOf({ eventId: `bytes-${i}`, attributesJson: new Uint8Array(Buffer.from(text)) }),
+      eventOf({ eventId: `text-${i}`, attributesJson: text }),
+    ]);
+    const decoded = decodeEnvelope(encode(1, 2, events));
+    assert.deepEqual(decoded.events.map((event) => attributesText(event)), texts.flatMap((text) => [text, text]));
+  });
+
+  it('gives each envelope its own memory: attributes decoded earlier survive later decodes', () => {
+    const first = decodeEnvelope(encode(1, 1, [eventOf({ attributesJson: '{"first":1}' })]));
+    const second = decodeEnvelope(encode(2, 2, [eventOf({ attributesJson: '{"other":22}' })]));
+    assert.equal(attributesText(first.events[0] as ValidEvent), '{"first":1}');
+    assert.equal(attributesText(second.events[0] as ValidEvent), '{"other":22}');
   });
 
   it('writes a plain msgpack body that any msgpack reader understands', () => {
