@@ -97,7 +97,7 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const timeAt = args.indexOf('--time');
   const timeMs = timeAt >= 0 ? Number(args[timeAt + 1]) : 1000;
-  const names = args.filter((arg, index) => !arg.startsWith('--') && index !== timeAt + 1);
+  const names = args.filter((arg, index) => !arg.startsWith('--') && (timeAt < 0 || index !== timeAt + 1));
   const result = await runMicro({ names, timeMs, log: (line) => process.stderr.write(`${line}\n`) });
   const files = writeResultFiles(`micro-${fileStamp(new Date(result.date))}`, { json: JSON.stringify(result, null, 2), md: renderMicroMarkdown(result) });
   process.stdout.write(`written:\n  ${files.join('\n  ')}\n`);
