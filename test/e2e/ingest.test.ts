@@ -92,6 +92,20 @@ describe('formats store the same rows', () => {
     for (const prefix of ['f-ndjson', 'f-msgpack', 'f-gzip']) assert.deepEqual(await rowsOf(prefix), reference, prefix);
   });
 
+  test('JSON bulk bodies, plain or gzip, store attributes as sent: decimals keep their digits, big integers stay exact', async () => {
+    const attributes = '{ "price" : 1.50, "big": 12345678901234567890, "text": "h\\u00e9llo" }';
+    const body = (prefix: string): string => `{"events":[{"event_id":"${prefix}-1","event_type":"t","timestamp":${Date.now()},"attributes": ${attributes} }]}`;
+    assert.equal((await post(bulkUrl(), body('raw-json'), json)).status, 200);
+    assert.equal((await post(bulkUrl(), gzipSync(body('raw-gzip')), { ...json, 'content-encoding': 'gzip' })).status, 200);
+    const rows = await harness.query<{ id: string; price: string; big: string; text: string }>(
+      "SELECT event_id AS id, attributes->>'price' AS price, attributes->>'big' AS big, attributes->>'text' AS text FROM events WHERE event_id LIKE 'raw-%' ORDER BY event_id",
+    );
+    assert.deepEqual(rows, [
+      { id: 'raw-gzip-1', price: '1.50', big: '12345678901234567890', text: 'héllo' },
+      { id: 'raw-json-1', price: '1.50', big: '12345678901234567890', text: 'héllo' },
+    ]);
+  });
+
   test('a single event via POST /v1/events, JSON and msgpack', async () => {
     const a = await post(`${harness.baseUrl}/v1/events`, JSON.stringify(wireEvent('single-json')), json);
     assert.equal(a.status, 200, a.text);
