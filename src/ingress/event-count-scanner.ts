@@ -215,13 +215,14 @@ export class EventCountScanner {
         pendingKey = keyNone;
       }
       if (byte === quote) {
-        const end = stringEnd(chunk, i + 1);
+        let end: number;
         if (expectKey && depth === eventDepth) {
           expectKey = false;
-          const key = end < 0 ? keyUnknown : keyIdOf(chunk, i + 1, end);
+          end = keyEnd(chunk, i + 1);
+          const key = end < 0 || keyHadEscape ? keyUnknown : keyIdOf(chunk, i + 1, end);
           if (key === keyUnknown) this.#setSpan(count - 1, keyUnknown, 0, 0);
           else pendingKey = key;
-        }
+        } else end = stringEnd(chunk, i + 1);
         if (end < 0) {
           inString = true;
           escaped = end === stringContinuesEscaped;
@@ -355,18 +356,35 @@ function stringEnd(chunk: Uint8Array, start: number): number {
   return i === length ? stringContinues : stringContinuesEscaped;
 }
 
-/** The alias id of the key in chunk[start, end), keyNone for other keys, keyUnknown when escaped. */
+/** Set by keyEnd: whether the key it just ended held an escape (then its name is not its bytes). */
+let keyHadEscape = false;
+
+/** stringEnd for a key of an event object, noting in keyHadEscape whether it held an escape. */
+function keyEnd(chunk: Uint8Array, start: number): number {
+  keyHadEscape = false;
+  const length = chunk.length;
+  for (let i = start; i < length; i++) {
+    const byte = chunk[i] as number;
+    if (byte === quote) return i;
+    if (byte === backslash) {
+      keyHadEscape = true;
+      return stringEnd(chunk, i);
+    }
+  }
+  return stringContinues;
+}
+
+/** The alias id of the key in chunk[start, end): keyNone for other keys. */
 function keyIdOf(chunk: Uint8Array, start: number, end: number): number {
   const length = end - start;
-  for (let i = start; i < end; i++) if (chunk[i] === backslash) return keyUnknown;
-  for (let id = 1; id < aliasBytes.length; id++) {
-    const alias = aliasBytes[id] as Buffer;
-    if (alias.length !== length) continue;
-    let j = 0;
-    while (j < length && chunk[start + j] === alias[j]) j++;
-    if (j === length) return id;
-  }
-  return keyNone;
+  if (length !== 8 && length !== 10) return keyNone;
+  const first = chunk[start];
+  const id = first === 0x61 ? 1 : first === 0x6d ? 2 : first === 0x70 ? 3 : keyNone;
+  if (id === keyNone) return keyNone;
+  const alias = aliasBytes[id] as Buffer;
+  if (alias.length !== length) return keyNone;
+  for (let j = 1; j < length; j++) if (chunk[start + j] !== alias[j]) return keyNone;
+  return id;
 }
 
 /**
