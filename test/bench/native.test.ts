@@ -4,11 +4,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { batchSizes, runCopyBatches } from '../../bench/native/copy-batches';
 import { generateCopyFile } from '../../bench/native/copy-ceiling';
 import { parseWrkOutput, wrkDurationMs } from '../../bench/native/http-ceiling';
 import { runJsRing } from '../../bench/native/js-ring-threads';
 import { compileSpscRing } from '../../bench/native/ring-comparison';
 import { parseStat, ProcSampler, systemTicks } from '../../bench/common/proc-stats';
+import { serverUrl } from '../support/database';
 
 test('the C ring compiles and moves every record intact; so does the JS ring across threads', async () => {
   const binary = compileSpscRing();
@@ -19,6 +21,17 @@ test('the C ring compiles and moves every record intact; so does the JS ring acr
   const js = await runJsRing(1000, 20_000, 1, 64 * 1024);
   assert.equal(js.checksumOk, true);
   assert.ok(js.recordsPerS > 0);
+});
+
+test('the batch-size benchmark writes every row in each mode and batch size into a scratch database', async () => {
+  // runCopyBatches itself fails when the table does not hold exactly the rows it sent.
+  const runs = await runCopyBatches(serverUrl(), 5_000, 1, () => undefined);
+  assert.deepEqual(runs.map((run) => `${run.mode}:${run.batchRows}`), batchSizes.flatMap((size) => [`transaction:${size}`, `autocommit:${size}`]));
+  for (const run of runs) {
+    assert.equal(run.rows, 5_000);
+    assert.ok(run.rowsPerS > 0 && run.wallUsPerBatch > 0, JSON.stringify(run));
+    assert.ok(Number.isFinite(run.postgresUsPerRow) && run.postgresUsPerRow >= 0, JSON.stringify(run));
+  }
 });
 
 test('wrk output is parsed into rate, percentiles (any unit) and non-2xx count', () => {
