@@ -94,7 +94,7 @@ export function validateEvent(raw: unknown, index: number, context: ValidationCo
   const attributes = checkAttributes(found.attributes, found.attributesKey, index, context);
   if (typeof attributes !== 'string' && !(attributes instanceof Uint8Array)) return { ok: false, error: attributes };
 
-  const event: ValidEvent = {
+  let event: ValidEvent = {
     eventId: (eventId as string | null) ?? (context.idempotencyKey === null ? generateEventId(context.receivedAtMs) : deriveEventId(context.idempotencyKey, index)),
     eventType: eventType as string,
     source: (source as string | null) ?? defaultSource,
@@ -102,7 +102,13 @@ export function validateEvent(raw: unknown, index: number, context: ValidationCo
     occurredAtUs,
     attributesJson: attributes,
   };
-  const sizeError = checkEventSize(event, index, context.limits.eventBytesMax);
+  let sizeError = checkEventSize(event, index, context.limits.eventBytesMax);
+  if (sizeError !== null && typeof attributes !== 'string') {
+    // The client's bytes may carry whitespace the compact form does not: judge the size
+    // on the compact form, as without kept bytes, and store that form if it fits.
+    event = { ...event, attributesJson: JSON.stringify(found.attributes) };
+    sizeError = checkEventSize(event, index, context.limits.eventBytesMax);
+  }
   if (sizeError !== null) return { ok: false, error: sizeError };
   return { ok: true, event, idGenerated: eventId === null && context.idempotencyKey === null };
 }

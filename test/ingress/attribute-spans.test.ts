@@ -99,6 +99,16 @@ describe('attributes kept as sent (JSON bulk bodies)', () => {
     assert.deepEqual(stored.raw, [false]);
   });
 
+  it('judges eventBytesMax on the compact form when the bytes as sent would exceed it', () => {
+    const padded = `{"a":${' '.repeat(300)}1}`;
+    const body = `[${event(`"attributes":${padded}`)}]`;
+    const decoded = decodeInChunks(Buffer.from(body), () => body.length);
+    const limits = { ...testLimits, eventBytesMax: 200 };
+    const result = validateEvent(decoded.items[0], 0, buildContext({ limits, rawAttributes: decoded.rawAttributes }));
+    assert.ok(result.ok, JSON.stringify(result));
+    assert.equal(result.event.attributesJson, '{"a":1}');
+  });
+
   it('stores the same attributes for every split of the body into two chunks and for one-byte chunks', () => {
     const body = `{"events":[${event('"attributes" :{"s":"a\\"}","n":[1,{}]}')}, ${event('"attr\\u0069butes":{"x":1}', 'e2')}, ${event('"properties":{"k":"\\\\"}', 'e3')}]}`;
     const whole = store(body);
