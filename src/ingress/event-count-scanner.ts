@@ -61,6 +61,7 @@ const aliasBytes = [null, Buffer.from('attributes', 'latin1'), Buffer.from('meta
  * of duplicate keys), and no top-level key of that event had an escape (`"propert\u0069es"`
  * is `properties` to JSON.parse but not to a byte comparison) or straddled two chunks.
  * Anything else leaves keys[i] at 0 and validation re-serialises the parsed object.
+ * Offsets fit an Int32Array: a body is at most 1 GiB (bodyDecodedBytesMax's ceiling).
  */
 export interface AttributeSpans {
   readonly starts: Int32Array;
