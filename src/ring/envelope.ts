@@ -32,6 +32,15 @@ export interface Envelope {
   readonly events: ValidEvent[];
 }
 
+/** msgpack markers of the 8-bit str and bin forms; the 16- and 32-bit forms are the next two. */
+const str8 = 0xd9;
+const bin8 = 0xc4;
+
+/** Header bytes (marker + length) of a str or bin of at most `bytesMax` bytes: 2, 3 or 5. */
+function sizedHeaderBytes(bytesMax: number): number {
+  return bytesMax <= 0xff ? 2 : bytesMax <= 0xffff ? 3 : 5;
+}
+
 /**
  * Builds envelopes one at a time into one reused buffer, writing the msgpack tuples itself:
  * after the first few envelopes no call allocates per event.
@@ -168,52 +177,53 @@ export class EnvelopeEncoder {
     if (length < asciiLoopUnitsMax) {
       const headerBytes = length < 32 ? 1 : 2;
       if (writeAscii(buffer, offset + headerBytes, text) === length) {
-        if (headerBytes === 1) buffer[offset] = 0xa0 | length;
-        else {
-          buffer[offset] = 0xd9;
-          buffer[offset + 1] = length;
+        if (headerBytes === 1) {
+          buffer[offset] = 0xa0 | length;
+          return offset + 1 + length;
         }
-        return offset + headerBytes + length;
+        return this.#writeSizedHeader(offset, 2, str8, length);
       }
     }
     const bytesMax = length * 3;
-    const headerBytes = bytesMax < 32 ? 1 : bytesMax <= 0xff ? 2 : bytesMax <= 0xffff ? 3 : 5;
-    const written = this.#text.write(text, offset + headerBytes, 'utf8');
-    if (headerBytes === 1) buffer[offset] = 0xa0 | written;
-    else if (headerBytes === 2) {
-      buffer[offset] = 0xd9;
-      buffer[offset + 1] = written;
-    } else if (headerBytes === 3) {
-      buffer[offset] = 0xda;
-      this.#view.setUint16(offset + 1, written);
-    } else {
-      buffer[offset] = 0xdb;
-      this.#view.setUint32(offset + 1, written);
+    if (bytesMax < 32) {
+      const written = this.#text.write(text, offset + 1, 'utf8');
+      buffer[offset] = 0xa0 | written;
+      return offset + 1 + written;
     }
-    return offset + headerBytes + written;
+    const headerBytes = sizedHeaderBytes(bytesMax);
+    const written = this.#text.write(text, offset + headerBytes, 'utf8');
+    return this.#writeSizedHeader(offset, headerBytes, str8, written);
   }
 
   #writeJson(offset: number, json: string | Uint8Array): number {
-    const buffer = this.#buffer;
     const typed = typeof json !== 'string';
-    const bytesMax = typed ? json.byteLength : json.length * 3;
-    const headerBytes = bytesMax <= 0xff ? 2 : bytesMax <= 0xffff ? 3 : 5;
+    const headerBytes = sizedHeaderBytes(typed ? json.byteLength : json.length * 3);
     let written: number;
     if (typed) {
-      buffer.set(json, offset + headerBytes);
+      this.#buffer.set(json, offset + headerBytes);
       written = json.byteLength;
     } else written = this.#text.write(json, offset + headerBytes, 'utf8');
+    return this.#writeSizedHeader(offset, headerBytes, bin8, written);
+  }
+
+  /**
+   * Writes the header of a str or bin of `length` bytes in the `headerBytes` chosen before
+   * its content was written; marker8 is the 8-bit form's marker (str8 or bin8), and the
+   * 16- and 32-bit forms follow it in msgpack's marker table. Returns where the value ends.
+   */
+  #writeSizedHeader(offset: number, headerBytes: number, marker8: number, length: number): number {
+    const buffer = this.#buffer;
     if (headerBytes === 2) {
-      buffer[offset] = 0xc4;
-      buffer[offset + 1] = written;
+      buffer[offset] = marker8;
+      buffer[offset + 1] = length;
     } else if (headerBytes === 3) {
-      buffer[offset] = 0xc5;
-      this.#view.setUint16(offset + 1, written);
+      buffer[offset] = marker8 + 1;
+      this.#view.setUint16(offset + 1, length);
     } else {
-      buffer[offset] = 0xc6;
-      this.#view.setUint32(offset + 1, written);
+      buffer[offset] = marker8 + 2;
+      this.#view.setUint32(offset + 1, length);
     }
-    return offset + headerBytes + written;
+    return offset + headerBytes + length;
   }
 
   #reserve(moreBytes: number): void {
