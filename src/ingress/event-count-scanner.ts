@@ -88,9 +88,10 @@ export interface AttributeSpans {
  * NDJSON counts lines holding anything but JSON whitespace; a last line without a
  * newline counts too.
  *
- * msgpack reads the declared length of the events array from the header (msgpack-header.ts): a top-level
- * array, or a map whose first key is `events`. Any other header leaves the count at 0 and
- * the decoder checks the count after decoding.
+ * msgpack reads the declared length of the events array from the header
+ * (src/ingress/msgpack-header.ts): a top-level array, or a map whose first key is
+ * `events`. Any other header leaves the count at 0 and the decoder checks the count after
+ * decoding.
  */
 export class EventCountScanner {
   readonly #format: BodyFormat;
