@@ -16,7 +16,7 @@ import type { ValidEvent } from '../../src/event';
 import { CopyEncoder } from '../../src/sink/copy-encoder';
 import { clockTicks, processTicks } from '../common/proc-stats';
 import { createScratchDatabase, prepareSchema } from '../common/scratch-database';
-import { benchEvent } from '../load/bodies';
+import { benchValidEvent } from './copy-ceiling';
 
 export type BatchMode = 'transaction' | 'autocommit';
 
@@ -44,15 +44,7 @@ const modes: readonly BatchMode[] = ['transaction', 'autocommit'];
 let nextId = 0;
 
 function eventAt(index: number, nowMs: number): ValidEvent {
-  const raw = benchEvent(`cb-${String(nextId++).padStart(10, '0')}`, index, nowMs);
-  return {
-    eventId: raw.event_id as string,
-    eventType: raw.event_type as string,
-    source: raw.source as string,
-    actorId: raw.user_id as string,
-    occurredAtUs: nowMs * 1000 - index,
-    attributesJson: JSON.stringify(raw.properties),
-  };
+  return benchValidEvent(`cb-${String(nextId++).padStart(10, '0')}`, index, nowMs, nowMs * 1000 - index);
 }
 
 async function copyOnce(client: pg.Client, buffer: Buffer): Promise<void> {

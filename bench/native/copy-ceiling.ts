@@ -46,16 +46,21 @@ const binaryHeaderBytes = 19;
 const binaryTrailer = Buffer.from([0xff, 0xff]);
 const sampleEveryMs = 200;
 
-function eventAt(stream: number, index: number, nowMs: number): ValidEvent {
-  const raw = benchEvent(`nb${stream}-${String(index).padStart(8, '0')}`, index, nowMs);
+/** The load generator's event `index` (bench/load/bodies.ts) as the sink receives it. */
+export function benchValidEvent(eventId: string, index: number, nowMs: number, occurredAtUs: number): ValidEvent {
+  const raw = benchEvent(eventId, index, nowMs);
   return {
     eventId: raw.event_id as string,
     eventType: raw.event_type as string,
     source: raw.source as string,
     actorId: raw.user_id as string,
-    occurredAtUs: (nowMs - (index % 3_600_000)) * 1000,
+    occurredAtUs,
     attributesJson: JSON.stringify(raw.properties),
   };
+}
+
+function eventAt(stream: number, index: number, nowMs: number): ValidEvent {
+  return benchValidEvent(`nb${stream}-${String(index).padStart(8, '0')}`, index, nowMs, (nowMs - (index % 3_600_000)) * 1000);
 }
 
 function csvField(value: string): string {
