@@ -58,9 +58,15 @@ function parseArgs(argv: readonly string[]): CliOptions {
   return options;
 }
 
-function plannedRuns(options: CliOptions): Scenario[] {
+interface PlannedRun {
+  readonly scenario: Scenario;
+  /** The scenario file's own target: a run against the other one gets it in its file name. */
+  readonly ownTarget: Target;
+}
+
+function plannedRuns(options: CliOptions): PlannedRun[] {
   const names = options.names.includes('all') ? listScenarioNames() : options.names;
-  const runs: Scenario[] = [];
+  const runs: PlannedRun[] = [];
   for (const name of names) {
     const scenario = loadScenario(name);
     const targets: Target[] = options.compare ? ['floodgate', 'baseline'] : [options.target ?? scenario.target];
@@ -69,7 +75,8 @@ function plannedRuns(options: CliOptions): Scenario[] {
         process.stderr.write(`skipping ${scenario.name} against the baseline: it takes JSON only\n`);
         continue;
       }
-      runs.push(adjustScenario(scenario, { target, durationScale: options.durationScale, clients: options.clients, ratePerS: options.ratePerS }));
+      const adjusted = adjustScenario(scenario, { target, durationScale: options.durationScale, clients: options.clients, ratePerS: options.ratePerS });
+      runs.push({ scenario: adjusted, ownTarget: scenario.target });
     }
   }
   return runs;
@@ -92,14 +99,15 @@ async function main(): Promise<number> {
     return options.list ? 0 : 2;
   }
   let failed = false;
-  for (const scenario of plannedRuns(options)) {
+  for (const { scenario, ownTarget } of plannedRuns(options)) {
     process.stderr.write(`\n=== ${scenario.name} → ${scenario.target} (${scenario.description})\n`);
     const result = await runScenario(scenario, {
       url: options.url,
       databaseUrl: options.databaseUrl,
       progress: (line) => process.stderr.write(`${line}\n`),
     });
-    const files = write(result, loadScenario(scenario.name).target);
+    // Not reloaded by name: a scenario given as a path lives outside bench/scenarios.
+    const files = write(result, ownTarget);
     const check = result.verification;
     process.stdout.write(
       `${scenario.name} → ${scenario.target}: ${result.totals.eventsPerS.toLocaleString('en-US')} events/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms; ` +
