@@ -47,7 +47,8 @@ function eventAt(index: number, nowMs: number): ValidEvent {
   return benchValidEvent(`cb-${String(nextId++).padStart(10, '0')}`, index, nowMs, nowMs * 1000 - index);
 }
 
-async function copyOnce(client: pg.Client, buffer: Buffer): Promise<void> {
+/** One binary COPY of `buffer` into events; resolves once the server has answered it. */
+export async function copyOnce(client: pg.Client, buffer: Buffer): Promise<void> {
   const stream = client.query(copyFrom(copySql));
   await new Promise<void>((resolve, reject) => {
     stream.once('finish', resolve);

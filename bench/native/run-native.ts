@@ -11,13 +11,17 @@
  *   copy-batches  the sink's binary COPY over one connection at 100–5,000 rows per batch,
  *          in BEGIN … COMMIT and alone (--batch-rows rows per cell, default 100,000;
  *          --rounds, default 5): what a batch costs PostgreSQL apart from its rows
- * All four when none is named.
+ *   key-collation  the sink's COPY into events with event_id in the database's collation,
+ *          "C" and ICU en-US (--collation-rows per round, default 90,000; --rounds):
+ *          what the primary key's comparisons cost per row
+ * All five when none is named.
  */
 import { fileStamp, formatCount, machineInfo, markdownTable, writeResultFiles, type MachineInfo } from '../common/results';
 import { serverUrlFromEnv, serverVersion } from '../common/scratch-database';
 import { runCopyBatches, type CopyBatchRun } from './copy-batches';
 import { runCopyCeiling, type CopyRun } from './copy-ceiling';
 import { runHttpCeiling, type HttpRun } from './http-ceiling';
+import { runKeyCollation, type CollationRun } from './key-collation';
 import { runRingComparison, type RingComparison } from './ring-comparison';
 
 interface NativeResult {
@@ -26,6 +30,7 @@ interface NativeResult {
   readonly postgres: string | null;
   readonly copy: readonly CopyRun[] | null;
   readonly copyBatches: readonly CopyBatchRun[] | null;
+  readonly keyCollation: readonly CollationRun[] | null;
   readonly http: readonly HttpRun[] | null;
   readonly ring: readonly RingComparison[] | null;
 }
@@ -50,6 +55,11 @@ function renderMarkdown(result: NativeResult): string {
       formatCount(run.batchRows), run.mode, formatCount(run.rowsPerS), String(run.postgresUsPerRow), String(run.clientUsPerRow), formatCount(run.wallUsPerBatch),
     ])), '');
   }
+  if (result.keyCollation !== null) {
+    lines.push('## PostgreSQL: collation of event_id (the sink\'s COPY, 300-row batches; median round)', '', markdownTable(['collation', 'rows/round', 'PostgreSQL µs/row', 'rounds'], result.keyCollation.map((run) => [
+      run.collation, formatCount(run.rowsPerRound), String(run.postgresUsPerRow), run.postgresUsPerRowRounds.join(' / '),
+    ])), '');
+  }
   if (result.http !== null) {
     lines.push('## HTTP: wrk → bare uWebSockets.js (read body, answer 202)', '', markdownTable(['variant', 'body bytes', 'req/s', 'events/s', 'p50 / p99 ms', 'server cores', 'server µs/req', 'wrk cores', 'kernel cores', 'other processes cores'], result.http.map((run) => [
       run.name, String(run.bodyBytes), formatCount(run.requestsPerS), formatCount(run.eventsPerS), `${run.latencyMs.p50} / ${run.latencyMs.p99}`, String(run.serverCores), String(run.serverUsPerRequest), String(run.wrkCores), String(run.kernelCores), String(run.otherCores),
@@ -67,8 +77,9 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const named = args.filter((arg, index) => !arg.startsWith('--') && !(args[index - 1] ?? '').startsWith('--'));
   const wanted = (part: string): boolean => named.length === 0 || named.includes(part);
-  const unknown = named.filter((part) => !['copy', 'http', 'ring', 'copy-batches'].includes(part));
-  if (unknown.length > 0) throw new Error(`unknown part(s): ${unknown.join(', ')} (copy, http, ring, copy-batches)`);
+  const parts = ['copy', 'http', 'ring', 'copy-batches', 'key-collation'];
+  const unknown = named.filter((part) => !parts.includes(part));
+  if (unknown.length > 0) throw new Error(`unknown part(s): ${unknown.join(', ')} (${parts.join(', ')})`);
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   const machine = machineInfo();
   const serverUrl = serverUrlFromEnv();
@@ -80,8 +91,10 @@ async function main(): Promise<void> {
   const copy = wanted('copy') ? await runCopyCeiling(serverUrl, option(args, 'rows', 1_000_000), log) : null;
   log('copy-batches: the sink\'s COPY per batch size');
   const copyBatches = wanted('copy-batches') ? await runCopyBatches(serverUrl, option(args, 'batch-rows', 100_000), option(args, 'rounds', 5), log) : null;
-  const usesPostgres = copy !== null || copyBatches !== null;
-  const result: NativeResult = { date: new Date().toISOString(), machine, postgres: usesPostgres ? await serverVersion(serverUrl) : null, copy, copyBatches, http, ring };
+  log('key-collation: event_id collation under the sink\'s COPY');
+  const keyCollation = wanted('key-collation') ? await runKeyCollation(serverUrl, option(args, 'collation-rows', 90_000), option(args, 'rounds', 5), log) : null;
+  const usesPostgres = copy !== null || copyBatches !== null || keyCollation !== null;
+  const result: NativeResult = { date: new Date().toISOString(), machine, postgres: usesPostgres ? await serverVersion(serverUrl) : null, copy, copyBatches, keyCollation, http, ring };
   const files = writeResultFiles(`native-${fileStamp(new Date(result.date))}`, { json: JSON.stringify(result, null, 2), md: renderMarkdown(result) });
   process.stdout.write(`written:\n  ${files.join('\n  ')}\n`);
 }

@@ -40,7 +40,7 @@ test('two engines migrating at the same moment apply each version exactly once',
   assert.equal(applied.length, schemaVersionLatest);
   await withClient(database.url, async (client) => {
     const versions = await client.query('SELECT version FROM floodgate_schema_migrations ORDER BY version');
-    assert.deepEqual(versions.rows, [{ version: 1 }]);
+    assert.deepEqual(versions.rows, [{ version: 1 }, { version: 2 }]);
   });
 });
 
@@ -74,6 +74,39 @@ test('schema v1: events is partitioned by occurred_at, keyed on (event_id, occur
     assert.equal(indexes.rowCount, 1);
     assert.match(String(indexes.rows[0]?.indexdef), /UNIQUE INDEX events_pkey ON ONLY public\.events USING btree \(event_id, occurred_at\)/);
   });
+});
+
+test('schema v2: event_id collates as bytes, whatever the database locale', async () => {
+  await withClient(database.url, async (client) => {
+    const collation = await client.query("SELECT collation_name FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'event_id'");
+    assert.deepEqual(collation.rows, [{ collation_name: 'C' }]);
+  });
+});
+
+test('upgrading a v1 database with rows to v2 keeps the rows and the key on every partition', async () => {
+  const old = await createTestDatabase();
+  try {
+    await withClient(old.url, async (client) => {
+      await migrate(client, recordingLogger(), 1);
+      await client.query("CREATE TABLE events_p20260101 PARTITION OF events FOR VALUES FROM ('2026-01-01 00:00+00') TO ('2026-01-02 00:00+00')");
+      const insert = "INSERT INTO events VALUES ($1, 't', 's', NULL, '2026-01-01 12:00+00', now(), '{}')";
+      for (const id of ['b', 'a', 'B', 'é']) await client.query(insert, [id]);
+      const logger = recordingLogger();
+      await migrate(client, logger);
+      assert.deepEqual(logger.entries.map((entry) => entry.obj), [{ version: 2, name: 'events.event_id collates as bytes' }]);
+      const partition = await client.query(
+        "SELECT c.collname FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation WHERE a.attrelid = 'events_p20260101'::regclass AND a.attname = 'event_id'",
+      );
+      assert.deepEqual(partition.rows, [{ collname: 'C' }]);
+      // Byte order now: upper case before lower, multi-byte UTF-8 last.
+      const ids = await client.query('SELECT event_id FROM events ORDER BY event_id');
+      assert.deepEqual(ids.rows.map((row) => row.event_id), ['B', 'a', 'b', 'é']);
+      await assert.rejects(client.query(insert, ['a']), { code: '23505' });
+      await client.query(insert, ['A']);
+    });
+  } finally {
+    await old.drop();
+  }
 });
 
 test('schema v1: dead_letters keeps raw bytes and defaults', async () => {
