@@ -1,8 +1,11 @@
 /**
- * What one sink batch costs PostgreSQL, apart from its rows: the engine's own binary COPY
- * (CopyEncoder, pg-copy-streams, one buffer per batch) into the `events` table over one
- * connection, at several batch sizes, either wrapped in BEGIN … COMMIT or sent alone (a
- * lone COPY is its own transaction: the server commits it before ReadyForQuery).
+ * What one sink batch costs PostgreSQL and the client, apart from its rows: the engine's
+ * binary COPY (CopyEncoder, one buffer per batch) into the `events` table over one
+ * connection, at several batch sizes, three ways: through pg-copy-streams wrapped in
+ * BEGIN … COMMIT (`transaction`), through pg-copy-streams alone (`autocommit`: a lone COPY
+ * is its own transaction, committed before ReadyForQuery), and as the sink sends it now,
+ * statement, data and CopyDone in one write without waiting for CopyInResponse
+ * (`pipelined`, src/sink/copy-in.ts).
  *
  * The backend's CPU comes from /proc/<pid>/stat (pg_backend_pid()), the client's from
  * process.cpuUsage(); the variants alternate in rounds so that drift on a shared machine
@@ -14,11 +17,12 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { ValidEvent } from '../../src/event';
 import { CopyEncoder } from '../../src/sink/copy-encoder';
+import { copyIn } from '../../src/sink/copy-in';
 import { clockTicks, processTicks } from '../common/proc-stats';
 import { createScratchDatabase, prepareSchema } from '../common/scratch-database';
 import { benchValidEvent } from './copy-ceiling';
 
-export type BatchMode = 'transaction' | 'autocommit';
+export type BatchMode = 'transaction' | 'autocommit' | 'pipelined';
 
 export interface CopyBatchRun {
   readonly mode: BatchMode;
@@ -34,7 +38,7 @@ export interface CopyBatchRun {
 const columns = 'event_id, event_type, source, actor_id, occurred_at, received_at, attributes';
 const copySql = `COPY events (${columns}) FROM STDIN (FORMAT binary)`;
 export const batchSizes = [100, 300, 1_000, 5_000] as const;
-const modes: readonly BatchMode[] = ['transaction', 'autocommit'];
+const modes: readonly BatchMode[] = ['transaction', 'autocommit', 'pipelined'];
 
 /*
  * Ids rise across the whole run, so every cell appends at the right edge of the primary
@@ -47,8 +51,8 @@ function eventAt(index: number, nowMs: number): ValidEvent {
   return benchValidEvent(`cb-${String(nextId++).padStart(10, '0')}`, index, nowMs, nowMs * 1000 - index);
 }
 
-/** One binary COPY of `buffer` into events; resolves once the server has answered it. */
-export async function copyOnce(client: pg.Client, buffer: Buffer): Promise<void> {
+/** One binary COPY of `buffer` through pg-copy-streams; resolves once the server has answered it. */
+async function copyOnce(client: pg.Client, buffer: Buffer): Promise<void> {
   const stream = client.query(copyFrom(copySql));
   await new Promise<void>((resolve, reject) => {
     stream.once('finish', resolve);
@@ -78,6 +82,10 @@ async function measureOnce(client: pg.Client, backendPid: number, mode: BatchMod
   const clientBefore = process.cpuUsage();
   const startedMs = performance.now();
   for (const buffer of buffers) {
+    if (mode === 'pipelined') {
+      await copyIn(client, copySql, buffer);
+      continue;
+    }
     if (mode === 'transaction') await client.query('BEGIN');
     await copyOnce(client, buffer);
     if (mode === 'transaction') await client.query('COMMIT');
@@ -111,8 +119,8 @@ export async function runCopyBatches(serverUrl: string, rowsPerCell: number, rou
     for (let round = 0; round < rounds; round++) {
       await client.query('TRUNCATE events');
       for (const batchRows of batchSizes) {
-        // Which mode goes first alternates by round (the table grows within a round).
-        for (const mode of round % 2 === 0 ? modes : [...modes].reverse()) {
+        // Which mode goes first rotates by round (the table grows within a round).
+        for (const mode of [...modes.slice(round % modes.length), ...modes.slice(0, round % modes.length)]) {
           const sample = await measureOnce(client, backendPid, mode, batchRows, rowsPerCell);
           const key = `${mode}:${batchRows}`;
           samples.set(key, [...(samples.get(key) ?? []), sample]);

@@ -1,6 +1,6 @@
 /**
  * What the collation of `events.event_id` costs PostgreSQL per row: the sink's binary COPY
- * (300-row batches, one connection per variant) into scratch databases that differ only in
+ * (src/sink/copy-in.ts, 300-row batches, one connection per variant) into scratch databases that differ only in
  * the column's collation. Every row inserts into the primary key (event_id, occurred_at),
  * and every comparison on the way down the B-tree goes through the column's collation:
  * "C" compares bytes (memcmp); a libc locale, even C.UTF-8, copies both strings and calls
@@ -15,9 +15,9 @@
  */
 import pg from 'pg';
 import { CopyEncoder } from '../../src/sink/copy-encoder';
+import { copyIn } from '../../src/sink/copy-in';
 import { clockTicks, processTicks } from '../common/proc-stats';
 import { createScratchDatabase, prepareSchema, type ScratchDatabase } from '../common/scratch-database';
-import { copyOnce } from './copy-batches';
 import { benchValidEvent } from './copy-ceiling';
 
 export interface CollationRun {
@@ -29,6 +29,7 @@ export interface CollationRun {
 }
 
 const batchRows = 300;
+const copySql = 'COPY events (event_id, event_type, source, actor_id, occurred_at, received_at, attributes) FROM STDIN (FORMAT binary)';
 const streams = 64;
 /** Checked against pg_collation; variants the server lacks are skipped. */
 const candidates = ['default', 'C', 'en-US-x-icu'] as const;
@@ -75,7 +76,7 @@ async function measureRound(variant: Variant, batches: number): Promise<number> 
     buffers.push(Buffer.from(encoder.finish()));
   }
   const ticksBefore = processTicks(variant.backendPid) ?? 0;
-  for (const buffer of buffers) await copyOnce(variant.client, buffer);
+  for (const buffer of buffers) await copyIn(variant.client, copySql, buffer);
   const ticks = (processTicks(variant.backendPid) ?? 0) - ticksBefore;
   return ((ticks / clockTicks()) * 1e6) / (batches * batchRows);
 }

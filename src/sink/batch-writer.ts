@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
+import { copyIn } from './copy-in';
 import { EventOutcome, type ValidEvent } from '../event';
 import { CopyEncoder } from './copy-encoder';
 import { deadLetterReasonOf, insertDeadLetter } from './dead-letters';
@@ -286,15 +286,9 @@ export class BatchWriter {
       const row = rows[index] as BatchRow;
       encoder.addRow(row.event, row.receivedAtUs);
     }
-    const buffer = encoder.finish();
-    const stream = client.query(copyFrom(sql));
-    // One end(buffer) is one CopyData message; 'finish' fires only after the server's
-    // ReadyForQuery, so the reused buffer is no longer referenced by the socket after it.
-    await new Promise<void>((resolve, reject) => {
-      stream.once('finish', resolve);
-      stream.on('error', reject);
-      stream.end(buffer);
-    });
+    // copyIn copies the encoder's reused buffer into its message, so the next batch may
+    // overwrite it whatever the outcome of this one.
+    await copyIn(client, sql, encoder.finish());
   }
 
   async #inTransaction<T>(client: pg.Client, work: () => Promise<T>): Promise<T> {

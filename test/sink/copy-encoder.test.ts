@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { from as copyFrom } from 'pg-copy-streams';
 import { attributesText, type ValidEvent } from '../../src/event';
 import { CopyEncoder } from '../../src/sink/copy-encoder';
+import { copyIn } from '../../src/sink/copy-in';
 import { dayOfUs, ensurePartitions } from '../../src/sink/partitions';
 import { buildEvent, createMigratedDatabase, type MigratedDatabase } from './fixtures';
 
@@ -95,14 +95,8 @@ async function copyAndReadBack(events: readonly ValidEvent[], receivedAtUs: numb
   await ensurePartitions(client, events.map((event) => dayOfUs(event.occurredAtUs)));
   const encoder = new CopyEncoder();
   for (const event of events) encoder.addRow(event, receivedAtUs);
-  const stream = client.query(
-    copyFrom('COPY events (event_id, event_type, source, actor_id, occurred_at, received_at, attributes) FROM STDIN (FORMAT binary)'),
-  );
-  await new Promise<void>((resolve, reject) => {
-    stream.once('finish', resolve);
-    stream.once('error', reject);
-    stream.end(encoder.finish());
-  });
+  const copied = await copyIn(client, 'COPY events (event_id, event_type, source, actor_id, occurred_at, received_at, attributes) FROM STDIN (FORMAT binary)', encoder.finish());
+  assert.equal(copied, events.length);
   const result = await client.query<StoredRow>(
     `SELECT event_id, event_type, source, actor_id,
             ((extract(epoch FROM occurred_at) * 1000000)::bigint)::text AS occurred_us,
