@@ -8,6 +8,7 @@ import { batchSizes, runCopyBatches } from '../../bench/native/copy-batches';
 import { generateCopyFile } from '../../bench/native/copy-ceiling';
 import { parseWrkOutput, wrkDurationMs } from '../../bench/native/http-ceiling';
 import { runJsRing } from '../../bench/native/js-ring-threads';
+import { runKeyCollation } from '../../bench/native/key-collation';
 import { compileSpscRing } from '../../bench/native/ring-comparison';
 import { parseStat, ProcSampler, systemTicks } from '../../bench/common/proc-stats';
 import { serverUrl } from '../support/database';
@@ -26,7 +27,7 @@ test('the C ring compiles and moves every record intact; so does the JS ring acr
 test('the batch-size benchmark writes every row in each mode and batch size into a scratch database', async () => {
   // runCopyBatches itself fails when the table does not hold exactly the rows it sent.
   const runs = await runCopyBatches(serverUrl(), 5_000, 1, () => undefined);
-  assert.deepEqual(runs.map((run) => `${run.mode}:${run.batchRows}`), batchSizes.flatMap((size) => [`transaction:${size}`, `autocommit:${size}`]));
+  assert.deepEqual(runs.map((run) => `${run.mode}:${run.batchRows}`), batchSizes.flatMap((size) => [`transaction:${size}`, `autocommit:${size}`, `pipelined:${size}`]));
   for (const run of runs) {
     assert.equal(run.rows, 5_000);
     assert.ok(run.rowsPerS > 0 && run.wallUsPerBatch > 0, JSON.stringify(run));
@@ -84,4 +85,16 @@ test('/proc stat lines parse even with odd thread names, and a busy child shows 
   assert.ok(sample.stealCores >= 0 && sample.systemBusyCores + sample.stealCores <= os.cpus().length + 0.01);
   const ticks = systemTicks();
   assert.ok(ticks.busy >= 0 && ticks.steal >= 0 && ticks.busy + ticks.steal <= ticks.total);
+});
+
+test('the key-collation benchmark copies every row into one scratch database per collation', async () => {
+  // runKeyCollation itself fails when a table does not hold exactly the rows it sent.
+  const runs = await runKeyCollation(serverUrl(), 3_000, 2, () => undefined);
+  const collations = runs.map((run) => run.collation);
+  assert.ok(collations.includes('default') && collations.includes('C'), collations.join(', '));
+  for (const run of runs) {
+    assert.equal(run.rowsPerRound, 3_000);
+    assert.equal(run.postgresUsPerRowRounds.length, 2);
+    assert.ok(Number.isFinite(run.postgresUsPerRow) && run.postgresUsPerRow >= 0, JSON.stringify(run));
+  }
 });

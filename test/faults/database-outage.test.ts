@@ -18,7 +18,7 @@ import { createLogger } from '../../src/log';
 import { startEmbeddedPostgres } from '../../src/sink/embedded-postgres';
 import { testConfig } from '../support/engine';
 import { freePort } from '../../bench/common/free-port';
-import { sendAllWithRetries } from '../support/retrying-client';
+import { emptyStats, sendAllWithRetries } from '../support/retrying-client';
 import { wireEvents } from '../support/wire-events';
 
 const silent = createLogger('silent');
@@ -57,10 +57,14 @@ test('database stop/start under load: alive, fast 503, recovery, loss 0, duplica
   const engine = await startEngine(testConfig(url, { retryAttemptsMax: 3 }), silent);
   const base = `http://127.0.0.1:${engine.port}`;
   try {
-    const batches = 150;
+    // Far more than the engine stores before the stop: the database goes down once 20
+    // batches are acknowledged, with the load still flowing (a fixed 400 ms head start let
+    // a faster sink finish all of a smaller load before the outage began).
+    const batches = 1500;
     const bodies = Array.from({ length: batches }, (_, b) => JSON.stringify({ events: wireEvents(40, `outage-${b}`) }));
-    const sending = sendAllWithRetries({ url: () => `${base}/v1/events/bulk`, bodies, concurrency: 4, retryDelayMs: 200, batchDeadlineMs: 120_000 });
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    const progress = emptyStats();
+    const sending = sendAllWithRetries({ url: () => `${base}/v1/events/bulk`, bodies, concurrency: 4, retryDelayMs: 200, batchDeadlineMs: 120_000, stats: progress });
+    await waitFor(async () => progress.acknowledged >= 20 * 40, 10_000);
 
     await postgres.stop();
     const stoppedAt = performance.now();
