@@ -16,8 +16,9 @@
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { ValidEvent } from '../../src/event';
-import { CopyEncoder } from '../../src/sink/copy-encoder';
+import { CopyEncoder, copyIntoEventsSql } from '../../src/sink/copy-encoder';
 import { copyIn } from '../../src/sink/copy-in';
+import { median, round2 } from '../common/median';
 import { clockTicks, processTicks } from '../common/proc-stats';
 import { createScratchDatabase, prepareSchema } from '../common/scratch-database';
 import { benchValidEvent } from './copy-ceiling';
@@ -35,8 +36,6 @@ export interface CopyBatchRun {
   readonly wallUsPerBatch: number;
 }
 
-const columns = 'event_id, event_type, source, actor_id, occurred_at, received_at, attributes';
-const copySql = `COPY events (${columns}) FROM STDIN (FORMAT binary)`;
 export const batchSizes = [100, 300, 1_000, 5_000] as const;
 const modes: readonly BatchMode[] = ['transaction', 'autocommit', 'pipelined'];
 
@@ -53,7 +52,7 @@ function eventAt(index: number, nowMs: number): ValidEvent {
 
 /** One binary COPY of `buffer` through pg-copy-streams; resolves once the server has answered it. */
 async function copyOnce(client: pg.Client, buffer: Buffer): Promise<void> {
-  const stream = client.query(copyFrom(copySql));
+  const stream = client.query(copyFrom(copyIntoEventsSql));
   await new Promise<void>((resolve, reject) => {
     stream.once('finish', resolve);
     stream.on('error', reject);
@@ -83,7 +82,7 @@ async function measureOnce(client: pg.Client, backendPid: number, mode: BatchMod
   const startedMs = performance.now();
   for (const buffer of buffers) {
     if (mode === 'pipelined') {
-      await copyIn(client, copySql, buffer);
+      await copyIn(client, copyIntoEventsSql, buffer);
       continue;
     }
     if (mode === 'transaction') await client.query('BEGIN');
@@ -101,12 +100,6 @@ async function measureOnce(client: pg.Client, backendPid: number, mode: BatchMod
   };
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-}
-
-const round2 = (value: number): number => Math.round(value * 100) / 100;
 
 export async function runCopyBatches(serverUrl: string, rowsPerCell: number, rounds: number, log: (line: string) => void): Promise<CopyBatchRun[]> {
   const scratch = await createScratchDatabase(serverUrl, `batches${Date.now().toString(36)}`);

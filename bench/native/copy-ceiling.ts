@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { attributesText, type ValidEvent } from '../../src/event';
-import { CopyEncoder } from '../../src/sink/copy-encoder';
+import { copyColumns, CopyEncoder } from '../../src/sink/copy-encoder';
 import { averageCpu, ProcSampler, type CpuSample } from '../common/proc-stats';
 import { createScratchDatabase, prepareSchema } from '../common/scratch-database';
 import { benchEvent } from '../load/bodies';
@@ -39,7 +39,6 @@ export interface CopyRun {
   readonly postgresUsPerRow: number;
 }
 
-const columns = 'event_id, event_type, source, actor_id, occurred_at, received_at, attributes';
 const chunkRows = 10_000;
 /** PGCOPY signature (11 bytes) + flags + header extension length. */
 const binaryHeaderBytes = 19;
@@ -120,7 +119,7 @@ async function measure(client: pg.Client, databaseUrl: string, databaseName: str
   const option = format === 'binary' ? 'FORMAT binary' : 'FORMAT csv';
   const startedMs = performance.now();
   try {
-    await Promise.all(files.map((file) => runPsql(databaseUrl, `\\copy events (${columns}) FROM '${file}' WITH (${option})`, psqlPids)));
+    await Promise.all(files.map((file) => runPsql(databaseUrl, `\\copy events (${copyColumns}) FROM '${file}' WITH (${option})`, psqlPids)));
   } finally {
     clearInterval(timer);
   }

@@ -14,10 +14,11 @@
  * comes from /proc/<pid>/stat.
  */
 import pg from 'pg';
-import { CopyEncoder } from '../../src/sink/copy-encoder';
+import { CopyEncoder, copyIntoEventsSql } from '../../src/sink/copy-encoder';
 import { copyIn } from '../../src/sink/copy-in';
+import { median, round2 } from '../common/median';
 import { clockTicks, processTicks } from '../common/proc-stats';
-import { createScratchDatabase, prepareSchema, type ScratchDatabase } from '../common/scratch-database';
+import { createScratchDatabase, prepareSchema, withClient, type ScratchDatabase } from '../common/scratch-database';
 import { benchValidEvent } from './copy-ceiling';
 
 export interface CollationRun {
@@ -29,7 +30,6 @@ export interface CollationRun {
 }
 
 const batchRows = 300;
-const copySql = 'COPY events (event_id, event_type, source, actor_id, occurred_at, received_at, attributes) FROM STDIN (FORMAT binary)';
 const streams = 64;
 /** Checked against pg_collation; variants the server lacks are skipped. */
 const candidates = ['default', 'C', 'en-US-x-icu'] as const;
@@ -76,28 +76,15 @@ async function measureRound(variant: Variant, batches: number): Promise<number> 
     buffers.push(Buffer.from(encoder.finish()));
   }
   const ticksBefore = processTicks(variant.backendPid) ?? 0;
-  for (const buffer of buffers) await copyIn(variant.client, copySql, buffer);
+  for (const buffer of buffers) await copyIn(variant.client, copyIntoEventsSql, buffer);
   const ticks = (processTicks(variant.backendPid) ?? 0) - ticksBefore;
   return ((ticks / clockTicks()) * 1e6) / (batches * batchRows);
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-}
-
 export async function runKeyCollation(serverUrl: string, rowsPerRound: number, rounds: number, log: (line: string) => void): Promise<CollationRun[]> {
   const batches = Math.max(1, Math.round(rowsPerRound / batchRows));
-  const available = await (async () => {
-    const client = new pg.Client({ connectionString: serverUrl });
-    await client.connect();
-    try {
-      const names = (await client.query<{ collname: string }>('SELECT collname FROM pg_collation')).rows.map((row) => row.collname);
-      return candidates.filter((name) => names.includes(name));
-    } finally {
-      await client.end();
-    }
-  })();
+  const names = await withClient(serverUrl, async (client) => (await client.query<{ collname: string }>('SELECT collname FROM pg_collation')).rows.map((row) => row.collname));
+  const available = candidates.filter((name) => names.includes(name));
   const variants: Variant[] = [];
   try {
     for (const [index, collation] of available.entries()) variants.push(await openVariant(serverUrl, collation, String(index)));
@@ -112,8 +99,8 @@ export async function runKeyCollation(serverUrl: string, rowsPerRound: number, r
     return variants.map((variant) => ({
       collation: variant.collation,
       rowsPerRound: batches * batchRows,
-      postgresUsPerRow: Math.round(median(variant.samples) * 100) / 100,
-      postgresUsPerRowRounds: variant.samples.map((sample) => Math.round(sample * 100) / 100),
+      postgresUsPerRow: round2(median(variant.samples)),
+      postgresUsPerRowRounds: variant.samples.map(round2),
     }));
   } finally {
     for (const variant of variants) {

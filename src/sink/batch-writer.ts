@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { copyIn } from './copy-in';
 import { EventOutcome, type ValidEvent } from '../event';
-import { CopyEncoder } from './copy-encoder';
+import { copyColumns, CopyEncoder, copyIntoEventsSql } from './copy-encoder';
 import { deadLetterReasonOf, insertDeadLetter } from './dead-letters';
 import { dayOfUs, isPartitionableDay, PartitionCache } from './partitions';
 import { classifyDatabaseError, errorCodeOf } from './retry-policy';
@@ -56,8 +56,6 @@ export interface WriteReport {
   readonly transactions: number;
 }
 
-const eventColumns = 'event_id, event_type, source, actor_id, occurred_at, received_at, attributes';
-const copyIntoEventsSql = `COPY events (${eventColumns}) FROM STDIN (FORMAT binary)`;
 const stagingTable = 'floodgate_staging';
 /*
  * A per-session temp table: no lock shared with other actors (TRUNCATE of a shared staging
@@ -65,13 +63,13 @@ const stagingTable = 'floodgate_staging';
  * gives a plain table with the same columns and NOT NULL constraints.
  */
 const createStagingSql = `CREATE TEMP TABLE IF NOT EXISTS ${stagingTable} (LIKE events) ON COMMIT DELETE ROWS`;
-const copyIntoStagingSql = `COPY ${stagingTable} (${eventColumns}) FROM STDIN (FORMAT binary)`;
+const copyIntoStagingSql = `COPY ${stagingTable} (${copyColumns}) FROM STDIN (FORMAT binary)`;
 /*
  * RETURNING event_id alone identifies rows because the caller guarantees ids are unique
  * within a call; returning occurred_at would round-trip through a millisecond JS Date.
  */
 const insertFromStagingSql =
-  `INSERT INTO events (${eventColumns}) SELECT ${eventColumns} FROM ${stagingTable} ` +
+  `INSERT INTO events (${copyColumns}) SELECT ${copyColumns} FROM ${stagingTable} ` +
   'ON CONFLICT DO NOTHING RETURNING event_id';
 
 /** A connection attempt longer than this counts as a transient failure (ETIMEDOUT). */
@@ -286,8 +284,8 @@ export class BatchWriter {
       const row = rows[index] as BatchRow;
       encoder.addRow(row.event, row.receivedAtUs);
     }
-    // copyIn copies the encoder's reused buffer into its message, so the next batch may
-    // overwrite it whatever the outcome of this one.
+    // copyIn settles only once the socket has let go of the encoder's buffer, so the next
+    // batch may overwrite it whatever the outcome of this one.
     await copyIn(client, sql, encoder.finish());
   }
 

@@ -2,10 +2,14 @@ import assert from 'node:assert/strict';
 import { asciiLoopUnitsMax, writeAscii } from '../ascii';
 import type { ValidEvent } from '../event';
 
+/** The columns every row carries, in the order CopyEncoder writes them. */
+export const copyColumns = 'event_id, event_type, source, actor_id, occurred_at, received_at, attributes';
+/** The statement CopyEncoder's output is for. */
+export const copyIntoEventsSql = `COPY events (${copyColumns}) FROM STDIN (FORMAT binary)`;
+
 /**
- * Encodes a batch of events in PostgreSQL's binary COPY format, for
- * `COPY events (event_id, event_type, source, actor_id, occurred_at, received_at,
- * attributes) FROM STDIN (FORMAT binary)`.
+ * Encodes a batch of events in PostgreSQL's binary COPY format, for copyIntoEventsSql
+ * (or the same column list into another table).
  *
  *   header  "PGCOPY\n\377\r\n\0" | int32 flags = 0 | int32 extension length = 0
  *   tuple   int16 field count = 7, then per field: int32 byte length (-1 = NULL) | bytes

@@ -75,9 +75,10 @@ const migrations: readonly Migration[] = [
    * key's cost depend on how the server was installed: `npm run bench:native --
    * key-collation` measured 6.56 µs per row with an ICU en-US key against 5.22 with "C"
    * (medians of 11 rounds, 2-core AMD VM, results native-2026-11-22T08-58-04Z; the
-   * database's own C.UTF-8, 4.89, was within noise of "C"). Ids are opaque client strings, so nothing is lost: equality,
-   * and so the dedupe, is byte equality under every deterministic collation; only the
-   * index's order changes. PostgreSQL rebuilds the key's indexes (not the table) for this.
+   * database's own C.UTF-8, 4.89, was within noise of "C"). Ids are opaque client
+   * strings, so nothing is lost: equality, and so the dedupe, is byte equality under every
+   * deterministic collation; only the index's order changes. PostgreSQL rebuilds the
+   * key's indexes (not the table) for this.
    */
   {
     version: 2,

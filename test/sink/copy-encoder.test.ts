@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { attributesText, type ValidEvent } from '../../src/event';
-import { CopyEncoder } from '../../src/sink/copy-encoder';
+import { CopyEncoder, copyIntoEventsSql } from '../../src/sink/copy-encoder';
 import { copyIn } from '../../src/sink/copy-in';
 import { dayOfUs, ensurePartitions } from '../../src/sink/partitions';
 import { buildEvent, createMigratedDatabase, type MigratedDatabase } from './fixtures';
@@ -95,7 +95,7 @@ async function copyAndReadBack(events: readonly ValidEvent[], receivedAtUs: numb
   await ensurePartitions(client, events.map((event) => dayOfUs(event.occurredAtUs)));
   const encoder = new CopyEncoder();
   for (const event of events) encoder.addRow(event, receivedAtUs);
-  const copied = await copyIn(client, 'COPY events (event_id, event_type, source, actor_id, occurred_at, received_at, attributes) FROM STDIN (FORMAT binary)', encoder.finish());
+  const copied = await copyIn(client, copyIntoEventsSql, encoder.finish());
   assert.equal(copied, events.length);
   const result = await client.query<StoredRow>(
     `SELECT event_id, event_type, source, actor_id,

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import pg from 'pg';
 import type { ValidEvent } from '../../src/event';
-import { CopyEncoder } from '../../src/sink/copy-encoder';
+import { CopyEncoder, copyIntoEventsSql } from '../../src/sink/copy-encoder';
 import { copyIn, copyInMessages } from '../../src/sink/copy-in';
 import { dayOfUs, ensurePartitions } from '../../src/sink/partitions';
 import { baseUs, buildEvent, countRows, createMigratedDatabase, type MigratedDatabase } from './fixtures';
 
-const copySql = 'COPY events (event_id, event_type, source, actor_id, occurred_at, received_at, attributes) FROM STDIN (FORMAT binary)';
+const copySql = copyIntoEventsSql;
 
 let database: MigratedDatabase;
 before(async () => {
@@ -94,7 +95,6 @@ test('a large COPY goes through in one piece', async () => {
 });
 
 test('a closed connection rejects instead of hanging', async () => {
-  const { default: pg } = await import('pg');
   const client = new pg.Client({ connectionString: database.url });
   client.on('error', () => undefined);
   await client.connect();
