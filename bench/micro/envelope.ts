@@ -1,12 +1,15 @@
 /**
  * Ring envelopes (src/ring/envelope.ts): encoding 50 validated events into one envelope
- * on the ingress thread and decoding it in the actor, against the obvious alternatives
+ * on the ingress thread and reading it in the actor, against the obvious alternatives
  * (JSON text; msgpack of whole objects, with and without msgpackr's records extension;
- * the encoder's previous form, msgpackr packing one tuple array per event).
+ * the encoder's previous form, msgpackr packing one tuple array per event; the reader's
+ * previous form, msgpackr decoding every tuple into an event object). The "actor:" tasks
+ * are the actor's whole per-event byte work: read the envelope, then encode the COPY rows.
  */
 import { Packr, RESET_BUFFER_MODE, REUSE_BUFFER_MODE, Unpackr } from 'msgpackr';
 import type { ValidEvent } from '../../src/event';
-import { decodeEnvelope, EnvelopeEncoder } from '../../src/ring/envelope';
+import { CopyEncoder } from '../../src/sink/copy-encoder';
+import { decodeEnvelope, EnvelopeEncoder, readEnvelope, type RingEvent } from '../../src/ring/envelope';
 import { consume, validEvents, type MicroSuite, type MicroTask } from './micro-suite';
 
 const eventsPerEnvelope = 50;
@@ -50,6 +53,28 @@ export const suite: MicroSuite = {
     const plainBytes = plain.pack(events);
     const recordBytes = records.pack(events);
     const plainReader = new Unpackr({ useRecords: false });
+    // The previous reader: a private copy, then msgpackr builds every tuple and an event object.
+    const tupleReader = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', copyBuffers: false });
+    const decodeWithUnpackr = (payload: Uint8Array): ValidEvent[] => {
+      const scratch = payload.slice();
+      const decoded: ValidEvent[] = [];
+      tupleReader.unpackMultiple(scratch.subarray(16), (value: unknown) => {
+        const fields = value as [number, string, string, string, string | null, number, Uint8Array];
+        decoded.push({ eventId: fields[1], eventType: fields[2], source: fields[3], actorId: fields[4], occurredAtUs: fields[5], attributesJson: fields[6] });
+      });
+      return decoded;
+    };
+    const copyEncoder = new CopyEncoder();
+    const actorOld = (): number => {
+      copyEncoder.reset();
+      for (const event of decodeWithUnpackr(envelope)) copyEncoder.addRow(event, 1_700_000_000_000_000);
+      return copyEncoder.finish().byteLength;
+    };
+    const actorNew = (): number => {
+      copyEncoder.reset();
+      for (const event of readEnvelope(envelope).events) copyEncoder.addRingEvent(event as RingEvent, 1_700_000_000_000_000);
+      return copyEncoder.finish().byteLength;
+    };
     const task = (name: string, fn: () => unknown): MicroTask => ({ name, unitsPerCall: eventsPerEnvelope, unit: 'event', fn });
     return [
       task(`encode: EnvelopeEncoder (${envelope.byteLength} B)`, () => consume(encode())),
@@ -57,7 +82,11 @@ export const suite: MicroSuite = {
       task(`encode: JSON.stringify + Buffer.from (${json.byteLength} B)`, () => consume(Buffer.from(JSON.stringify(events)))),
       task(`encode: msgpackr objects, no records (${plainBytes.byteLength} B)`, () => consume(plain.pack(events))),
       task(`encode: msgpackr objects, records (${recordBytes.byteLength} B)`, () => consume(records.pack(events))),
-      task('decode: decodeEnvelope', () => consume(decodeEnvelope(envelope))),
+      task('read: readEnvelope (id, index, time and spans; the actor\'s reader)', () => consume(readEnvelope(envelope))),
+      task('decode: decodeEnvelope (readEnvelope + whole events)', () => consume(decodeEnvelope(envelope))),
+      task('decode: msgpackr tuples into events (the previous reader)', () => consume(decodeWithUnpackr(envelope))),
+      task('actor: readEnvelope + CopyEncoder.addRingEvent (bytes copied)', () => consume(actorNew())),
+      task('actor: msgpackr tuples + CopyEncoder.addRow (the previous path)', () => consume(actorOld())),
       task('decode: JSON.parse', () => consume(JSON.parse(json.toString('utf8')))),
       task('decode: msgpackr objects, no records', () => consume(plainReader.unpack(plainBytes))),
       task('decode: msgpackr objects, records', () => consume(records.unpack(recordBytes))),

@@ -19,11 +19,11 @@
  * written in its place. So one id is never written twice concurrently, and never counted
  * as a duplicate of a write that did not happen.
  */
-import { EventOutcome, type ValidEvent } from '../event';
+import { EventOutcome } from '../event';
 import type { Config } from '../config/config';
 import type { Logger } from '../log';
 import type { RingConsumer } from '../ring/ring-consumer';
-import { decodeEnvelope } from '../ring/envelope';
+import { readEnvelope, type RingEvent } from '../ring/envelope';
 import type { BatchRow, WriteReport } from '../sink/batch-writer';
 import { backoffMs, classifyDatabaseError } from '../sink/retry-policy';
 import type { AckBuffer } from './ack-buffer';
@@ -53,8 +53,8 @@ export interface ActorObserver {
 }
 
 interface QueuedRow extends BatchRow {
+  readonly event: RingEvent;
   readonly ticket: number;
-  readonly index: number;
   /** The id's dedupe-window hash, computed once on admission. */
   readonly hash: number;
 }
@@ -163,19 +163,18 @@ export class Actor {
   }
 
   readonly #visitRecord = (payload: Uint8Array): void => {
-    const envelope = decodeEnvelope(payload);
-    const { ticket, receivedAtUs, indexes, events } = envelope;
+    const { ticket, receivedAtUs, events } = readEnvelope(payload);
     this.#observer?.envelopeRead(receivedAtUs, events.length);
     for (let i = 0; i < events.length; i++) {
-      const event = events[i] as ValidEvent;
-      this.#admit({ ticket, index: indexes[i] as number, receivedAtUs, event, hash: this.#window.hashOf(event.eventId) });
+      const event = events[i] as RingEvent;
+      this.#admit({ ticket, receivedAtUs, event, hash: this.#window.hashOf(event.eventId) });
     }
   };
 
   #admit(row: QueuedRow): void {
     const id = row.event.eventId;
     if (this.#window.has(id, row.hash)) {
-      this.#acks.add(row.ticket, row.index, EventOutcome.duplicate);
+      this.#acks.add(row.ticket, row.event.index, EventOutcome.duplicate);
       return;
     }
     if (this.#inFlight.has(id)) {
@@ -205,7 +204,7 @@ export class Actor {
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i] as QueuedRow;
       const outcome = outcomes[i] as number;
-      this.#acks.add(row.ticket, row.index, outcome);
+      this.#acks.add(row.ticket, row.event.index, outcome);
       const stored = outcome === EventOutcome.committed || outcome === EventOutcome.duplicate;
       if (stored) {
         this.#window.remember(row.event.eventId, row.hash);
@@ -232,7 +231,7 @@ export class Actor {
         fresh.push(row);
         continue;
       }
-      this.#acks.add(row.ticket, row.index, EventOutcome.duplicate);
+      this.#acks.add(row.ticket, row.event.index, EventOutcome.duplicate);
       this.#window.remember(row.event.eventId, row.hash);
       this.#settleFollowers(row.event.eventId, true);
     }
@@ -276,7 +275,7 @@ export class Actor {
     this.#inFlight.delete(eventId);
     if (!followers) return;
     if (stored) {
-      for (const follower of followers) this.#acks.add(follower.ticket, follower.index, EventOutcome.duplicate);
+      for (const follower of followers) this.#acks.add(follower.ticket, follower.event.index, EventOutcome.duplicate);
       return;
     }
     // The first copy was not stored: the next copy takes its place, the rest follow it.

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { copyIn } from './copy-in';
 import { EventOutcome, type ValidEvent } from '../event';
+import { RingEvent } from '../ring/envelope';
 import { copyColumns, CopyEncoder, copyIntoEventsSql } from './copy-encoder';
 import { deadLetterReasonOf, insertDeadLetter } from './dead-letters';
 import { dayOfUs, isPartitionableDay, PartitionCache } from './partitions';
@@ -41,8 +42,15 @@ import { errorFields, type SinkLogger } from './sink-logger';
  */
 
 export interface BatchRow {
-  readonly event: ValidEvent;
+  /** As the actor read it from its ring (copied into COPY as bytes), or as validation built it. */
+  readonly event: RowEvent;
   readonly receivedAtUs: number;
+}
+
+export type RowEvent = RingEvent | ValidEvent;
+
+function validEventOf(event: RowEvent): ValidEvent {
+  return event instanceof RingEvent ? event.toValidEvent() : event;
 }
 
 export interface WriteReport {
@@ -261,7 +269,7 @@ export class BatchWriter {
       const row = rows[index] as BatchRow;
       const reason = deadLetterReasonOf(failure);
       state.transactions += 1;
-      await insertDeadLetter(client, row.event, row.receivedAtUs, reason);
+      await insertDeadLetter(client, validEventOf(row.event), row.receivedAtUs, reason);
       outcomes[index] = EventOutcome.deadLettered;
       this.#logger.warn({ eventId: row.event.eventId, reasonCode: reason.code, reason: reason.message }, 'event dead-lettered');
       return;
@@ -282,7 +290,9 @@ export class BatchWriter {
     encoder.reset();
     for (const index of indices) {
       const row = rows[index] as BatchRow;
-      encoder.addRow(row.event, row.receivedAtUs);
+      const event = row.event;
+      if (event instanceof RingEvent) encoder.addRingEvent(event, row.receivedAtUs);
+      else encoder.addRow(event, row.receivedAtUs);
     }
     // copyIn settles only once the socket has let go of the encoder's buffer, so the next
     // batch may overwrite it whatever the outcome of this one.
@@ -377,7 +387,7 @@ function isMissingPartition(error: unknown): boolean {
   return errorCodeOf(error) === '23514' && error instanceof Error && error.message.startsWith('no partition of relation');
 }
 
-function settledKey(event: ValidEvent): string {
+function settledKey(event: RowEvent): string {
   return `${event.occurredAtUs} ${event.eventId}`;
 }
 

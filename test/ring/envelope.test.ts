@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Packr, Unpackr } from 'msgpackr';
 import { attributesText, type ValidEvent } from '../../src/event';
-import { EnvelopeEncoder, decodeEnvelope, envelopeHeaderBytes } from '../../src/ring/envelope';
+import { EnvelopeEncoder, decodeEnvelope, envelopeHeaderBytes, readEnvelope } from '../../src/ring/envelope';
 
 /** A valid event with overridable fields. */
 function eventOf(overrides: Partial<ValidEvent> = {}): ValidEvent {
@@ -198,6 +198,31 @@ describe('envelope round trip', () => {
     assert.equal(header.getUint32(0, true), 1);
     assert.equal(header.getUint32(4, true), 2);
     assert.equal(header.getFloat64(8, true), 2);
+  });
+});
+
+describe('readEnvelope (the actor\'s reader)', () => {
+  it('reads id, index and time, and points every other field at its bytes in one private copy', () => {
+    const events = [eventOf(), eventOf({ eventId: 'ü-🚀', actorId: null, attributesJson: new Uint8Array(Buffer.from(' {"a": 1.50} ')) })];
+    const payload = encode(8, 9, events, 300);
+    const shared = new Uint8Array(new SharedArrayBuffer(payload.byteLength));
+    shared.set(payload);
+    const envelope = readEnvelope(shared);
+    shared.fill(0);
+    assert.deepEqual([envelope.ticket, envelope.receivedAtUs], [8, 9]);
+    const [first, second] = envelope.events;
+    assert.ok(first !== undefined && second !== undefined);
+    assert.equal(first.bytes, second.bytes, 'one copy per envelope');
+    assert.notEqual(first.bytes.buffer, shared.buffer);
+    assert.deepEqual([first.index, first.eventId, first.occurredAtUs], [300, 'evt_01HZX3K9', 1_763_000_000_123_456]);
+    assert.deepEqual([second.index, second.eventId, second.actorStart], [301, 'ü-🚀', -1]);
+    const span = (start: number, end: number): string => first.bytes.toString('utf8', start, end);
+    assert.deepEqual(
+      [span(first.idStart, first.idEnd), span(first.typeStart, first.typeEnd), span(first.sourceStart, first.sourceEnd), span(first.actorStart, first.actorEnd), span(first.attributesStart, first.attributesEnd)],
+      ['evt_01HZX3K9', 'page.viewed', 'web', 'user-42', '{"path":"/pricing","ms":87}'],
+    );
+    assert.equal(second.bytes.toString('utf8', second.attributesStart, second.attributesEnd), ' {"a": 1.50} ');
+    assert.deepEqual(textual(envelope.events.map((event) => event.toValidEvent())), events.map((event) => ({ ...event, attributesJson: attributesText(event) })));
   });
 });
 

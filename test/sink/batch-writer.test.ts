@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
-import { EventOutcome } from '../../src/event';
+import { attributesText, EventOutcome } from '../../src/event';
 import { BatchWriter, type BatchRow } from '../../src/sink/batch-writer';
 import { partitionName } from '../../src/sink/partitions';
 import { classifyDatabaseError } from '../../src/sink/retry-policy';
@@ -14,6 +14,7 @@ import {
   createMigratedDatabase,
   dayUs,
   recordingLogger,
+  ringRowsOf,
   sleep,
   type MigratedDatabase,
 } from './fixtures';
@@ -206,6 +207,45 @@ test('a batch with both duplicates and a poison row settles each row correctly',
     );
     assert.deepEqual(outcomesOf(outcomes, batch.length), [2, 2, 2, 2, 2, 3, 1, 1, 1, 1, 1]);
     assert.equal((await deadLettersFor([poison.eventId])).length, 1);
+  });
+});
+
+test('rows read from a ring envelope are stored field for field, and a poison one is dead-lettered whole', async () => {
+  await withWriter(async (writer) => {
+    const good = [
+      buildEvent({ eventId: `ring-é-${process.pid}`, eventType: 'ordre.créé', actorId: null, attributesJson: '{"price": 1.50, "tags": ["a"]}' }),
+      buildEvent({ source: 's'.repeat(64), attributesJson: JSON.stringify({ long: 'ä'.repeat(500) }) }),
+    ];
+    const poison = buildEvent({ eventType: 'bad', attributesJson: '{"bad":"\\u0000"}' });
+    const rows = ringRowsOf([...good, poison]);
+    const outcomes = new Uint8Array(rows.length);
+    const report = await writer.write(rows, outcomes);
+    assert.deepEqual(outcomesOf(outcomes, rows.length), [1, 1, 3]);
+    assert.equal(report.path, 'bisect');
+    const stored = await database.client.query<{ event_id: string; event_type: string; source: string; actor_id: string | null; occurred_us: string; received_us: string; attributes: unknown }>(
+      `SELECT event_id, event_type, source, actor_id, attributes,
+              (extract(epoch FROM occurred_at) * 1000000)::bigint::text AS occurred_us,
+              (extract(epoch FROM received_at) * 1000000)::bigint::text AS received_us
+         FROM events WHERE event_id = ANY($1) ORDER BY occurred_at`,
+      [good.map((event) => event.eventId)],
+    );
+    assert.deepEqual(
+      stored.rows,
+      good.map((event) => ({
+        event_id: event.eventId,
+        event_type: event.eventType,
+        source: event.source,
+        actor_id: event.actorId,
+        attributes: JSON.parse(attributesText(event)),
+        occurred_us: String(event.occurredAtUs),
+        received_us: String((rows[0] as BatchRow).receivedAtUs),
+      })),
+    );
+    const [letter] = await deadLettersFor([poison.eventId]);
+    assert.equal(letter?.reason_code, '22P05');
+    const payload = JSON.parse(letter?.payload.toString('utf8') ?? '');
+    assert.equal(payload.event_type, 'bad');
+    assert.equal(payload.actor_id, poison.actorId);
   });
 });
 

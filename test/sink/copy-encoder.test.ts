@@ -4,8 +4,10 @@ import { attributesText, type ValidEvent } from '../../src/event';
 import { CopyEncoder, copyIntoEventsSql } from '../../src/sink/copy-encoder';
 import { copyIn } from '../../src/sink/copy-in';
 import { dayOfUs, ensurePartitions } from '../../src/sink/partitions';
-import { buildEvent, createMigratedDatabase, type MigratedDatabase } from './fixtures';
+import { RingEvent } from '../../src/ring/envelope';
+import { buildEvent, createMigratedDatabase, ringRowsOf, type MigratedDatabase } from './fixtures';
 
+const baseReceivedUs = Date.UTC(2026, 2, 14, 16) * 1000 + 7;
 const signature = Buffer.from([0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00]);
 
 test('an empty batch is header and trailer only', () => {
@@ -35,6 +37,30 @@ test('one row is encoded byte for byte as PostgreSQL expects', () => {
   assert.deepEqual(row, expected);
   assert.deepEqual(bytes.subarray(bytes.length - 2), Buffer.from([0xff, 0xff]));
   assert.equal(encoder.rowCount, 1);
+});
+
+test('an event read from a ring envelope encodes to the same bytes as the event itself', () => {
+  // Every str and bin header width, ASCII and not, a null actor, attributes as text and as
+  // bytes, short spans (copied by a loop) and long ones (copied by TypedArray#set).
+  const events: ValidEvent[] = [
+    buildEvent(),
+    buildEvent({ actorId: null, attributesJson: '{}' }),
+    buildEvent({ eventId: 'ü-ñ-日本語-🚀', eventType: 'ordre.créé', source: 'ios', actorId: 'ユーザー😀' }),
+    buildEvent({ eventId: 'x'.repeat(128), eventType: 't'.repeat(63), source: 's'.repeat(64), actorId: 'a'.repeat(256) }),
+    buildEvent({ attributesJson: new Uint8Array(Buffer.from(' { "a" : 1.50, "n": 12345678901234567890 } ')) }),
+    buildEvent({ attributesJson: JSON.stringify({ text: 'é'.repeat(40_000) }) }),
+    buildEvent({ occurredAtUs: Date.UTC(1969, 11, 31) * 1000 - 1 }),
+  ];
+  const rows = ringRowsOf(events, baseReceivedUs);
+  const direct = new CopyEncoder(64);
+  const viaRing = new CopyEncoder(64);
+  events.forEach((event) => direct.addRow(event, baseReceivedUs));
+  rows.forEach((row) => {
+    assert.ok(row.event instanceof RingEvent);
+    viaRing.addRingEvent(row.event, row.receivedAtUs);
+  });
+  assert.equal(viaRing.rowCount, events.length);
+  assert.deepEqual(viaRing.finish(), direct.finish());
 });
 
 test('growth keeps earlier rows intact and capacity never shrinks', () => {

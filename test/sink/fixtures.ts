@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import type { ValidEvent } from '../../src/event';
+import { EnvelopeEncoder, readEnvelope } from '../../src/ring/envelope';
 import type { BatchRow } from '../../src/sink/batch-writer';
 import { migrate } from '../../src/sink/migrations';
 import type { SinkLogger } from '../../src/sink/sink-logger';
@@ -31,6 +32,15 @@ export function buildEvent(overrides: Partial<ValidEvent> = {}): ValidEvent {
 
 export function buildRows(count: number, overrides: Partial<ValidEvent> = {}): BatchRow[] {
   return Array.from({ length: count }, () => ({ event: buildEvent(overrides), receivedAtUs: baseUs + 5_000_000 }));
+}
+
+/** Rows as an actor holds them: the events go through an envelope and are read back (RingEvent). */
+export function ringRowsOf(events: readonly ValidEvent[], receivedAtUs = baseUs + 5_000_000): BatchRow[] {
+  const encoder = new EnvelopeEncoder();
+  encoder.begin(1, receivedAtUs);
+  events.forEach((event, index) => encoder.add(index, event));
+  const envelope = readEnvelope(encoder.finish());
+  return envelope.events.map((event) => ({ event, receivedAtUs: envelope.receivedAtUs }));
 }
 
 export interface LogEntry {
