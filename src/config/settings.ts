@@ -109,7 +109,16 @@ export const settingsByKey = {
     description: 'Port of the embedded PostgreSQL (only used without DATABASE_URL).',
   },
   actorCount: {
-    env: 'FLOODGATE_ACTORS', flag: '--actors', kind: 'integer', default: 2, min: 1, max: 32, unit: 'threads',
+    /*
+     * Default 1 (it was 2): on the 2-core machine one actor, which reads its next batch
+     * while the last one is being written, did more with less CPU — sustained-bulk, three
+     * alternating pairs (22 Nov, 11:27-11:31): 99.5 / 115.0 / 106.8k events/s with one
+     * against 88.0 / 92.1 / 94.3k with two, 15.3-17.1 µs of busy machine per event against
+     * 19.8-20.4. One actor means one ring, one envelope per request and batches twice as
+     * big (one COPY statement and commit for twice the rows). Raise it on machines with more
+     * cores, where one PostgreSQL backend may become the limit (this one used ~0.6 core).
+     */
+    env: 'FLOODGATE_ACTORS', flag: '--actors', kind: 'integer', default: 1, min: 1, max: 32, unit: 'threads',
     description: 'Actor worker threads, each with its own ring and database connection.',
   },
   ringBytes: {

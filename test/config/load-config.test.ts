@@ -112,7 +112,7 @@ describe('defaults', () => {
       ackMode: 'durable',
       dataDir: path.resolve(process.cwd(), '.floodgate'),
       embeddedPgPort: 54329,
-      actorCount: 2,
+      actorCount: 1,
       ringBytes: 16 * MiB,
       batchRowsMax: 5000,
       batchWaitMs: 0,

@@ -12,7 +12,8 @@ import { wireEvent, wireEvents } from '../support/wire-events';
 let harness: TestEngine;
 
 before(async () => {
-  harness = await startTestEngine({ eventsPerRequestMax: 1000, bodyBytesMax: 2 * 1024 * 1024 });
+  // Two actors (the default is one): requests are split across rings and answers joined back.
+  harness = await startTestEngine({ actorCount: 2, eventsPerRequestMax: 1000, bodyBytesMax: 2 * 1024 * 1024 });
 });
 after(async () => {
   await harness?.close();
