@@ -27,7 +27,8 @@ function missingChromium(): string | null {
 
 let harness: TestEngine | undefined;
 before(async () => {
-  if (missingChromium() === null) harness = await startTestEngine();
+  // Two actors (the default is one), so the page has to draw one ring bar per actor.
+  if (missingChromium() === null) harness = await startTestEngine({ actorCount: 2 });
 });
 after(async () => {
   await harness?.close();
