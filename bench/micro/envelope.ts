@@ -9,7 +9,8 @@
 import { Packr, RESET_BUFFER_MODE, REUSE_BUFFER_MODE, Unpackr } from 'msgpackr';
 import type { ValidEvent } from '../../src/event';
 import { CopyEncoder } from '../../src/sink/copy-encoder';
-import { decodeEnvelope, EnvelopeEncoder, readEnvelope, type RingEvent } from '../../src/ring/envelope';
+import { EnvelopeEncoder } from '../../src/ring/envelope';
+import { decodeEnvelope, readEnvelope, type RingEvent } from '../../src/ring/envelope-reader';
 import { consume, validEvents, type MicroSuite, type MicroTask } from './micro-suite';
 
 const eventsPerEnvelope = 50;

@@ -23,7 +23,7 @@ import { EventOutcome } from '../event';
 import type { Config } from '../config/config';
 import type { Logger } from '../log';
 import type { RingConsumer } from '../ring/ring-consumer';
-import { readEnvelope, type RingEvent } from '../ring/envelope';
+import { readEnvelope, type RingEvent } from '../ring/envelope-reader';
 import type { BatchRow, WriteReport } from '../sink/batch-writer';
 import { backoffMs, classifyDatabaseError } from '../sink/retry-policy';
 import type { AckBuffer } from './ack-buffer';
@@ -225,16 +225,14 @@ export class Actor {
     const outcomes = new Uint8Array(rows.length);
     if (rows.length > 0) await this.#writeWithRetries(rows, outcomes);
     // Settling runs in write order: each is scheduled only after the write before it ended.
-    const settling = new Promise<void>((resolve) => {
+    const settling: Promise<void> = new Promise<void>((resolve) => {
       setImmediate(() => {
         this.#settle(rows, outcomes);
+        if (this.#settling === settling) this.#settling = null;
         resolve();
       });
     });
     this.#settling = settling;
-    void settling.then(() => {
-      if (this.#settling === settling) this.#settling = null;
-    });
   }
 
   #settle(rows: QueuedRow[], outcomes: Uint8Array): void {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { copyIn } from './copy-in';
 import { EventOutcome, type ValidEvent } from '../event';
-import { RingEvent } from '../ring/envelope';
+import { RingEvent } from '../ring/envelope-reader';
 import { copyColumns, CopyEncoder, copyIntoEventsSql } from './copy-encoder';
 import { deadLetterReasonOf, insertDeadLetter } from './dead-letters';
 import { dayOfUs, isPartitionableDay, PartitionCache } from './partitions';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { asciiLoopUnitsMax, writeAscii } from '../ascii';
 import type { ValidEvent } from '../event';
-import type { RingEvent } from '../ring/envelope';
+import type { RingEvent } from '../ring/envelope-reader';
 
 /** The columns every row carries, in the order CopyEncoder writes them. */
 export const copyColumns = 'event_id, event_type, source, actor_id, occurred_at, received_at, attributes';

@@ -34,23 +34,37 @@ const copyDataTag = 0x64; // 'd'
 const copyDoneTag = 0x63; // 'c'
 const copyDone = Buffer.from([copyDoneTag, 0, 0, 0, 4]);
 
-/** Query(sql) followed by the 5-byte header of a CopyData of `payloadBytes`. */
-export function copyInHead(sql: string, payloadBytes: number): Buffer {
-  const sqlBytes = Buffer.byteLength(sql, 'utf8');
-  const head = Buffer.allocUnsafe(1 + 4 + sqlBytes + 1 + 1 + 4);
-  let at = 0;
-  head[at++] = queryTag;
-  at = head.writeUInt32BE(4 + sqlBytes + 1, at);
-  at += head.write(sql, at, 'utf8');
-  head[at++] = 0;
-  head[at++] = copyDataTag;
-  head.writeUInt32BE(4 + payloadBytes, at);
-  return head;
+/**
+ * Query messages by statement: the sink uses two statements (COPY into events or into its
+ * staging table), so each is encoded once instead of once per batch.
+ */
+const queryMessages = new Map<string, Buffer>();
+
+function queryMessage(sql: string): Buffer {
+  let message = queryMessages.get(sql);
+  if (message === undefined) {
+    const sqlBytes = Buffer.byteLength(sql, 'utf8');
+    message = Buffer.allocUnsafe(1 + 4 + sqlBytes + 1);
+    message[0] = queryTag;
+    message.writeUInt32BE(4 + sqlBytes + 1, 1);
+    message.write(sql, 5, 'utf8');
+    message[5 + sqlBytes] = 0;
+    queryMessages.set(sql, message);
+  }
+  return message;
+}
+
+/** The 5-byte header of a CopyData of `payloadBytes`. */
+function copyDataHeader(payloadBytes: number): Buffer {
+  const header = Buffer.allocUnsafe(5);
+  header[0] = copyDataTag;
+  header.writeUInt32BE(4 + payloadBytes, 1);
+  return header;
 }
 
 /** All three messages in one buffer, as they go on the wire (for tests and tools). */
 export function copyInMessages(sql: string, payload: Uint8Array): Buffer {
-  return Buffer.concat([copyInHead(sql, payload.length), payload, copyDone]);
+  return Buffer.concat([queryMessage(sql), copyDataHeader(payload.length), payload, copyDone]);
 }
 
 interface PgSocket {
@@ -82,7 +96,8 @@ class CopyInQuery {
     const socket = connection.stream;
     this.#written = false;
     socket.cork();
-    socket.write(copyInHead(this.#sql, this.#payload.length));
+    socket.write(queryMessage(this.#sql));
+    socket.write(copyDataHeader(this.#payload.length));
     // Called once the payload has been handed to the kernel, or with an error if the
     // socket was destroyed first: either way Node holds no reference to it any more.
     socket.write(this.#payload, () => {

@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Packr, Unpackr } from 'msgpackr';
 import { attributesText, type ValidEvent } from '../../src/event';
-import { EnvelopeEncoder, decodeEnvelope, envelopeHeaderBytes, readEnvelope } from '../../src/ring/envelope';
+import { EnvelopeEncoder, envelopeHeaderBytes } from '../../src/ring/envelope';
+import { decodeEnvelope, readEnvelope } from '../../src/ring/envelope-reader';
 
 /** A valid event with overridable fields. */
 function eventOf(overrides: Partial<ValidEvent> = {}): ValidEvent {

@@ -4,7 +4,7 @@ import { attributesText, type ValidEvent } from '../../src/event';
 import { CopyEncoder, copyIntoEventsSql } from '../../src/sink/copy-encoder';
 import { copyIn } from '../../src/sink/copy-in';
 import { dayOfUs, ensurePartitions } from '../../src/sink/partitions';
-import { RingEvent } from '../../src/ring/envelope';
+import { RingEvent } from '../../src/ring/envelope-reader';
 import { buildEvent, createMigratedDatabase, ringRowsOf, type MigratedDatabase } from './fixtures';
 
 const baseReceivedUs = Date.UTC(2026, 2, 14, 16) * 1000 + 7;

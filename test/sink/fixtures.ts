@@ -5,7 +5,8 @@
  */
 import pg from 'pg';
 import type { ValidEvent } from '../../src/event';
-import { EnvelopeEncoder, readEnvelope } from '../../src/ring/envelope';
+import { EnvelopeEncoder } from '../../src/ring/envelope';
+import { readEnvelope } from '../../src/ring/envelope-reader';
 import type { BatchRow } from '../../src/sink/batch-writer';
 import { migrate } from '../../src/sink/migrations';
 import type { SinkLogger } from '../../src/sink/sink-logger';
