@@ -22,7 +22,7 @@ const statsIntervalMs = 1000;
 export default async function runActor(input: ActorInput): Promise<void> {
   const { actorIndex, config, port } = input;
   const log = createLogger(config.logLevel, { actor: actorIndex });
-  const writer = await BatchWriter.open(input.connectionString, log);
+  const writer = await BatchWriter.open(input.connectionString, log, { flushAfterBytes: config.writerFlushAfterBytes });
   const sharedLayer = config.redisUrl === null ? null : new RedisDedupe(config.redisUrl, config.redisDedupeTtlMs, log);
   // Measurements are posted once per second (and once more after the drain), never per event.
   const stats = new ActorStats(actorIndex);

@@ -37,6 +37,8 @@ export interface Config {
   readonly dedupeWindowEntriesMax: number;
   /** Attempts for one batch on transient database errors before its events fail. */
   readonly retryAttemptsMax: number;
+  /** backend_flush_after of the writer sessions, in bytes; 0 leaves the server's setting. */
+  readonly writerFlushAfterBytes: number;
 
   /** Limits on input, checked while the body streams in where possible. */
   readonly bodyBytesMax: number;

@@ -151,6 +151,17 @@ export const settingsByKey = {
     env: 'FLOODGATE_RETRY_ATTEMPTS_MAX', flag: '--retry-attempts-max', kind: 'integer', default: 5, min: 0, max: 100,
     unit: 'attempts', description: 'Retries of a batch after transient database errors before its events fail.',
   },
+  writerFlushAfterBytes: {
+    /*
+     * Default 256 KiB: without it the COPY backend's page writes sit in the kernel's page
+     * cache until they are 30 s old and then go out in one burst that stalls every WAL
+     * fsync behind it (half-load-durable, 4 Dec 2026: commit p99 274 → 26 ms; the
+     * measurement is in src/sink/writer-session.ts). PostgreSQL takes 0..2 MB in 8 kB pages.
+     */
+    env: 'FLOODGATE_WRITER_FLUSH_AFTER_BYTES', flag: '--writer-flush-after-bytes', kind: 'bytes', default: 256 * KiB, min: 0,
+    max: 2 * MiB, multipleOf: 8 * KiB, unit: 'bytes',
+    description: "PostgreSQL backend_flush_after for the actors' writer sessions: the backend asks the kernel to write out every this many bytes it wrote, so writeback never comes in stalling bursts. 0 leaves the server's own setting.",
+  },
   bodyBytesMax: {
     env: 'FLOODGATE_BODY_BYTES_MAX', flag: '--body-bytes-max', kind: 'bytes', default: 10 * MiB, min: KiB,
     max: 256 * MiB, unit: 'bytes', description: 'Largest request body as sent (before gzip decoding); larger is 413.',

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import pg from 'pg';
+import { settingsByKey } from '../config/settings';
 import { copyIn } from './copy-in';
 import { EventOutcome, type ValidEvent } from '../event';
 import { RingEvent } from '../ring/envelope-reader';
@@ -8,6 +9,7 @@ import { deadLetterReasonOf, insertDeadLetter } from './dead-letters';
 import { dayOfUs, isPartitionableDay, PartitionCache } from './partitions';
 import { classifyDatabaseError, errorCodeOf } from './retry-policy';
 import { errorFields, type SinkLogger } from './sink-logger';
+import { connectWriterSession, type WriterSessionOptions } from './writer-session';
 
 /**
  * Writes batches of events into `events`, one actor's connection at a time.
@@ -80,6 +82,9 @@ const insertFromStagingSql =
   `INSERT INTO events (${copyColumns}) SELECT ${copyColumns} FROM ${stagingTable} ` +
   'ON CONFLICT DO NOTHING RETURNING event_id';
 
+/** The writer session as the engine's defaults set it (src/config/settings.ts). */
+const defaultWriterSession: WriterSessionOptions = { flushAfterBytes: settingsByKey.writerFlushAfterBytes.default };
+
 /** A connection attempt longer than this counts as a transient failure (ETIMEDOUT). */
 export const connectTimeoutMs = 10_000;
 /** Rows remembered from failed attempts; past this the memory is dropped (see above). */
@@ -93,6 +98,7 @@ interface CallState {
 
 export class BatchWriter {
   readonly #connectionString: string;
+  readonly #session: WriterSessionOptions;
   readonly #logger: SinkLogger;
   readonly #partitions = new PartitionCache();
   readonly #encoder = new CopyEncoder();
@@ -104,13 +110,14 @@ export class BatchWriter {
   #closed = false;
   #identity = new Uint32Array(0);
 
-  private constructor(connectionString: string, logger: SinkLogger) {
+  private constructor(connectionString: string, session: WriterSessionOptions, logger: SinkLogger) {
     this.#connectionString = connectionString;
+    this.#session = session;
     this.#logger = logger;
   }
 
-  static async open(connectionString: string, logger: SinkLogger): Promise<BatchWriter> {
-    const writer = new BatchWriter(connectionString, logger);
+  static async open(connectionString: string, logger: SinkLogger, session: WriterSessionOptions = defaultWriterSession): Promise<BatchWriter> {
+    const writer = new BatchWriter(connectionString, session, logger);
     await writer.#connection();
     return writer;
   }
@@ -351,12 +358,7 @@ export class BatchWriter {
     client.on('end', () => {
       if (this.#client === client) this.#broken = true;
     });
-    try {
-      await client.connect();
-    } catch (error) {
-      client.end().catch(() => undefined);
-      throw error;
-    }
+    await connectWriterSession(client, this.#session, this.#logger);
     this.#client = client;
     this.#broken = false;
     this.#stagingReady = false;

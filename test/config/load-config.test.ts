@@ -54,7 +54,7 @@ describe('settings table', () => {
   const expectedEnvNames = [
     'PORT', 'FLOODGATE_HOST', 'DATABASE_URL', 'REDIS_URL', 'FLOODGATE_REDIS_DEDUPE_TTL_MS', 'FLOODGATE_ACK', 'FLOODGATE_DATA_DIR',
     'FLOODGATE_EMBEDDED_PG_PORT', 'FLOODGATE_ACTORS', 'FLOODGATE_RING_BYTES', 'FLOODGATE_BATCH_ROWS_MAX',
-    'FLOODGATE_BATCH_WAIT_MS', 'FLOODGATE_DEDUPE_WINDOW_ENTRIES_MAX', 'FLOODGATE_RETRY_ATTEMPTS_MAX',
+    'FLOODGATE_BATCH_WAIT_MS', 'FLOODGATE_DEDUPE_WINDOW_ENTRIES_MAX', 'FLOODGATE_RETRY_ATTEMPTS_MAX', 'FLOODGATE_WRITER_FLUSH_AFTER_BYTES',
     'FLOODGATE_BODY_BYTES_MAX', 'FLOODGATE_BODY_DECODED_BYTES_MAX', 'FLOODGATE_EVENTS_PER_REQUEST_MAX',
     'FLOODGATE_EVENT_BYTES_MAX', 'FLOODGATE_ATTRIBUTES_BYTES_MAX', 'FLOODGATE_ATTRIBUTES_DEPTH_MAX',
     'FLOODGATE_TIMESTAMP_PAST_MS', 'FLOODGATE_TIMESTAMP_FUTURE_MS', 'FLOODGATE_BODY_TIMEOUT_MS',
@@ -118,6 +118,7 @@ describe('defaults', () => {
       batchWaitMs: 0,
       dedupeWindowEntriesMax: 250_000,
       retryAttemptsMax: 5,
+      writerFlushAfterBytes: 256 * KiB,
       bodyBytesMax: 10 * MiB,
       bodyDecodedBytesMax: 32 * MiB,
       eventsPerRequestMax: 5000,
@@ -183,6 +184,7 @@ const sampleValues: { readonly [K in keyof Config]: readonly [string, Config[K]]
   batchWaitMs: ['20ms', 20],
   dedupeWindowEntriesMax: ['1000', 1000],
   retryAttemptsMax: ['0', 0],
+  writerFlushAfterBytes: ['0', 0],
   bodyBytesMax: ['1MiB', MiB],
   bodyDecodedBytesMax: ['2MiB', 2 * MiB],
   eventsPerRequestMax: ['100', 100],
@@ -335,6 +337,14 @@ describe('bytes', () => {
     const problems = problemsOf({ FLOODGATE_RING_BYTES: String(16 * MiB + 4) });
     assertOnlyProblemAbout(problems, setting, String(16 * MiB + 4));
     assert.match(problems[0] ?? '', /a multiple of 8 bytes/);
+  });
+
+  test('the writer flush size must be whole 8 KiB pages (PostgreSQL counts it in pages)', () => {
+    const setting = settingFor('writerFlushAfterBytes');
+    const problems = problemsOf({ FLOODGATE_WRITER_FLUSH_AFTER_BYTES: '100KiB' });
+    assertOnlyProblemAbout(problems, setting, '100KiB');
+    assert.match(problems[0] ?? '', /a multiple of 8192 bytes/);
+    assert.equal(loadConfig({ env: { FLOODGATE_WRITER_FLUSH_AFTER_BYTES: '512KiB' }, argv: [] }).writerFlushAfterBytes, 512 * KiB);
   });
 
   test('the message shows the range in readable units and in bytes', () => {
