@@ -30,6 +30,13 @@ export interface IntervalStats {
   /** CPU time this client process used in the interval (user + system), µs. */
   cpuUs: number;
   histogram: string;
+  /**
+   * How late each request left the client: from its scheduled instant (open model) or
+   * the moment its user was ready (closed model) to the write on its socket, encoded like
+   * `histogram`. The latency above includes this lag, as it must (no coordinated
+   * omission); kept apart, it tells how much of a tail the load machine itself made.
+   */
+  sendLagHistogram: string;
 }
 
 let wasmReady = false;
@@ -62,7 +69,7 @@ export function encodeHistogram(histogram: hdr.Histogram): string {
   return hdr.encodeIntoCompressedBase64(histogram);
 }
 
-export function emptyStats(second: number): Omit<IntervalStats, 'histogram'> {
+export function emptyStats(second: number): Omit<IntervalStats, 'histogram' | 'sendLagHistogram'> {
   return {
     second,
     requests: 0,

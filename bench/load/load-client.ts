@@ -46,7 +46,8 @@ export class LoadClient {
   readonly #report: (stats: IntervalStats) => void;
   #sequence = 0;
   #histogram: Histogram;
-  #stats: Omit<IntervalStats, 'histogram'>;
+  #sendLag: Histogram;
+  #stats: Omit<IntervalStats, 'histogram' | 'sendLagHistogram'>;
   #cpu = process.cpuUsage();
 
   constructor(config: ClientConfig, report: (stats: IntervalStats) => void) {
@@ -58,6 +59,7 @@ export class LoadClient {
     this.#head = requestHead(config.host, config.port, scenario.route, this.#template.contentType, this.#template.bytes.length);
     this.#startMs = performance.now() + (config.startAtEpochMs - Date.now());
     this.#histogram = newLatencyHistogram();
+    this.#sendLag = newLatencyHistogram();
     this.#stats = emptyStats(0);
   }
 
@@ -162,6 +164,7 @@ export class LoadClient {
   #send(connection: HttpConnection, scheduledAtMs: number, done: (answered: boolean) => void): void {
     const body = stampBody(this.#template, this.#sequence++);
     this.#stats.eventsSent += this.#template.eventCount;
+    this.#sendLag.recordValue(Math.max(1, Math.round((performance.now() - scheduledAtMs) * 1000)));
     connection.send(this.#head, body, (error, answer) => {
       this.#record(scheduledAtMs, error, answer);
       done(answer !== null);
@@ -212,8 +215,14 @@ export class LoadClient {
   #flush(): void {
     const cpu = process.cpuUsage(this.#cpu);
     this.#cpu = process.cpuUsage();
-    const stats: IntervalStats = { ...this.#stats, cpuUs: cpu.user + cpu.system, histogram: encodeHistogram(this.#histogram) };
+    const stats: IntervalStats = {
+      ...this.#stats,
+      cpuUs: cpu.user + cpu.system,
+      histogram: encodeHistogram(this.#histogram),
+      sendLagHistogram: encodeHistogram(this.#sendLag),
+    };
     this.#histogram.reset();
+    this.#sendLag.reset();
     this.#stats = emptyStats(this.#stats.second + 1);
     this.#report(stats);
   }

@@ -4,6 +4,7 @@
  */
 import { formatCount, markdownTable, round } from '../common/results';
 import type { LoadResult } from './load-run';
+import type { LatencySummaryMs } from './timeline';
 import { renderTimelineSvg } from './svg-chart';
 
 function describeLoad(result: LoadResult): string {
@@ -53,6 +54,7 @@ export function renderLoadMarkdown(result: LoadResult): string {
       ['events acknowledged per second', formatCount(totals.eventsPerS)],
       ['requests per second', String(totals.requestsPerS)],
       ['latency p50 / p90 / p99 / p99.9 / max (ms)', [latency.p50, latency.p90, latency.p99, latency.p999, latency.max].map((value) => String(value)).join(' / ')],
+      ['of which the clients sent late by p50 / p99 / p99.9 / max (ms)', sendLagText(result.sendLagMs)],
       ['requests (answered by status)', `${formatCount(totals.requests)} (${Object.entries(totals.statuses).map(([status, count]) => `${status}: ${formatCount(count)}`).join(', ') || 'none'})`],
       ['timeouts / connection errors / unsent (open model)', `${totals.timeouts} / ${totals.errors} / ${totals.unsent}${totals.errorSamples.length > 0 ? ` (${totals.errorSamples.join('; ')})` : ''}`],
       ['events sent / acknowledged / rejected', `${formatCount(totals.eventsSent)} / ${formatCount(totals.eventsAcknowledged)} / ${formatCount(totals.eventsRejected)}`],
@@ -124,4 +126,10 @@ export function renderLoadSvg(result: LoadResult): string {
     ],
     markers,
   });
+}
+
+/** Older result files have no send lag; say so rather than print zeros. */
+function sendLagText(lag: LatencySummaryMs | undefined): string {
+  if (lag === undefined || lag.count === 0) return 'not recorded';
+  return [lag.p50, lag.p99, lag.p999, lag.max].map((value) => String(value)).join(' / ');
 }

@@ -51,6 +51,8 @@ export interface LoadResult {
   readonly latencyMs: LatencySummaryMs;
   /** HdrHistogram of every answered request's latency (µs), compressed base64. */
   readonly latencyHistogram: string;
+  /** How late requests left the clients (see IntervalStats.sendLagHistogram); part of latencyMs. */
+  readonly sendLagMs: LatencySummaryMs;
   readonly phases: readonly PhaseSummary[];
   readonly cpuCores: ReturnType<typeof averageCpu> | null;
   readonly engineRssMiB: { readonly max: number; readonly last: number } | null;
@@ -100,6 +102,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       totals: { ...totals, eventsPerS: Math.round(measured.counters.eventsAcknowledged / measuredS), requestsPerS: round(measured.counters.requests / measuredS, 1) },
       latencyMs: summarizeLatency(measured.latency),
       latencyHistogram: encodeHistogram(measured.latency),
+      sendLagMs: summarizeLatency(measured.sendLag),
       phases: driven.builder.phases(scenario),
       cpuCores: measuredSamples.length === 0 ? null : averageCpu(measuredSamples),
       engineRssMiB: rss.length === 0 ? null : { max: round(Math.max(...rss) / 2 ** 20, 1), last: round((rss.at(-1) ?? 0) / 2 ** 20, 1) },

@@ -12,7 +12,7 @@ import type { Phase, Scenario } from './scenario';
  * A client's per-second counts (IntervalStats) summed over seconds and clients; errorSamples
  * keeps the first few distinct reasons requests failed without an answer.
  */
-export type Counters = Omit<IntervalStats, 'second' | 'histogram' | 'cpuUs'> & {
+export type Counters = Omit<IntervalStats, 'second' | 'histogram' | 'sendLagHistogram' | 'cpuUs'> & {
   /** CPU time the client processes used, µs. */
   clientCpuUs: number;
 };
@@ -89,6 +89,7 @@ export function summarizeLatency(histogram: Histogram): LatencySummaryMs {
 interface SecondEntry {
   readonly counters: Counters;
   readonly histogram: Histogram;
+  readonly sendLag: Histogram;
   reports: number;
 }
 
@@ -101,11 +102,12 @@ export class TimelineBuilder {
   add(stats: IntervalStats): number {
     let entry = this.#seconds.get(stats.second);
     if (entry === undefined) {
-      entry = { counters: emptyCounters(), histogram: newLatencyHistogram(), reports: 0 };
+      entry = { counters: emptyCounters(), histogram: newLatencyHistogram(), sendLag: newLatencyHistogram(), reports: 0 };
       this.#seconds.set(stats.second, entry);
     }
     const histogram = decodeHistogram(stats.histogram);
     entry.histogram.add(histogram);
+    entry.sendLag.add(decodeHistogram(stats.sendLagHistogram));
     addCounters(entry.counters, stats);
     addCounters(this.#totals, stats);
     entry.reports += 1;
@@ -141,7 +143,7 @@ export class TimelineBuilder {
    * The run's headline numbers: latency and counters over the seconds of every phase that
    * is not a warm-up (all of them when no phase is), and which seconds those were.
    */
-  measured(scenario: Scenario): { latency: Histogram; counters: Counters; seconds: number[] } {
+  measured(scenario: Scenario): { latency: Histogram; sendLag: Histogram; counters: Counters; seconds: number[] } {
     const seconds = phaseSeconds(scenario).flatMap(({ phase, seconds: inPhase }) => (phase.warmup ? [] : inPhase));
     return { ...this.#merge(seconds), seconds };
   }
@@ -164,16 +166,18 @@ export class TimelineBuilder {
     });
   }
 
-  #merge(seconds: readonly number[]): { latency: Histogram; counters: Counters } {
+  #merge(seconds: readonly number[]): { latency: Histogram; sendLag: Histogram; counters: Counters } {
     const latency = newLatencyHistogram();
+    const sendLag = newLatencyHistogram();
     const counters = emptyCounters();
     for (const second of seconds) {
       const entry = this.#seconds.get(second);
       if (entry === undefined) continue;
       latency.add(entry.histogram);
+      sendLag.add(entry.sendLag);
       addCounters(counters, entry.counters);
     }
-    return { latency, counters };
+    return { latency, sendLag, counters };
   }
 }
 

@@ -76,6 +76,10 @@ test('a short open-model run against a running engine (async mode) settles and m
     // 40 requests/s for 1.5 s, give or take the scheduler's first and last tick.
     assert.ok(result.totals.requests >= 55 && result.totals.requests <= 61, `${result.totals.requests} requests`);
     assert.equal(result.totals.unsent, 0);
+    // Every sent request has its send lag, which can never exceed its whole latency.
+    assert.equal(result.sendLagMs.count, result.latencyMs.count);
+    assert.ok(result.sendLagMs.p50 <= result.latencyMs.p50 && result.sendLagMs.max <= result.latencyMs.max, JSON.stringify(result.sendLagMs));
+    assert.match(renderLoadMarkdown(result), /of which the clients sent late by p50 \/ p99 \/ p99\.9 \/ max \(ms\) \| [0-9.]+ \/ /);
     assert.equal(result.verification.distinctIds, result.totals.eventsAcknowledged);
     assert.ok(result.verification.ok);
     assert.equal(result.engineRssMiB, null, 'an external engine has no pid to sample');
