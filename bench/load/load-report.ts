@@ -53,7 +53,7 @@ export function renderLoadMarkdown(result: LoadResult): string {
     markdownTable(['result', 'value'], [
       ['events acknowledged per second', formatCount(totals.eventsPerS)],
       ['requests per second', String(totals.requestsPerS)],
-      ['latency p50 / p90 / p99 / p99.9 / max (ms)', [latency.p50, latency.p90, latency.p99, latency.p999, latency.max].map((value) => String(value)).join(' / ')],
+      ['latency p50 / p90 / p99 / p99.9 / max (ms)', slashed([latency.p50, latency.p90, latency.p99, latency.p999, latency.max])],
       ['of which the clients sent late by p50 / p99 / p99.9 / max (ms)', sendLagText(result.sendLagMs)],
       ['requests (answered by status)', `${formatCount(totals.requests)} (${Object.entries(totals.statuses).map(([status, count]) => `${status}: ${formatCount(count)}`).join(', ') || 'none'})`],
       ['timeouts / connection errors / unsent (open model)', `${totals.timeouts} / ${totals.errors} / ${totals.unsent}${totals.errorSamples.length > 0 ? ` (${totals.errorSamples.join('; ')})` : ''}`],
@@ -128,8 +128,11 @@ export function renderLoadSvg(result: LoadResult): string {
   });
 }
 
-/** Older result files have no send lag; say so rather than print zeros. */
-function sendLagText(lag: LatencySummaryMs | undefined): string {
-  if (lag === undefined || lag.count === 0) return 'not recorded';
-  return [lag.p50, lag.p99, lag.p999, lag.max].map((value) => String(value)).join(' / ');
+function slashed(values: readonly number[]): string {
+  return values.join(' / ');
+}
+
+/** A run that sent nothing has no lag to show; say so rather than print zeros. */
+function sendLagText(lag: LatencySummaryMs): string {
+  return lag.count === 0 ? 'not recorded' : slashed([lag.p50, lag.p99, lag.p999, lag.max]);
 }

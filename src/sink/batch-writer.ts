@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { settingsByKey } from '../config/settings';
 import { copyIn } from './copy-in';
 import { EventOutcome, type ValidEvent } from '../event';
 import { RingEvent } from '../ring/envelope-reader';
@@ -9,7 +8,7 @@ import { deadLetterReasonOf, insertDeadLetter } from './dead-letters';
 import { dayOfUs, isPartitionableDay, PartitionCache } from './partitions';
 import { classifyDatabaseError, errorCodeOf } from './retry-policy';
 import { errorFields, type SinkLogger } from './sink-logger';
-import { connectWriterSession, type WriterSessionOptions } from './writer-session';
+import { connectWriterSession, defaultWriterSession, type WriterSessionOptions } from './writer-session';
 
 /**
  * Writes batches of events into `events`, one actor's connection at a time.
@@ -81,9 +80,6 @@ const copyIntoStagingSql = `COPY ${stagingTable} (${copyColumns}) FROM STDIN (FO
 const insertFromStagingSql =
   `INSERT INTO events (${copyColumns}) SELECT ${copyColumns} FROM ${stagingTable} ` +
   'ON CONFLICT DO NOTHING RETURNING event_id';
-
-/** The writer session as the engine's defaults set it (src/config/settings.ts). */
-const defaultWriterSession: WriterSessionOptions = { flushAfterBytes: settingsByKey.writerFlushAfterBytes.default };
 
 /** A connection attempt longer than this counts as a transient failure (ETIMEDOUT). */
 export const connectTimeoutMs = 10_000;

@@ -1,5 +1,6 @@
 import pg from 'pg';
-import { KiB } from '../config/settings';
+import { KiB, settingsByKey } from '../config/settings';
+import { errorCodeOf } from './retry-policy';
 import { errorFields, type SinkLogger } from './sink-logger';
 
 /**
@@ -20,6 +21,9 @@ export interface WriterSessionOptions {
   /** backend_flush_after for the session, in bytes; 0 leaves the server's own setting. */
   readonly flushAfterBytes: number;
 }
+
+/** The writer session as the engine's defaults set it (src/config/settings.ts). */
+export const defaultWriterSession: WriterSessionOptions = { flushAfterBytes: settingsByKey.writerFlushAfterBytes.default };
 
 /** The statement that sets the session up, or null when nothing needs setting. */
 export function writerSessionSql(options: WriterSessionOptions): string | null {
@@ -49,6 +53,6 @@ export async function connectWriterSession(client: pg.Client, options: WriterSes
 
 /** 22023 invalid_parameter_value, 42704 undefined_object (unknown setting), 42501 insufficient_privilege. */
 function isRefusedSetting(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
+  const code = errorCodeOf(error);
   return code === '22023' || code === '42704' || code === '42501';
 }

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { KiB, MiB } from '../../src/config/settings';
 import { BatchWriter } from '../../src/sink/batch-writer';
 import { connectWriterSession, writerSessionSql } from '../../src/sink/writer-session';
+import { withClient } from '../../bench/common/scratch-database';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { buildRows, createMigratedDatabase, recordingLogger } from './fixtures';
 
@@ -20,14 +21,9 @@ async function showFlushAfter(client: pg.Client): Promise<string> {
   return result.rows[0]?.backend_flush_after ?? '';
 }
 
-async function withPlainClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: database.url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
+/** The setting as a session that is not a writer's sees it. */
+function serverSetting(): Promise<string> {
+  return withClient(database.url, showFlushAfter);
 }
 
 test('the session statement names the size in kB, and 0 sets nothing', () => {
@@ -37,7 +33,7 @@ test('the session statement names the size in kB, and 0 sets nothing', () => {
 });
 
 test('a writer session flushes after the configured size; other sessions keep the server setting', async () => {
-  const serverDefault = await withPlainClient(showFlushAfter);
+  const serverDefault = await serverSetting();
   const client = new pg.Client({ connectionString: database.url });
   const logger = recordingLogger();
   await connectWriterSession(client, { flushAfterBytes: 512 * KiB }, logger);
@@ -47,11 +43,11 @@ test('a writer session flushes after the configured size; other sessions keep th
   } finally {
     await client.end();
   }
-  assert.equal(await withPlainClient(showFlushAfter), serverDefault);
+  assert.equal(await serverSetting(), serverDefault);
 });
 
 test('0 leaves the server setting in the writer session', async () => {
-  const serverDefault = await withPlainClient(showFlushAfter);
+  const serverDefault = await serverSetting();
   const client = new pg.Client({ connectionString: database.url });
   await connectWriterSession(client, { flushAfterBytes: 0 }, recordingLogger());
   try {
