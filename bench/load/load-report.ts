@@ -5,6 +5,7 @@
 import { formatCount, markdownTable, round } from '../common/results';
 import type { LoadResult } from './load-run';
 import type { LatencySummaryMs } from './timeline';
+import type { PercentileReport } from '../../src/metrics/stats-report';
 import { renderTimelineSvg } from './svg-chart';
 
 function describeLoad(result: LoadResult): string {
@@ -61,6 +62,7 @@ export function renderLoadMarkdown(result: LoadResult): string {
       ['rows stored / distinct ids / stored twice', `${formatCount(check.rowsStored)} / ${formatCount(check.distinctIds)} / ${check.duplicatesStored}`],
       ['acknowledged but not stored (must be 0)', String(check.lost)],
       ['check', check.ok ? 'ok: acknowledged == stored, no duplicates' : 'FAILED'],
+      ...engineStatsRows(result),
       ['engine RSS max / at end (MiB)', result.engineRssMiB === null ? 'not sampled' : `${result.engineRssMiB.max} / ${result.engineRssMiB.last}`],
       ['engine stop (drain) time', `${result.run.stopMs} ms`],
     ]),
@@ -128,7 +130,20 @@ export function renderLoadSvg(result: LoadResult): string {
   });
 }
 
-function slashed(values: readonly number[]): string {
+/** The engine's own percentiles, when it reported them (p50 / p90 / p99 / p99.9 / max). */
+function engineStatsRows(result: LoadResult): string[][] {
+  const stats = result.engineStats;
+  if (stats == null) return [];
+  const text = (report: PercentileReport): string => (report.count === 0 ? 'none in the window' : slashed([report.p50, report.p90, report.p99, report.p999, report.max].map((value) => value ?? '-')));
+  const window = `engine's last ${stats.windowS} s`;
+  return [
+    [`engine: request receipt → answer, p50 / p90 / p99 / p99.9 / max (ms, ${window}, ${stats.ackMode})`, text(stats.requestMs)],
+    [`engine: commit latency p50 / p90 / p99 / p99.9 / max (ms, ${window})`, text(stats.commitMs)],
+    [`engine: rows per batch p50 / p90 / p99 / p99.9 / max (${window})`, text(stats.batchRows)],
+  ];
+}
+
+function slashed(values: readonly (number | string)[]): string {
   return values.join(' / ');
 }
 

@@ -5,6 +5,7 @@
  *     → clients   forked processes, all starting at the same instant
  *     → every second: clients report counters + histograms; /proc is sampled
  *       (engine CPU by thread, PostgreSQL, clients, everything else, engine RSS)
+ *     → stats     the engine's own latency and commit percentiles (GET /v1/stats)
  *     → stop      the engine is sent SIGTERM and drains (async mode's queue included)
  *     → check     rows stored with the run's id prefix == events acknowledged, no id twice
  *     → result    returned to the caller (run-load.ts writes the files)
@@ -19,6 +20,7 @@ import type { ClientConfig } from './load-client';
 import { scenarioDurationS, type Scenario } from './scenario';
 import { externalTarget, startBaseline, startFloodgate, type RunningTarget } from './targets';
 import { encodeHistogram } from './interval-stats';
+import { fetchEngineStats, type EngineStats } from './engine-stats';
 import { summarizeLatency, TimelineBuilder, type Counters, type LatencySummaryMs, type PhaseSummary, type TimelinePoint } from './timeline';
 
 export interface RunOptions {
@@ -56,6 +58,8 @@ export interface LoadResult {
   readonly phases: readonly PhaseSummary[];
   readonly cpuCores: ReturnType<typeof averageCpu> | null;
   readonly engineRssMiB: { readonly max: number; readonly last: number } | null;
+  /** What the engine itself measured (null for the baseline, or an engine without /v1/stats). */
+  readonly engineStats: EngineStats | null;
   readonly timeline: readonly TimelinePoint[];
   readonly verification: Verification;
   readonly clientsLateMs: number;
@@ -86,6 +90,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     }
     const startedAt = new Date();
     const driven = await driveClients(scenario, target, idPrefix, databaseNameOf(databaseUrl), progress);
+    const engineStats = await fetchEngineStats(target.host, target.port);
     const stopped = await target.stop();
     const verification = await verify(databaseUrl, idPrefix, driven.builder.totals, scenario, options.url !== undefined);
     const durationS = scenarioDurationS(scenario);
@@ -106,6 +111,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       phases: driven.builder.phases(scenario),
       cpuCores: measuredSamples.length === 0 ? null : averageCpu(measuredSamples),
       engineRssMiB: rss.length === 0 ? null : { max: round(Math.max(...rss) / 2 ** 20, 1), last: round((rss.at(-1) ?? 0) / 2 ** 20, 1) },
+      engineStats,
       timeline: driven.timeline,
       verification,
       clientsLateMs: driven.lateMs,

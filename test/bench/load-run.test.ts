@@ -45,7 +45,13 @@ test('a 2-second closed run against an engine the runner starts: acknowledged ==
   assert.ok(result.engineRssMiB !== null && result.engineRssMiB.max > 10, 'engine RSS was not sampled');
   assert.ok(result.cpuCores !== null && result.cpuCores.engineCores > 0, 'engine CPU was not sampled');
   assert.ok(lines.some((line) => /ev\/s/.test(line)), 'no progress was shown');
+  // The engine's own view: every answered request passed its request histogram, and durable answers waited for commits.
+  assert.ok(result.engineStats !== null, 'the engine\'s /v1/stats was not read');
+  assert.equal(result.engineStats.ackMode, 'durable');
+  assert.ok(result.engineStats.requestMs.count > 0 && result.engineStats.requestMs.count <= result.totals.requests, JSON.stringify(result.engineStats.requestMs));
+  assert.ok(result.engineStats.commitMs.count > 0 && (result.engineStats.commitMs.p99 ?? 0) > 0, JSON.stringify(result.engineStats.commitMs));
   assert.match(renderLoadMarkdown(result), /check \| ok/);
+  assert.match(renderLoadMarkdown(result), /engine: commit latency p50 \/ p90 \/ p99 \/ p99\.9 \/ max \(ms, engine's last \d+ s\) \| [0-9.]+ \//);
   assert.match(renderLoadSvg(result), /^<\?xml/);
   const directory = mkdtempSync(path.join(os.tmpdir(), 'floodgate-summary-'));
   try {
@@ -122,4 +128,5 @@ test('the baseline service, when installed, is driven and checked the same way',
   assert.deepEqual(Object.keys(result.totals.statuses), ['200']);
   assert.ok(result.totals.eventsAcknowledged > 0);
   assert.ok(result.verification.ok);
+  assert.equal(result.engineStats, null, 'the baseline has no /v1/stats: its 404 must read as null');
 });
