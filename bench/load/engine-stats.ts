@@ -13,6 +13,9 @@ export interface EngineStats {
   readonly windowS: number;
   readonly requestMs: PercentileReport;
   readonly commitMs: PercentileReport;
+  /** Ring push → the actor took the event. */
+  readonly ringWaitMs: PercentileReport;
+  /** One batch write attempt: COPY and commit. */
   readonly flushMs: PercentileReport;
   readonly batchRows: PercentileReport;
 }
@@ -36,6 +39,7 @@ export async function fetchEngineStats(host: string, port: number): Promise<Engi
     windowS: Number(body.window_s),
     requestMs: body.request_duration_ms as PercentileReport,
     commitMs: body.commit_latency_ms as PercentileReport,
+    ringWaitMs: body.ring_wait_ms as PercentileReport,
     flushMs: body.flush_duration_ms as PercentileReport,
     batchRows: body.batch_rows as PercentileReport,
   };

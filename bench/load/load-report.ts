@@ -139,6 +139,8 @@ function engineStatsRows(result: LoadResult): string[][] {
   return [
     [`engine: request receipt → answer, p50 / p90 / p99 / p99.9 / max (ms, ${window}, ${stats.ackMode})`, text(stats.requestMs)],
     [`engine: commit latency p50 / p90 / p99 / p99.9 / max (ms, ${window})`, text(stats.commitMs)],
+    [`engine: ring wait (push → actor) p50 / p90 / p99 / p99.9 / max (ms, ${window})`, text(stats.ringWaitMs)],
+    [`engine: batch write (COPY + commit) p50 / p90 / p99 / p99.9 / max (ms, ${window})`, text(stats.flushMs)],
     [`engine: rows per batch p50 / p90 / p99 / p99.9 / max (${window})`, text(stats.batchRows)],
   ];
 }

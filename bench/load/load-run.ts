@@ -31,6 +31,8 @@ export interface RunOptions {
   /** Connections of the baseline's pg pool. */
   readonly baselinePoolSize?: number;
   readonly progress?: (line: string) => void;
+  /** Node options for an engine the runner starts (the profiler's --cpu-prof). */
+  readonly engineNodeArgs?: readonly string[];
 }
 
 export interface Verification {
@@ -83,7 +85,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       databaseUrl = scratch.url;
       if (scenario.target === 'baseline') await prepareSchema(databaseUrl);
       progress(`starting ${scenario.target} on scratch database ${scratch.name}`);
-      target = scenario.target === 'baseline' ? await startBaseline(databaseUrl, options.baselinePoolSize ?? 10) : await startFloodgate(databaseUrl, scenario.engineEnv);
+      target = scenario.target === 'baseline' ? await startBaseline(databaseUrl, options.baselinePoolSize ?? 10) : await startFloodgate(databaseUrl, scenario.engineEnv, options.engineNodeArgs);
     } else {
       if (options.databaseUrl === undefined) throw new Error('--url needs --database-url (the engine\'s database, for the check)');
       target = externalTarget(options.url);

@@ -34,12 +34,12 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-export async function startFloodgate(databaseUrl: string, engineEnv: Readonly<Record<string, string>>): Promise<RunningTarget> {
+export async function startFloodgate(databaseUrl: string, engineEnv: Readonly<Record<string, string>>, nodeArgs: readonly string[] = []): Promise<RunningTarget> {
   const cli = path.join(repoRoot, 'dist', 'src', 'cli.js');
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run npm run build first`);
   const port = await freePort();
   const env = { ...cleanEnv(), DATABASE_URL: databaseUrl, PORT: String(port), FLOODGATE_HOST: '127.0.0.1', FLOODGATE_LOG_LEVEL: 'warn', ...engineEnv };
-  return startChild('floodgate', [cli, 'serve'], env, port, '/readyz');
+  return startChild('floodgate', [...nodeArgs, cli, 'serve'], env, port, '/readyz');
 }
 
 /** Installs the baseline's own dependencies (bench/baseline/package-lock.json) on first use. */

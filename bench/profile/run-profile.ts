@@ -1,0 +1,105 @@
+/**
+ * `npm run bench:profile -- <scenario> [--duration-scale X] [--interval-us N] [--rate R]`:
+ * runs one load scenario against an engine started under `node --cpu-prof` (its worker
+ * threads inherit the option, so every thread writes a profile when the engine exits after
+ * its drain), then writes
+ *
+ *   bench/results/profile-<scenario>-<date>.md            busy cores, CPU per event, areas, hot functions per thread
+ *   bench/results/profile-<scenario>-<date>-<thread>.svg  one flame graph per thread
+ *
+ * The raw .cpuprofile files stay in a temporary directory whose path is printed (they are
+ * tens of MB; open them in Chrome DevTools or speedscope). The run's own database check
+ * still applies: the exit code is 1 when it failed.
+ */
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileStamp, machineInfo, repoRoot, writeResultFiles } from '../common/results';
+import { runScenario } from '../load/load-run';
+import { adjustScenario, loadScenario } from '../load/scenario';
+import { renderFlameSvg } from './flame-svg';
+import { readProfiles, renderProfileMarkdown } from './profile-report';
+
+interface Options {
+  readonly name: string;
+  readonly durationScale?: number;
+  readonly ratePerS?: number;
+  readonly intervalUs: number;
+}
+
+const defaultIntervalUs = 500;
+
+function parseArgs(argv: readonly string[]): Options {
+  let name: string | undefined;
+  let durationScale: number | undefined;
+  let ratePerS: number | undefined;
+  let intervalUs = defaultIntervalUs;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const value = (): number => {
+      const next = Number(argv[++i]);
+      if (!Number.isFinite(next) || next <= 0) throw new Error(`${arg} needs a positive number`);
+      return next;
+    };
+    if (arg === '--duration-scale') durationScale = value();
+    else if (arg === '--rate') ratePerS = value();
+    else if (arg === '--interval-us') intervalUs = Math.round(value());
+    else if (arg.startsWith('--')) throw new Error(`unknown option ${arg}`);
+    else if (name === undefined) name = arg;
+    else throw new Error('one scenario per profile run');
+  }
+  if (name === undefined) throw new Error('usage: run-profile <scenario> [--duration-scale X] [--rate R] [--interval-us N]');
+  return { name, durationScale, ratePerS, intervalUs };
+}
+
+export async function profileScenario(options: Options, progress: (line: string) => void): Promise<{ files: string[]; ok: boolean; profileDir: string }> {
+  const loaded = loadScenario(options.name);
+  if (loaded.target !== 'floodgate') throw new Error(`${loaded.name} targets ${loaded.target}: only the engine is profiled`);
+  const scenario = adjustScenario(loaded, { target: 'floodgate', durationScale: options.durationScale, ratePerS: options.ratePerS });
+  const profileDir = mkdtempSync(path.join(os.tmpdir(), 'floodgate-cpu-prof-'));
+  const result = await runScenario(scenario, {
+    progress,
+    engineNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-interval=${options.intervalUs}`],
+  });
+  const threads = readProfiles(profileDir, repoRoot);
+  if (threads.length === 0) throw new Error(`the engine wrote no CPU profile into ${profileDir}`);
+  const stem = `profile-${scenario.name}-${fileStamp(new Date(result.run.startedAt))}`;
+  const machine = machineInfo();
+  const written: string[] = [];
+  const svgNames = new Map<string, string>();
+  for (const entry of threads) {
+    const svgName = `${stem}-${entry.thread}.svg`;
+    svgNames.set(entry.thread, svgName);
+    const busyCores = (entry.profile.busyUs / Math.max(1, entry.profile.wallUs)).toFixed(2);
+    written.push(...writeResultFiles(`${stem}-${entry.thread}`, { svg: renderFlameSvg(entry.profile, `${scenario.name}: ${entry.thread} thread, ${busyCores} cores busy`, `${result.totals.eventsPerS.toLocaleString('en-US')} events/s · ${result.run.startedAt} · commit ${machine.gitCommit ?? '?'} · width = busy time (idle left out)`) }));
+  }
+  const markdown = renderProfileMarkdown({
+    scenario: scenario.name,
+    eventsAcknowledged: result.totals.eventsAcknowledged,
+    eventsPerS: result.totals.eventsPerS,
+    startedAt: result.run.startedAt,
+    commit: machine.gitCommit,
+    machine: `${machine.cpuModel} × ${machine.cores}, Node ${machine.node}, PostgreSQL ${result.run.postgres}`,
+    intervalUs: options.intervalUs,
+  }, threads, svgNames);
+  written.push(...writeResultFiles(stem, { md: markdown }));
+  return { files: written, ok: result.verification.ok, profileDir };
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
+  const { files, ok, profileDir } = await profileScenario(options, (line) => process.stderr.write(`${line}\n`));
+  for (const file of files) process.stdout.write(`  ${file}\n`);
+  process.stdout.write(`raw profiles: ${profileDir}\n`);
+  if (!ok) {
+    process.stderr.write('the run\'s database check FAILED\n');
+    process.exitCode = 1;
+  }
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  });
+}
