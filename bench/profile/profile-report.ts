@@ -81,3 +81,17 @@ export function renderProfileMarkdown(summary: ProfileRunSummary, threads: reado
   }
   return `${lines.join('\n')}\n`;
 }
+
+/** The summary as data (the .json record): per thread its busy time, areas and hottest functions. */
+export function profileRecord(summary: ProfileRunSummary, threads: readonly ProfiledThread[]): Record<string, unknown> {
+  return {
+    ...summary,
+    threads: threads.map((entry) => ({
+      thread: entry.thread,
+      busyUs: Math.round(entry.profile.busyUs),
+      wallUs: Math.round(entry.profile.wallUs),
+      areas: areaTimes(entry.profile).map((area) => ({ area: area.area, selfUs: Math.round(area.selfUs) })),
+      functions: functionTimes(entry.profile).slice(0, topFunctions).map((fn) => ({ ...fn, selfUs: Math.round(fn.selfUs), totalUs: Math.round(fn.totalUs) })),
+    })),
+  };
+}

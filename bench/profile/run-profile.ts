@@ -4,7 +4,7 @@
  * threads inherit the option, so every thread writes a profile when the engine exits after
  * its drain), then writes
  *
- *   bench/results/profile-<scenario>-<date>.md            busy cores, CPU per event, areas, hot functions per thread
+ *   bench/results/profile-<scenario>-<date>.json / .md    busy cores, CPU per event, areas, hot functions per thread
  *   bench/results/profile-<scenario>-<date>-<thread>.svg  one flame graph per thread
  *
  * The raw .cpuprofile files stay in a temporary directory whose path is printed (they are
@@ -18,7 +18,7 @@ import { fileStamp, machineInfo, repoRoot, writeResultFiles } from '../common/re
 import { runScenario } from '../load/load-run';
 import { adjustScenario, loadScenario } from '../load/scenario';
 import { renderFlameSvg } from './flame-svg';
-import { readProfiles, renderProfileMarkdown } from './profile-report';
+import { profileRecord, readProfiles, renderProfileMarkdown } from './profile-report';
 
 interface Options {
   readonly name: string;
@@ -73,7 +73,7 @@ export async function profileScenario(options: Options, progress: (line: string)
     const busyCores = (entry.profile.busyUs / Math.max(1, entry.profile.wallUs)).toFixed(2);
     written.push(...writeResultFiles(`${stem}-${entry.thread}`, { svg: renderFlameSvg(entry.profile, `${scenario.name}: ${entry.thread} thread, ${busyCores} cores busy`, `${result.totals.eventsPerS.toLocaleString('en-US')} events/s · ${result.run.startedAt} · commit ${machine.gitCommit ?? '?'} · width = busy time (idle left out)`) }));
   }
-  const markdown = renderProfileMarkdown({
+  const summary = {
     scenario: scenario.name,
     eventsAcknowledged: result.totals.eventsAcknowledged,
     eventsPerS: result.totals.eventsPerS,
@@ -81,8 +81,8 @@ export async function profileScenario(options: Options, progress: (line: string)
     commit: machine.gitCommit,
     machine: `${machine.cpuModel} × ${machine.cores}, Node ${machine.node}, PostgreSQL ${result.run.postgres}`,
     intervalUs: options.intervalUs,
-  }, threads, svgNames);
-  written.push(...writeResultFiles(stem, { md: markdown }));
+  };
+  written.push(...writeResultFiles(stem, { json: JSON.stringify(profileRecord(summary, threads), null, 2), md: renderProfileMarkdown(summary, threads, svgNames) }));
   return { files: written, ok: result.verification.ok, profileDir };
 }
 

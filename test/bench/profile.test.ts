@@ -13,7 +13,7 @@ import { runScenario } from '../../bench/load/load-run';
 import { parseScenario } from '../../bench/load/scenario';
 import { areaOf, areaTimes, functionTimes, readThreadProfile, type V8CpuProfile } from '../../bench/profile/cpu-profile';
 import { renderFlameSvg } from '../../bench/profile/flame-svg';
-import { readProfiles, renderProfileMarkdown } from '../../bench/profile/profile-report';
+import { profileRecord, readProfiles, renderProfileMarkdown } from '../../bench/profile/profile-report';
 import { serverUrl } from '../support/database';
 
 const frame = (functionName: string, url = '', lineNumber = 0) => ({ functionName, url, lineNumber, columnNumber: 0, scriptId: '0' });
@@ -95,6 +95,9 @@ test('a real engine under --cpu-prof: one profile per thread, ingress on main, t
     const markdown = renderProfileMarkdown({ scenario: 'tooling-profile', eventsAcknowledged: result.totals.eventsAcknowledged, eventsPerS: result.totals.eventsPerS, startedAt: result.run.startedAt, commit: null, machine: 'test', intervalUs: 500 }, threads, new Map([['main', 'main.svg']]));
     assert.match(markdown, /\| main \| [0-9.]+ \| [0-9]+ \| main\.svg \|/);
     assert.match(markdown, /## actor-0/);
+    const record = JSON.parse(JSON.stringify(profileRecord({ scenario: 'tooling-profile', eventsAcknowledged: 1, eventsPerS: 1, startedAt: '', commit: null, machine: 'test', intervalUs: 500 }, threads))) as { threads: { thread: string; busyUs: number; functions: { selfUs: number }[] }[] };
+    assert.deepEqual(record.threads.map((entry) => entry.thread), threads.map((entry) => entry.thread));
+    for (const entry of record.threads) assert.ok(entry.functions.length > 0 && (entry.functions[0]?.selfUs ?? 0) <= entry.busyUs);
   } finally {
     rmSync(directory, { recursive: true, force: true });
   }
