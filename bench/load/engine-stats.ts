@@ -1,7 +1,7 @@
 /**
  * The engine's own view of a run, read from GET /v1/stats just before the runner stops it:
- * request duration (receipt → answer written) and commit latency as the engine measured
- * them. Beside the clients' latency this splits a tail between the engine and what lies
+ * request duration (receipt → answer written), commit latency, ring wait, batch writes and
+ * rows per batch as the engine measured them. Beside the clients' latency this splits a tail between the engine and what lies
  * outside it (the clients' send lag, the kernel, waiting for a core). The engine's
  * percentiles cover its own sliding window (`windowS`, 50–60 s), the end of the run; the
  * baseline has no such route and gets null.

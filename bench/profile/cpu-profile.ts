@@ -104,6 +104,11 @@ function mergeChild(parent: FrameNode, child: FrameNode): void {
   for (const grandchild of child.children) mergeChild(twin, grandchild);
 }
 
+/** Mean cores the thread kept busy over the time it was sampled. */
+export function busyCores(profile: ThreadProfile): number {
+  return profile.busyUs / Math.max(1, profile.wallUs);
+}
+
 export interface FunctionTime {
   readonly name: string;
   readonly location: string;
@@ -138,9 +143,9 @@ export function functionTimes(profile: ThreadProfile): FunctionTime[] {
   return [...times.values()].sort((a, b) => b.selfUs - a.selfUs);
 }
 
-/** Self time per area (our folders, packages, Node, V8's GC and program), idle left out. */
-export function areaTimes(profile: ThreadProfile): { area: string; selfUs: number }[] {
+/** Self time per area (our folders, packages, Node, V8's GC and program), from functionTimes. */
+export function areaTimes(functions: readonly FunctionTime[]): { area: string; selfUs: number }[] {
   const totals = new Map<string, number>();
-  for (const entry of functionTimes(profile)) totals.set(entry.area, (totals.get(entry.area) ?? 0) + entry.selfUs);
+  for (const entry of functions) totals.set(entry.area, (totals.get(entry.area) ?? 0) + entry.selfUs);
   return [...totals.entries()].map(([area, selfUs]) => ({ area, selfUs })).sort((a, b) => b.selfUs - a.selfUs);
 }

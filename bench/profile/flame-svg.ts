@@ -35,21 +35,19 @@ export function renderFlameSvg(profile: ThreadProfile, title: string, subtitle: 
   const busyUs = Math.max(1, profile.busyUs);
   const scale = (width - margin.left - margin.right) / busyUs;
   const boxes: Box[] = [];
-  const place = (frame: FrameNode, x: number, depth: number): void => {
-    const w = frame.totalUs * scale;
-    if (w < minWidthPx) return;
-    boxes.push({ frame, x, depth, w });
-    let childX = x;
-    for (const child of [...frame.children].sort((a, b) => b.totalUs - a.totalUs)) {
-      place(child, childX, depth + 1);
-      childX += child.totalUs * scale;
+  // Side by side from x, widest first; each frame's callees stack on it, one row up.
+  const placeAll = (frames: readonly FrameNode[], x: number, depth: number): void => {
+    let left = x;
+    for (const frame of [...frames].sort((a, b) => b.totalUs - a.totalUs)) {
+      const w = frame.totalUs * scale;
+      if (w >= minWidthPx) {
+        boxes.push({ frame, x: left, depth, w });
+        placeAll(frame.children, left, depth + 1);
+      }
+      left += w;
     }
   };
-  let x = margin.left;
-  for (const child of [...busyChildren].sort((a, b) => b.totalUs - a.totalUs)) {
-    place(child, x, 0);
-    x += child.totalUs * scale;
-  }
+  placeAll(busyChildren, margin.left, 0);
   const depthMax = boxes.reduce((max, box) => Math.max(max, box.depth), 0);
   const height = margin.top + (depthMax + 1) * rowHeight + margin.bottom;
   const bottom = height - margin.bottom;

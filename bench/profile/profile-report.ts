@@ -6,13 +6,16 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { markdownTable, round } from '../common/results';
-import { areaTimes, functionTimes, readThreadProfile, type ThreadProfile, type V8CpuProfile } from './cpu-profile';
+import { areaTimes, busyCores, functionTimes, readThreadProfile, type FunctionTime, type ThreadProfile, type V8CpuProfile } from './cpu-profile';
 
 export interface ProfiledThread {
   /** main, actor-<n> (a thread that ran the actor code) or worker-<thread id>. */
   readonly thread: string;
   readonly file: string;
   readonly profile: ThreadProfile;
+  /** Every function's time, hottest first (functionTimes), and their sums by area. */
+  readonly functions: readonly FunctionTime[];
+  readonly areas: readonly { readonly area: string; readonly selfUs: number }[];
 }
 
 /** `node --cpu-prof` names files CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile; thread 0 is main. */
@@ -26,9 +29,10 @@ export function readProfiles(directory: string, repoRoot: string): ProfiledThrea
     if (match === null) continue;
     const threadId = Number(match[2]);
     const profile = readThreadProfile(JSON.parse(readFileSync(path.join(directory, file), 'utf8')) as V8CpuProfile, repoRoot);
-    const ranActor = functionTimes(profile).some((entry) => entry.location.startsWith('dist/src/actors/actor.js'));
+    const functions = functionTimes(profile);
+    const ranActor = functions.some((entry) => entry.location.startsWith('dist/src/actors/actor.js'));
     const thread = threadId === 0 ? 'main' : ranActor ? `actor-${actors++}` : `worker-${threadId}`;
-    threads.push({ thread, file, profile });
+    threads.push({ thread, file, profile, functions, areas: areaTimes(functions) });
   }
   return threads;
 }
@@ -57,7 +61,7 @@ export function renderProfileMarkdown(summary: ProfileRunSummary, threads: reado
     '',
     markdownTable(['thread', 'busy cores (mean)', 'busy ns per event', 'flame graph'], threads.map((entry) => [
       entry.thread,
-      (entry.profile.busyUs / Math.max(1, entry.profile.wallUs)).toFixed(2),
+      busyCores(entry.profile).toFixed(2),
       perEvent(entry.profile.busyUs),
       svgNames.get(entry.thread) ?? '-',
     ])),
@@ -66,13 +70,13 @@ export function renderProfileMarkdown(summary: ProfileRunSummary, threads: reado
   for (const entry of threads) {
     const busy = entry.profile.busyUs;
     lines.push(`## ${entry.thread}`, '', `Busy ${round(busy / 1000)} ms of ${round(entry.profile.wallUs / 1000)} ms sampled.`, '');
-    lines.push(markdownTable(['area (self time)', 'ms', 'share of busy', 'ns per event'], areaTimes(entry.profile).slice(0, 12).map((area) => [
+    lines.push(markdownTable(['area (self time)', 'ms', 'share of busy', 'ns per event'], entry.areas.slice(0, 12).map((area) => [
       area.area,
       String(round(area.selfUs / 1000)),
       percent(area.selfUs, busy),
       perEvent(area.selfUs),
     ])), '');
-    lines.push(markdownTable(['function', 'where', 'self', 'total (on stack)'], functionTimes(entry.profile).slice(0, topFunctions).map((fn) => [
+    lines.push(markdownTable(['function', 'where', 'self', 'total (on stack)'], entry.functions.slice(0, topFunctions).map((fn) => [
       fn.name,
       fn.location === '' ? fn.area : fn.location,
       percent(fn.selfUs, busy),
@@ -90,8 +94,8 @@ export function profileRecord(summary: ProfileRunSummary, threads: readonly Prof
       thread: entry.thread,
       busyUs: Math.round(entry.profile.busyUs),
       wallUs: Math.round(entry.profile.wallUs),
-      areas: areaTimes(entry.profile).map((area) => ({ area: area.area, selfUs: Math.round(area.selfUs) })),
-      functions: functionTimes(entry.profile).slice(0, topFunctions).map((fn) => ({ ...fn, selfUs: Math.round(fn.selfUs), totalUs: Math.round(fn.totalUs) })),
+      areas: entry.areas.map((area) => ({ area: area.area, selfUs: Math.round(area.selfUs) })),
+      functions: entry.functions.slice(0, topFunctions).map((fn) => ({ ...fn, selfUs: Math.round(fn.selfUs), totalUs: Math.round(fn.totalUs) })),
     })),
   };
 }

@@ -17,6 +17,7 @@ import path from 'node:path';
 import { fileStamp, machineInfo, repoRoot, writeResultFiles } from '../common/results';
 import { runScenario } from '../load/load-run';
 import { adjustScenario, loadScenario } from '../load/scenario';
+import { busyCores } from './cpu-profile';
 import { renderFlameSvg } from './flame-svg';
 import { profileRecord, readProfiles, renderProfileMarkdown } from './profile-report';
 
@@ -70,8 +71,7 @@ export async function profileScenario(options: Options, progress: (line: string)
   for (const entry of threads) {
     const svgName = `${stem}-${entry.thread}.svg`;
     svgNames.set(entry.thread, svgName);
-    const busyCores = (entry.profile.busyUs / Math.max(1, entry.profile.wallUs)).toFixed(2);
-    written.push(...writeResultFiles(`${stem}-${entry.thread}`, { svg: renderFlameSvg(entry.profile, `${scenario.name}: ${entry.thread} thread, ${busyCores} cores busy`, `${result.totals.eventsPerS.toLocaleString('en-US')} events/s · ${result.run.startedAt} · commit ${machine.gitCommit ?? '?'} · width = busy time (idle left out)`) }));
+    written.push(...writeResultFiles(`${stem}-${entry.thread}`, { svg: renderFlameSvg(entry.profile, `${scenario.name}: ${entry.thread} thread, ${busyCores(entry.profile).toFixed(2)} cores busy`, `${result.totals.eventsPerS.toLocaleString('en-US')} events/s · ${result.run.startedAt} · commit ${machine.gitCommit ?? '?'} · width = busy time (idle left out)`) }));
   }
   const summary = {
     scenario: scenario.name,

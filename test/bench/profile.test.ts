@@ -62,7 +62,7 @@ test('a profile read by hand: busy time leaves idle out, identical frames merge,
   assert.equal(byName.get('handle')?.selfUs, 15_000);
   assert.equal(byName.get('handle')?.totalUs, 50_000, 'the recursive call is inside the outer one, not added to it');
   assert.equal(byName.has('(idle)'), false);
-  assert.deepEqual(areaTimes(profile).map((area) => [area.area, area.selfUs]), [['native', 35_000], ['(garbage collector)', 20_000], ['src/ingress', 15_000]]);
+  assert.deepEqual(areaTimes(functionTimes(profile)).map((area) => [area.area, area.selfUs]), [['native', 35_000], ['(garbage collector)', 20_000], ['src/ingress', 15_000]]);
   const svg = renderFlameSvg(profile, 'handmade <test>', 'sub');
   assert.match(svg, /^<\?xml/);
   assert.match(svg, /handmade &lt;test&gt;/);
@@ -88,7 +88,7 @@ test('a real engine under --cpu-prof: one profile per thread, ingress on main, t
     assert.ok(result.verification.ok);
     const threads = readProfiles(directory, repoRoot);
     assert.deepEqual(threads.map((entry) => entry.thread).sort(), ['actor-0', 'main']);
-    const areasOf = (thread: string): string[] => areaTimes(threads.find((entry) => entry.thread === thread)?.profile ?? assert.fail(thread)).map((area) => area.area);
+    const areasOf = (thread: string): string[] => (threads.find((entry) => entry.thread === thread)?.areas ?? assert.fail(thread)).map((area) => area.area);
     assert.ok(areasOf('main').includes('src/ingress'), areasOf('main').join(', '));
     assert.ok(areasOf('actor-0').includes('src/actors') && areasOf('actor-0').includes('src/sink'), areasOf('actor-0').join(', '));
     for (const entry of threads) assert.ok(entry.profile.busyUs > 0 && entry.profile.busyUs <= entry.profile.wallUs * 1.01, `${entry.thread}: ${entry.profile.busyUs} of ${entry.profile.wallUs}`);
