@@ -10,6 +10,7 @@
 import type { Histogram } from 'hdr-histogram-js';
 import { buildBodyTemplate, stampBody, type BodyTemplate } from './bodies';
 import { HttpConnection, requestHead, type HttpAnswer } from './http-connection';
+import { Metronome } from './metronome';
 import { countAnswer, emptyStats, encodeHistogram, newLatencyHistogram, type IntervalStats } from './interval-stats';
 import type { Phase, Scenario } from './scenario';
 
@@ -25,8 +26,6 @@ export interface ClientConfig {
 
 /** How often unanswered requests are checked against requestTimeoutMs. */
 const timeoutSweepMs = 100;
-/** Open model: the scheduler's tick; requests due within it are sent together. */
-const schedulerTickMs = 1;
 /** Open model: scheduled requests waiting for a connection, at most this many seconds' worth. */
 const queueSecondsMax = 2;
 const errorSamplesMax = 5;
@@ -123,7 +122,7 @@ export class LoadClient {
     const { scenario } = this.#config;
     const queue: number[] = [];
     const idle: HttpConnection[] = [];
-    let nextAtMs = this.#startMs;
+    const metronome = new Metronome();
     const dispatch = (): void => {
       while (queue.length > 0) {
         let connection = idle.pop();
@@ -136,6 +135,20 @@ export class LoadClient {
         });
       }
     };
+    try {
+      await this.#sendOnSchedule(queue, dispatch, metronome);
+    } finally {
+      await metronome.stop();
+    }
+    // What is still queued at the end was never sent: count it as unsent, not as load.
+    this.#stats.unsent += queue.length;
+    queue.length = 0;
+  }
+
+  /** Queues every request as its instant comes (at most queueSecondsMax behind) and dispatches. */
+  async #sendOnSchedule(queue: number[], dispatch: () => void, metronome: Metronome): Promise<void> {
+    const { scenario } = this.#config;
+    let nextAtMs = this.#startMs;
     for (;;) {
       const now = performance.now();
       let current = this.#phaseAt(nextAtMs);
@@ -147,12 +160,9 @@ export class LoadClient {
         current = this.#phaseAt(nextAtMs);
       }
       dispatch();
-      if (current === null) break;
-      await sleep(Math.min(schedulerTickMs, Math.max(0, nextAtMs - now)));
+      if (current === null) return;
+      await metronome.until(nextAtMs);
     }
-    // What is still queued at the end was never sent: count it as unsent, not as load.
-    this.#stats.unsent += queue.length;
-    queue.length = 0;
   }
 
   #newConnection(): HttpConnection {

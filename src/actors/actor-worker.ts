@@ -14,6 +14,7 @@ import { BatchWriter } from '../sink/batch-writer';
 import { AckBuffer } from './ack-buffer';
 import { Actor } from './actor';
 import { RedisDedupe } from './redis-dedupe';
+import { setCurrentThreadNice } from './thread-priority';
 import type { ActorInput, FaultMessage, ReadyMessage, StoppedMessage } from './messages';
 
 /** How often an actor posts its StatsMessage. */
@@ -22,6 +23,12 @@ const statsIntervalMs = 1000;
 export default async function runActor(input: ActorInput): Promise<void> {
   const { actorIndex, config, port } = input;
   const log = createLogger(config.logLevel, { actor: actorIndex });
+  // Async mode only: in durable mode every answer waits for this thread (settings.ts).
+  if (config.ackMode === 'async' && config.actorNice !== 0) {
+    const priority = setCurrentThreadNice(config.actorNice);
+    if (priority.applied) log.info({ nice: config.actorNice, threadId: priority.threadId }, 'actor thread niceness set');
+    else log.warn({ nice: config.actorNice, reason: priority.reason }, 'actor thread niceness not set');
+  }
   const writer = await BatchWriter.open(input.connectionString, log, { flushAfterBytes: config.writerFlushAfterBytes });
   const sharedLayer = config.redisUrl === null ? null : new RedisDedupe(config.redisUrl, config.redisDedupeTtlMs, log);
   // Measurements are posted once per second (and once more after the drain), never per event.

@@ -27,6 +27,8 @@ export interface Config {
 
   /** Number of actor worker threads, each with its own ring and connection. */
   readonly actorCount: number;
+  /** Async mode: niceness of the actor threads (FLOODGATE_ACTOR_NICE); durable mode ignores it. */
+  readonly actorNice: number;
   /** Bytes of shared memory per actor ring. */
   readonly ringBytes: number;
   /** An actor flushes when its batch reaches this many rows… */

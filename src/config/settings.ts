@@ -121,6 +121,19 @@ export const settingsByKey = {
     env: 'FLOODGATE_ACTORS', flag: '--actors', kind: 'integer', default: 1, min: 1, max: 32, unit: 'threads',
     description: 'Actor worker threads, each with its own ring and database connection.',
   },
+  actorNice: {
+    /*
+     * Default 10, async mode only. Measured with half-load-async and half-load-durable
+     * (750 req/s x 100 events, 60 s, 2-core Xeon VM, 4 Dec 2026, 20:53-21:07, engine in its
+     * own session), three alternating pairs each, client p99: async 6.20 / 5.24 / 5.27 ms
+     * with 0 against 4.89 / 5.02 / 4.98 with 10 (engine-side 1.09 / 0.99 / 0.96 against
+     * 0.92 / 0.91 / 0.91); durable 91.4 / 19.8 / 21.9 against 233.0 / 24.4 / 23.4. In
+     * durable mode the actor is on every answer's path, so there it keeps the main
+     * thread's priority. The mechanism is in src/actors/thread-priority.ts.
+     */
+    env: 'FLOODGATE_ACTOR_NICE', flag: '--actor-nice', kind: 'integer', default: 10, min: 0, max: 19, unit: 'nice',
+    description: 'Async mode: scheduling niceness of the actor threads (0 as the main thread, up to 19), so the thread that receives and answers wins a contended core over the ones that batch and write. Durable mode ignores it: there the actors are on the answer path.',
+  },
   ringBytes: {
     // Multiple of 8 so that 64-bit header fields and record starts stay aligned.
     env: 'FLOODGATE_RING_BYTES', flag: '--ring-bytes', kind: 'bytes', default: 16 * MiB, min: 64 * KiB, max: GiB,

@@ -53,7 +53,7 @@ describe('settings table', () => {
   // The names from the product brief, written out so a rename in the table fails here.
   const expectedEnvNames = [
     'PORT', 'FLOODGATE_HOST', 'DATABASE_URL', 'REDIS_URL', 'FLOODGATE_REDIS_DEDUPE_TTL_MS', 'FLOODGATE_ACK', 'FLOODGATE_DATA_DIR',
-    'FLOODGATE_EMBEDDED_PG_PORT', 'FLOODGATE_ACTORS', 'FLOODGATE_RING_BYTES', 'FLOODGATE_BATCH_ROWS_MAX',
+    'FLOODGATE_EMBEDDED_PG_PORT', 'FLOODGATE_ACTORS', 'FLOODGATE_ACTOR_NICE', 'FLOODGATE_RING_BYTES', 'FLOODGATE_BATCH_ROWS_MAX',
     'FLOODGATE_BATCH_WAIT_MS', 'FLOODGATE_DEDUPE_WINDOW_ENTRIES_MAX', 'FLOODGATE_RETRY_ATTEMPTS_MAX', 'FLOODGATE_WRITER_FLUSH_AFTER_BYTES',
     'FLOODGATE_BODY_BYTES_MAX', 'FLOODGATE_BODY_DECODED_BYTES_MAX', 'FLOODGATE_EVENTS_PER_REQUEST_MAX',
     'FLOODGATE_EVENT_BYTES_MAX', 'FLOODGATE_ATTRIBUTES_BYTES_MAX', 'FLOODGATE_ATTRIBUTES_DEPTH_MAX',
@@ -113,6 +113,7 @@ describe('defaults', () => {
       dataDir: path.resolve(process.cwd(), '.floodgate'),
       embeddedPgPort: 54329,
       actorCount: 1,
+      actorNice: 10,
       ringBytes: 16 * MiB,
       batchRowsMax: 5000,
       batchWaitMs: 0,
@@ -179,6 +180,7 @@ const sampleValues: { readonly [K in keyof Config]: readonly [string, Config[K]]
   dataDir: ['/var/lib/floodgate', '/var/lib/floodgate'],
   embeddedPgPort: ['55432', 55432],
   actorCount: ['4', 4],
+  actorNice: ['0', 0],
   ringBytes: ['32MiB', 32 * MiB],
   batchRowsMax: ['1000', 1000],
   batchWaitMs: ['20ms', 20],

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -84,6 +84,31 @@ test('SIGTERM under load: every acknowledged event is stored, exit code 0', asyn
   assert.ok(stored >= acknowledged, `stored ${stored} < acknowledged ${acknowledged}`);
   assert.equal(stored % 50, 0, 'requests are written whole');
   void refused;
+});
+
+/** Niceness of every thread of a process (field 19 of each task's stat). */
+function threadNices(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).map((task) => {
+    const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  });
+}
+
+test('async mode lowers the actor threads\' priority; durable mode keeps it', { skip: process.platform !== 'linux' && 'Linux only' }, async () => {
+  const database = await createTestDatabase();
+  cleanups.push(() => database.drop());
+  const base = threadNices(process.pid)[0] as number;
+  const wanted = Math.min(19, base + 6);
+  const env = { DATABASE_URL: database.url, PORT: '0', FLOODGATE_HOST: '127.0.0.1', FLOODGATE_ACTORS: '2', FLOODGATE_ACTOR_NICE: String(wanted) };
+  for (const ackMode of ['async', 'durable']) {
+    const engine = await serve(engineEnv({ ...env, FLOODGATE_ACK: ackMode }));
+    const nices = threadNices(engine.child.pid as number);
+    engine.child.kill('SIGTERM');
+    assert.equal(await engine.exited, 0, engine.output());
+    const lowered = nices.filter((nice) => nice === wanted).length;
+    if (ackMode === 'async') assert.equal(lowered, 2, `one lowered thread per actor, got ${JSON.stringify(nices)}\n${engine.output()}`);
+    else assert.deepEqual(nices.filter((nice) => nice !== base), [], 'durable mode changes no thread');
+  }
 });
 
 test('without DATABASE_URL: embedded PostgreSQL, data survives a restart', async () => {
