@@ -174,14 +174,19 @@ export class LoadClient {
   #send(connection: HttpConnection, scheduledAtMs: number, done: (answered: boolean) => void): void {
     const body = stampBody(this.#template, this.#sequence++);
     this.#stats.eventsSent += this.#template.eventCount;
-    this.#sendLag.recordValue(Math.max(1, Math.round((performance.now() - scheduledAtMs) * 1000)));
+    const sendLagUs = Math.max(1, Math.round((performance.now() - scheduledAtMs) * 1000));
     connection.send(this.#head, body, (error, answer) => {
-      this.#record(scheduledAtMs, error, answer);
+      this.#record(scheduledAtMs, sendLagUs, error, answer);
       done(answer !== null);
     });
   }
 
-  #record(scheduledAtMs: number, error: Error | null, answer: HttpAnswer | null): void {
+  /**
+   * The send lag goes into the same second as the latency it is part of (the answer's), so
+   * that every second's "sent late" describes exactly the requests of its latency: a request
+   * sent just before a second's end and answered after it counts in the next one.
+   */
+  #record(scheduledAtMs: number, sendLagUs: number, error: Error | null, answer: HttpAnswer | null): void {
     const stats = this.#stats;
     stats.requests += 1;
     const latencyUs = Math.max(1, Math.round((performance.now() - scheduledAtMs) * 1000));
@@ -193,6 +198,7 @@ export class LoadClient {
       return;
     }
     this.#histogram.recordValue(latencyUs);
+    this.#sendLag.recordValue(sendLagUs);
     stats.statuses[answer.status] = (stats.statuses[answer.status] ?? 0) + 1;
     const counted = countAnswer(this.#config.scenario.route, this.#config.scenario.target, answer.status, answer.body);
     stats.eventsAcknowledged += counted.acknowledged;
