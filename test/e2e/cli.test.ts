@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -86,18 +86,15 @@ test('SIGTERM under load: every acknowledged event is stored, exit code 0', asyn
   void refused;
 });
 
-/** Niceness of every thread of a process (field 19 of each task's stat). */
+/** Niceness of every thread of a process: on Linux getpriority takes a thread id too. */
 function threadNices(pid: number): number[] {
-  return readdirSync(`/proc/${pid}/task`).map((task) => {
-    const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-  });
+  return readdirSync(`/proc/${pid}/task`).map((task) => os.getPriority(Number(task)));
 }
 
 test('async mode lowers the actor threads\' priority; durable mode keeps it', { skip: process.platform !== 'linux' && 'Linux only' }, async () => {
   const database = await createTestDatabase();
   cleanups.push(() => database.drop());
-  const base = threadNices(process.pid)[0] as number;
+  const base = os.getPriority(process.pid);
   const wanted = Math.min(19, base + 6);
   const env = { DATABASE_URL: database.url, PORT: '0', FLOODGATE_HOST: '127.0.0.1', FLOODGATE_ACTORS: '2', FLOODGATE_ACTOR_NICE: String(wanted) };
   for (const ackMode of ['async', 'durable']) {
