@@ -25,7 +25,7 @@ const keyPrefix = 'fg:seen:';
 /** A Redis call slower than this is treated as a failure: ingest must not wait on Redis. */
 const commandTimeoutMs = 250;
 
-/** Sets every key with the same PX TTL in one round trip: a script took ~2× the ids/s of a pipeline. */
+/** Sets every key with the same PX TTL in one round trip (a script: ~2× a pipeline's ids/s). */
 const rememberScript = `
 for i, key in ipairs(KEYS) do
   redis.call('SET', key, '1', 'PX', ARGV[1])

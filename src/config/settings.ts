@@ -223,7 +223,7 @@ export const settingsByKey = {
   },
 } as const satisfies { readonly [K in keyof Config]: SettingSpec & { readonly default: Config[K] } };
 
-/** Every setting, in the order of docs/configuration.md. Frozen: it is shared, never edited at run time. */
+/** Every setting, in docs/configuration.md's order. Frozen: shared, never edited at run time. */
 export const settings: readonly Setting[] = Object.freeze(
   Object.entries(settingsByKey).map(([key, spec]) => Object.freeze({ key: key as keyof Config, ...spec })),
 );

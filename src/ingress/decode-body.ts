@@ -33,7 +33,8 @@ export type DecodedBody =
  * validation can store those bytes instead of re-serialising the parsed object. In a
  * load profile (node --cpu-prof) JSON.stringify of attributes was the ingress thread's
  * second-largest item after JSON.parse; without it decode + validate cost about a quarter
- * less per event (bench/micro/decode-validate.ts; docs/decisions/0006-attributes-stored-as-sent.md).
+ * less per event (bench/micro/decode-validate.ts;
+ * docs/decisions/0006-attributes-stored-as-sent.md).
  */
 export interface RawAttributes {
   readonly bytes: Buffer;

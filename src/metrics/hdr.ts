@@ -5,7 +5,8 @@
  *
  * WebAssembly is initialised once per thread (each worker has its own instance). WASM
  * histograms live outside the JS heap: whoever creates one must destroy() it.
- * WASM records in about half the time of the JS build (docs/decisions/0013-hdr-histograms-merged.md).
+ * WASM records in about half the time of the JS build
+ * (docs/decisions/0013-hdr-histograms-merged.md).
  */
 import { initWebAssemblySync, WasmHistogram, build, type Histogram } from 'hdr-histogram-js';
 
