@@ -1,7 +1,7 @@
 /**
  * Measures the sink's two write paths on the real schema, one connection, to back the
  * design choice "COPY straight into events; fall back to staging + ON CONFLICT only when a
- * batch meets a unique violation":
+ * batch meets a unique violation" (docs/decisions/0011-dedupe-layers-and-primary-key.md):
  *
  *   fast     – batches of new ids: BEGIN; COPY events; COMMIT
  *   staging  – batches that each contain one already-stored id, which forces

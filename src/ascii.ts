@@ -5,8 +5,9 @@
  *
  * Why: both binary encoders on the hot path (src/ring/envelope.ts, src/sink/copy-encoder.ts)
  * write several short strings per event — ids, types, sources — and for those a JS loop
- * beats a call into Node's native UTF-8 writer (measured in bench/micro envelope and
- * copy-encoder). Longer strings and anything not ASCII go through the native writer.
+ * beats a call into Node's native UTF-8 writer (bench/micro/envelope.ts and
+ * bench/micro/copy-encoder.ts; docs/decisions/0017-envelopes-written-and-read-in-place.md).
+ * Longer strings and anything not ASCII go through the native writer.
  */
 export function writeAscii(target: Uint8Array, offset: number, text: string): number {
   const length = text.length;

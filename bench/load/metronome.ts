@@ -2,18 +2,13 @@
  * Wakes a load client's event loop at an exact instant, for the open model's sends.
  *
  * Why not setTimeout: Node's timers count in whole milliseconds of the loop's cached
- * clock, so a request scheduled between two ticks left up to ~1 ms late, 0.6 ms in the
- * median ("sent late" p50 0.57-0.66 ms in every half-load run before this). That
- * lateness is the generator's own error, yet it counts in every latency, since latency
- * runs from the scheduled instant. Here a helper thread sleeps in `Atomics.wait`, whose
- * timeout is a fraction of a millisecond, and posts a message at the instant; the
- * message wakes the client's loop like any I/O, so answers keep flowing while it waits.
- * Measured with half-load-async (750 req/s x 100 events, 60 s, actors at nice 10, 2-core
- * Xeon VM, 4 Dec 2026, 21:07-21:14), three alternating pairs, setTimeout against this:
- * sent late p50 0.63 / 0.62 / 0.63 against 0.17 / 0.17 / 0.15 ms, client p50 1.34 / 1.23 /
- * 1.24 against 0.71 / 0.93 / 0.76 ms, client p99 11.81 (a compiler ran beside it) / 5.25 /
- * 5.28 against 4.56 / 4.88 / 4.60 ms; the engine's own answer p99 stayed 0.84-1.01 ms;
- * the clients used 0.15-0.16 cores against 0.14-0.15.
+ * clock, so a request scheduled between two ticks left up to ~1 ms late, ~0.6 ms in the
+ * median. That lateness is the generator's own error, yet it counts in every latency,
+ * since latency runs from the scheduled instant. Here a helper thread sleeps in
+ * `Atomics.wait`, whose timeout is a fraction of a millisecond, and posts a message at the
+ * instant; the message wakes the client's loop like any I/O, so answers keep flowing
+ * while it waits. It cut the median send lag to under 0.2 ms for about 0.01 more client
+ * cores (docs/decisions/0014-metronome-sends.md).
  *
  * Protocol, over one SharedArrayBuffer: the client writes the wake-up instant (epoch ms,
  * as a double) and bumps a generation counter; the helper waits until that instant or a

@@ -74,10 +74,8 @@ export function externalTarget(url: string): RunningTarget {
  * or in a container, and not in the session of the runner and its load clients, which in
  * a deployment are other machines. It matters on Linux, whose scheduler shares the cores
  * between sessions (autogroups) before threads: in one session the engine and the clients
- * compete as one group against PostgreSQL. Measured with half-load-async (750 req/s x 100
- * events, 60 s, 2-core Xeon VM, 4 Dec 2026, 20:46-20:51), two alternating pairs: client
- * p99 5.46 / 5.90 ms in the runner's session against 5.38 / 5.38 in its own, the clients'
- * sending lag p99 2.14 / 2.12 against 1.60 / 1.60 ms.
+ * compete as one group against PostgreSQL, which raised the clients' sending lag and the
+ * async tail (docs/decisions/0015-benchmark-servers-in-own-session.md).
  *
  * Its own session also means its own process group, which a Ctrl-C at the terminal does
  * not reach: the runner stops it when it exits, signals included (stopOnExit).

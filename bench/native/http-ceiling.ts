@@ -1,7 +1,8 @@
 /**
- * The HTTP front end's ceiling: wrk (C, one thread, 50 connections, as in FIELD-NOTES)
- * driving the bare uWebSockets.js server of uws-ceiling-server.ts with unique bulk and
- * single-event bodies (native-bench/wrk-bulk.lua). The server's and wrk's CPU are sampled
+ * The HTTP front end's ceiling: wrk (C, one thread, 50 connections) driving the bare
+ * uWebSockets.js server of uws-ceiling-server.ts with unique bulk and single-event bodies
+ * (native-bench/wrk-bulk.lua). wrk because a Node load tool saturates first: autocannon
+ * stopped near 35k req/s on a 2-core machine where uWebSockets.js answered ~91k. The server's and wrk's CPU are sampled
  * from /proc while it runs: on two cores they compete, so both are reported.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';

@@ -2,10 +2,12 @@
  * The main thread's side of the actors: a piscina pool with exactly one thread per actor,
  * each running one never-ending task (src/actors/actor-worker.ts).
  *
- * piscina settings follow FIELD-NOTES: `atomics: 'disabled'` (the default would park idle
- * workers in Atomics.wait and stall their timers and sockets), min = max threads,
- * `idleTimeout: Infinity`, one task per worker. Stopping is cooperative: the engine sets
- * each ring's stop flag, the actors drain and return, and only then is the pool closed.
+ * piscina settings for never-ending tasks: `atomics: 'disabled'` (the default parks idle
+ * workers in Atomics.wait and stalls their timers and sockets), min = max threads,
+ * `idleTimeout: Infinity`, one task per worker
+ * (docs/decisions/0002-long-lived-actors-on-piscina.md). Stopping is cooperative: the
+ * engine sets each ring's stop flag, the actors drain and return, and only then is the
+ * pool closed.
  */
 import path from 'node:path';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';

@@ -1,7 +1,8 @@
 /**
  * Entry point of an actor thread. piscina runs this once per actor as a task that lasts
- * the engine's lifetime (FIELD-NOTES: with `atomics: 'disabled'` piscina does not block
- * the thread between tasks, so timers and sockets here keep working).
+ * the engine's lifetime; with `atomics: 'disabled'` piscina does not block the thread
+ * between tasks, so timers and sockets here keep working
+ * (docs/decisions/0002-long-lived-actors-on-piscina.md).
  *
  * Order matters: the database connection is opened before `ready` is sent, so the main
  * thread starts listening only when every actor can write.

@@ -150,8 +150,8 @@ export class Actor {
 
   /**
    * Waiting is where the main thread's cost hides: every publish into the ring of a
-   * sleeping actor pays an Atomics.notify, measured in a load profile at ~47 µs of
-   * main-thread CPU per wake (5% of its time at 62k events/s). So only an idle actor —
+   * sleeping actor pays an Atomics.notify, a measurable share of the main thread's time
+   * under load (docs/decisions/0004-copy-pipelining.md). So only an idle actor —
    * nothing batched, nothing being written — sleeps on the ring. With rows batched the
    * next step is batchWaitMs away: a plain timer while the ring fills quietly.
    *
@@ -217,8 +217,8 @@ export class Actor {
    * Writes a batch; its outcomes are applied on the next turn of the event loop (#settle),
    * after the actor loop has had the chance to send the next batch: acknowledging a batch
    * costs about a microsecond per row, which the database would otherwise spend idle.
-   * With the ring read while writing (#waitForWork), one actor went from 93.6 / 92.7 /
-   * 89.5k to 105.4 / 102.8 / 97.4k events/s (sustained-bulk, three alternating pairs).
+   * Together with the ring read while writing (#waitForWork) this raised one actor's
+   * sustained throughput by about a tenth (docs/decisions/0004-copy-pipelining.md).
    */
   async #flush(batch: QueuedRow[]): Promise<void> {
     const rows = this.#sharedLayer === null ? batch : await this.#dropSeenByOtherNodes(batch);

@@ -20,11 +20,11 @@ import { randomBytes } from 'node:crypto';
  * degrades and never needs rebuilding.
  *
  * Why typed arrays and not a Set of strings: the window holds hundreds of thousands of ids
- * for minutes, so as strings they were most of an actor's old generation (~62 MB live per
- * actor at steady state, --trace-gc) and every major GC marked them again — pauses of
- * 10–50 ms in the actor, straight into durable commit latency. Typed arrays are one object
- * each to the GC. And at steady state every insert also deletes, which makes V8 rebuild
- * a Set's table again and again. bench/micro/dedupe-window.ts has the variants.
+ * for minutes, so as strings they were most of an actor's old generation and every major
+ * GC marked them again, pausing the actor straight into durable commit latency. Typed
+ * arrays are one object each to the GC. And at steady state every insert also deletes,
+ * which makes V8 rebuild a Set's table again and again. bench/micro/dedupe-window.ts has
+ * the variants (docs/decisions/0016-dedupe-window-off-heap.md).
  *
  * Hostile ids: the hash is seeded per process, and an id is never stored further than
  * displacementMax buckets from its home bucket (it is then simply not remembered, which is

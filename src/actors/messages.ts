@@ -10,8 +10,8 @@
  *   actor ──StoppedMessage, last, after its final ack──▶ main
  *
  * Acks are three parallel typed arrays transferred (not copied) with the message: one
- * postMessage per batch instead of one per event (FIELD-NOTES: per-message postMessage
- * costs ~3 µs of main-thread CPU; batched it is ~0.2 µs per item).
+ * postMessage per batch instead of one per event: a postMessage costs ~3 µs of main-thread
+ * CPU, which batching spreads over every row (docs/decisions/0001-shared-memory-rings.md).
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { Config } from '../config/config';

@@ -15,7 +15,8 @@
  *   warning per outage. The database still dedupes identical retries.
  * Not covered: two copies of one id with different timestamps reaching two nodes at the
  * same moment (both check before either commits). The TTL is short because each key costs
- * ~140 bytes in Redis (FIELD-NOTES): 50k ids/s for 10 minutes is ~4 GB.
+ * ~140 bytes in Redis: 50k ids/s for 10 minutes is ~4 GB
+ * (docs/decisions/0011-dedupe-layers-and-primary-key.md).
  */
 import Redis from 'ioredis';
 import type { Logger } from '../log';
@@ -24,7 +25,7 @@ const keyPrefix = 'fg:seen:';
 /** A Redis call slower than this is treated as a failure: ingest must not wait on Redis. */
 const commandTimeoutMs = 250;
 
-/** Sets every key with the same PX TTL in one round trip (FIELD-NOTES: ~2× a pipeline). */
+/** Sets every key with the same PX TTL in one round trip (a script: ~2× a pipeline's ids/s). */
 const rememberScript = `
 for i, key in ipairs(KEYS) do
   redis.call('SET', key, '1', 'PX', ARGV[1])

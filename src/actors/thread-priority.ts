@@ -7,7 +7,8 @@
  * niceness on the actor lets the main thread take a contended core at once instead of
  * waiting for the actor's time slice to end. Linux applies nice per thread (a thread id
  * is a task id for setpriority), and only among tasks of one scheduling group (autogroup
- * or cgroup): it never changes how the engine shares the machine with PostgreSQL.
+ * or cgroup): it never changes how the engine shares the machine with PostgreSQL
+ * (docs/decisions/0010-actor-nice-in-async-mode.md).
  *
  * Linux only: elsewhere, or when /proc is not mounted, the thread keeps its priority and
  * the caller gets a reason to log.

@@ -2,7 +2,7 @@
  * The engine's whole configuration, as every component receives it: validated, with units
  * in the names, frozen. src/config/load-config.ts builds it from environment variables
  * and CLI flags; the settings table there is the single source of names, defaults and
- * ranges (README's configuration table is checked against it by a test).
+ * ranges (the configuration table in docs/configuration.md is checked against it by a test).
  */
 export type AckMode = 'durable' | 'async';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';

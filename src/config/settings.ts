@@ -1,8 +1,8 @@
 /**
  * Every setting of the engine, in one table: names (environment variable and CLI flag),
  * kind, default, range, unit and meaning. The parser and its messages
- * (src/config/load-config.ts) and the README's configuration table (`renderConfigTable`)
- * are derived from it, so they cannot drift apart.
+ * (src/config/load-config.ts) and the configuration table of docs/configuration.md
+ * (`renderConfigTable`) are derived from it, so they cannot drift apart.
  */
 import type { Config } from './config';
 
@@ -25,9 +25,9 @@ interface SettingText {
   readonly env: string;
   /** CLI flag, e.g. `--batch-rows-max`. */
   readonly flag: string;
-  /** Unit of the value (plural noun), shown in messages and in the README. */
+  /** Unit of the value (plural noun), shown in messages and in docs/configuration.md. */
   readonly unit: string;
-  /** One line for the README. */
+  /** One line for docs/configuration.md. */
   readonly description: string;
 }
 
@@ -71,7 +71,7 @@ export type Setting = SettingSpec & { readonly key: keyof Config };
 /*
  * Keyed by Config property so that the compiler rejects a Config key without a setting,
  * a setting without a Config key, and a default of the wrong type. Order here is the
- * order of the README table.
+ * order of the table in docs/configuration.md.
  */
 export const settingsByKey = {
   port: {
@@ -110,26 +110,21 @@ export const settingsByKey = {
   },
   actorCount: {
     /*
-     * Default 1 (it was 2): on the 2-core machine one actor, which reads its next batch
-     * while the last one is being written, did more with less CPU — sustained-bulk, three
-     * alternating pairs (22 Nov, 11:27-11:31): 99.5 / 115.0 / 106.8k events/s with one
-     * against 88.0 / 92.1 / 94.3k with two, 15.3-17.1 µs of busy machine per event against
-     * 19.8-20.4. One actor means one ring, one envelope per request and batches twice as
-     * big (one COPY statement and commit for twice the rows). Raise it on machines with more
-     * cores, where one PostgreSQL backend may become the limit (this one used ~0.6 core).
+     * Default 1 (it was 2): on two cores one actor, which reads its next batch while the
+     * last one is being written, did more with less CPU: one ring, one envelope per
+     * request, batches twice as big. Raise it on machines with more cores, where one
+     * PostgreSQL backend may become the limit (docs/decisions/0003-one-actor-by-default.md).
      */
     env: 'FLOODGATE_ACTORS', flag: '--actors', kind: 'integer', default: 1, min: 1, max: 32, unit: 'threads',
     description: 'Actor worker threads, each with its own ring and database connection.',
   },
   actorNice: {
     /*
-     * Default 10, async mode only. Measured with half-load-async and half-load-durable
-     * (750 req/s x 100 events, 60 s, 2-core Xeon VM, 4 Dec 2026, 20:53-21:07, engine in its
-     * own session), three alternating pairs each, client p99: async 6.20 / 5.24 / 5.27 ms
-     * with 0 against 4.89 / 5.02 / 4.98 with 10 (engine-side 1.09 / 0.99 / 0.96 against
-     * 0.92 / 0.91 / 0.91); durable 91.4 / 19.8 / 21.9 against 233.0 / 24.4 / 23.4. In
-     * durable mode the actor is on every answer's path, so there it keeps the main
-     * thread's priority. The mechanism is in src/actors/thread-priority.ts.
+     * Default 10, async mode only: there nobody waits for an actor, and the answering main
+     * thread should win a contended core; it lowered the async client p99. In durable mode
+     * the actor is on every answer's path and nice 10 made the tail worse, so there it
+     * keeps the main thread's priority (docs/decisions/0010-actor-nice-in-async-mode.md).
+     * The mechanism is in src/actors/thread-priority.ts.
      */
     env: 'FLOODGATE_ACTOR_NICE', flag: '--actor-nice', kind: 'integer', default: 10, min: 0, max: 19, unit: 'nice',
     description: 'Async mode: scheduling niceness of the actor threads (0 as the main thread, up to 19), so the thread that receives and answers wins a contended core over the ones that batch and write. Durable mode ignores it: there the actors are on the answer path.',
@@ -145,10 +140,8 @@ export const settingsByKey = {
   },
   /*
    * Default 0 (it was 5 ms): under load an actor's batch grows while its previous COPY is in
-   * flight anyway (group commit), so a timer only adds latency when the database is idle.
-   * Measured with half-load-durable (30,000 events/s offered, 2-core Xeon, 22 Nov): client
-   * p50 13.6 ms with 5 ms against 6.6–7.6 ms with 0 (four runs); PostgreSQL spent ~0.1 core
-   * more on the smaller transactions; the full-load runs showed no difference beyond noise.
+   * flight anyway (group commit), so a timer only adds latency when the database is idle;
+   * 0 halved the half-load p50 (docs/decisions/0005-group-commit-durable-acks.md).
    */
   batchWaitMs: {
     env: 'FLOODGATE_BATCH_WAIT_MS', flag: '--batch-wait-ms', kind: 'duration', default: 0, min: 0, max: 10 * secondMs,
@@ -168,8 +161,9 @@ export const settingsByKey = {
     /*
      * Default 256 KiB: without it the COPY backend's page writes sit in the kernel's page
      * cache until they are 30 s old and then go out in one burst that stalls every WAL
-     * fsync behind it (half-load-durable, 4 Dec 2026: commit p99 274 → 26 ms; the
-     * measurement is in src/sink/writer-session.ts). PostgreSQL takes 0..2 MB in 8 kB pages.
+     * fsync behind it (docs/decisions/0008-writer-backend-flush-after.md); 64 KiB did no
+     * better (docs/decisions/0009-writer-flush-size-256k.md). PostgreSQL takes 0..2 MB in
+     * 8 kB pages.
      */
     env: 'FLOODGATE_WRITER_FLUSH_AFTER_BYTES', flag: '--writer-flush-after-bytes', kind: 'bytes', default: 256 * KiB, min: 0,
     max: 2 * MiB, multipleOf: 8 * KiB, unit: 'bytes',
@@ -229,7 +223,7 @@ export const settingsByKey = {
   },
 } as const satisfies { readonly [K in keyof Config]: SettingSpec & { readonly default: Config[K] } };
 
-/** Every setting, in README order. Frozen: it is shared, never edited at run time. */
+/** Every setting, in docs/configuration.md's order. Frozen: shared, never edited at run time. */
 export const settings: readonly Setting[] = Object.freeze(
   Object.entries(settingsByKey).map(([key, spec]) => Object.freeze({ key: key as keyof Config, ...spec })),
 );
@@ -276,7 +270,7 @@ export function formatDuration(ms: number): string {
   return `${ms} ms`;
 }
 
-/** The README's configuration table, generated from `settings`. */
+/** The configuration table of docs/configuration.md, generated from `settings`. */
 export function renderConfigTable(): string {
   const lines = ['| Setting env | CLI flag | default | range/unit | meaning |', '| --- | --- | --- | --- | --- |'];
   for (const setting of settings) {

@@ -32,8 +32,9 @@ export type DecodedBody =
  * Where each item's attributes object lies in the body's own bytes (JSON bulk bodies), so
  * validation can store those bytes instead of re-serialising the parsed object. In a
  * load profile (node --cpu-prof) JSON.stringify of attributes was the ingress thread's
- * second-largest item after JSON.parse; without it decode + validate of a 100-event body
- * went 3,558 → 2,647 ns per event (bench/micro/decode-validate.ts, 2-core AMD EPYC VM).
+ * second-largest item after JSON.parse; without it decode + validate cost about a quarter
+ * less per event (bench/micro/decode-validate.ts;
+ * docs/decisions/0006-attributes-stored-as-sent.md).
  */
 export interface RawAttributes {
   readonly bytes: Buffer;

@@ -1,7 +1,7 @@
 /**
  * Writing HTTP answers with uWebSockets.js. Every answer is JSON and carries
- * X-Request-ID. Writes made outside the route handler's own tick must be corked
- * (FIELD-NOTES), so every write goes through `reply`, which always corks: corking an
+ * X-Request-ID. uWebSockets.js requires writes made outside the route handler's own tick
+ * to be corked, so every write goes through `reply`, which always corks: corking an
  * already-corked response is cheap.
  */
 import { errorCatalogue, type ErrorCode } from '../errors';

@@ -6,7 +6,7 @@
  *     ─▶ decode ─▶ validate each event ─▶ ring router (all rings or none; full → 503)
  *     ─▶ async: 202 now │ durable: wait for the actors' outcomes, then 200 (or 503)
  *
- * `req` may only be read synchronously inside the route handler (FIELD-NOTES), so all
+ * uWebSockets.js lets `req` be read only synchronously inside the route handler, so all
  * headers are copied out first. `res.onAborted` is attached before anything else: a
  * handler that returns without it takes the whole process down.
  */

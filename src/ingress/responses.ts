@@ -1,6 +1,6 @@
 /**
  * The answer bodies Floodgate sends for ingest requests, in one place: the v1 contract
- * (DESIGN.md "Bulk response") and the Day-15 webhook receiver's shapes that existing
+ * (docs/api.md, "Answers") and the Day-15 webhook receiver's shapes that existing
  * senders parse. Each builder takes the same `IngestResult` so all routes count alike.
  */
 import { EventOutcome } from '../event';

@@ -10,7 +10,7 @@ import { checkAttributes } from './validate-attributes';
 /**
  * Per-event validation: turns one decoded item into a ValidEvent or one EventError.
  *
- * Rules (DESIGN.md "Event fields"), checked in this order so a client always sees the
+ * Rules (docs/api.md, "Event fields"), checked in this order so a client always sees the
  * same first error:
  * - the item is an object (a plain one: msgpack can decode dates, binary and sets);
  * - every top-level key is known; an alias given together with its field is a conflict;

@@ -8,7 +8,8 @@
  * the four ingest routes, `status` an HTTP status Floodgate sends, `actor` an actor index.
  *
  * The latency summaries are not prom-client Summaries: those compute quantiles per
- * process and cannot be merged (FIELD-NOTES). Their quantiles come from the HDR windows
+ * process, and aggregating them sums their quantiles, which is wrong
+ * (docs/decisions/0013-hdr-histograms-merged.md). Their quantiles come from the HDR windows
  * merged across threads; `_sum` and `_count` are exact totals since start. prom-client's
  * default process and Node.js metrics are collected here, on the main thread, once.
  */

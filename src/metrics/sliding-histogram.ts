@@ -10,7 +10,7 @@
  * Rotation is lazy (no timer): each slot remembers the epoch (now / sliceMs) it holds, and
  * a slot whose epoch is stale is reset before it is written or skipped when read. Merging
  * HDR histograms is exact: the window's percentiles are those of all its values, not an
- * average of per-slice or per-thread percentiles (FIELD-NOTES: summed quantiles are wrong).
+ * average of per-slice or per-thread percentiles (docs/decisions/0013-hdr-histograms-merged.md).
  *
  * Alongside the window, `count` and `sum` are exact running totals since start, as
  * Prometheus summaries want them.

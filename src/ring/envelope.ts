@@ -43,9 +43,9 @@ function sizedHeaderBytes(bytesMax: number): number {
  * after the first few envelopes no call allocates per event.
  *
  * Why not msgpackr's pack(): it costs a call with generic type dispatch and a copy out of
- * its own buffer per tuple. bench/micro/envelope.ts (50 events of ~250 bytes per envelope,
- * 2-core Xeon, Node 20.20): msgpackr pack() per tuple 1,336 ns per event, this writer 577 ns;
- * both decode with msgpackr to the same values.
+ * its own buffer per tuple; this writer takes less than half its time per event
+ * (bench/micro/envelope.ts; docs/decisions/0017-envelopes-written-and-read-in-place.md),
+ * and both decode with msgpackr to the same values.
  *
  * The bytes are standard msgpack, which msgpackr (and any msgpack tool) reads:
  *   tuple        fixarray of 7

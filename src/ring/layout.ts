@@ -23,9 +23,9 @@
  * by that many payload bytes, padded so the next record starts on an 8-byte boundary. The
  * payload starts 8-byte aligned on purpose: V8 copies into and out of a SharedArrayBuffer
  * with relaxed atomic accesses, word by word only when source and target share their
- * alignment and byte by byte otherwise. bench/micro/ring.ts, 8,133-byte envelope, write +
- * publish + read (2-core Xeon, Node 20.20): 14,964 ns with a 4-byte prefix vs 2,434 ns with 8;
- * a 175-byte one 1,057 vs 556 ns.
+ * alignment and byte by byte otherwise: with a 4-byte prefix an 8 KB envelope's write +
+ * publish + read took about six times as long (bench/micro/ring.ts;
+ * docs/decisions/0001-shared-memory-rings.md).
  *
  * Offsets are byte offsets into the data area, always multiples of 8 and always in
  * [0, dataBytes). A record never
@@ -74,16 +74,16 @@
  *   data or the producer sees the flag, bumps wakeSequence and notifies. A bump that
  *   lands before the consumer starts waiting makes the wait return "not-equal" at once.
  * - Notify is guarded by consumerSleeping because Atomics.notify costs ~67 ns even when no
- *   one waits (FIELD-NOTES), which would be paid on every publish otherwise.
+ *   one waits, which would be paid on every publish otherwise
+ *   (docs/decisions/0001-shared-memory-rings.md).
  *
  * Cache lines. Producer-written and consumer-written words live on different 64-byte lines
  * so each side's stores do not invalidate the line holding the other side's hot words;
  * the constants get their own line because both sides read them. SharedArrayBuffer memory
  * is not guaranteed to start on a 64-byte boundary, so the separation is best effort.
- * Measured (main thread → worker, 64-byte records, 2-core shared machine): packing all
- * words into one line made no difference beyond run-to-run noise (2–3.9M records/s
- * either way when publishing every 64 records); the per-record JavaScript work dominates.
- * The separation is kept because it costs 128 bytes per ring and nothing else.
+ * Packing all words into one line measured no different beyond noise (the per-record
+ * JavaScript work dominates); the separation is kept because it costs 128 bytes per ring
+ * and nothing else (docs/decisions/0001-shared-memory-rings.md).
  */
 import assert from 'node:assert';
 

@@ -2,7 +2,8 @@
  * The writing side of an actor ring: exactly one per ring, on the ingress thread. Records
  * are copied in with write() and become visible to the actor only at publish(), so a
  * whole request (or a whole batch of requests) costs one Atomics.store and at most one
- * notify; FIELD-NOTES measured per-batch publishing ~3× faster than per-record.
+ * notify; publishing per batch measured ~3× faster than per record
+ * (docs/decisions/0001-shared-memory-rings.md).
  *
  * The memory layout and the ordering argument live in layout.ts.
  */

@@ -186,8 +186,8 @@ export class BatchWriter {
       state.transactions += 1;
       // A lone COPY is its own transaction: the server commits it before ReadyForQuery,
       // which 'finish' waits for, and rolls it back on error. BEGIN and COMMIT around it
-      // were two more round trips per batch: client CPU 4.15 → 2.41 µs/row at 100 rows
-      // per batch, 1.65 → 1.10 at 300 (`npm run bench:native -- copy-batches`).
+      // were two more round trips per batch, about 40% of the driver's CPU per row at
+      // 100-row batches (docs/decisions/0004-copy-pipelining.md).
       await this.#copy(client, copyIntoEventsSql, rows, indices);
       for (const index of indices) outcomes[index] = EventOutcome.committed;
       return;

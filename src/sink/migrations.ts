@@ -72,10 +72,8 @@ const migrations: readonly Migration[] = [
    * Every row COPY inserts walks the primary key, and every comparison on the way goes
    * through this column's collation: "C" is a memcmp, a libc locale copies both strings
    * and calls strcoll, an ICU locale builds sort keys. Under the sink's COPY that made the
-   * key's cost depend on how the server was installed: `npm run bench:native --
-   * key-collation` measured 6.56 µs per row with an ICU en-US key against 5.22 with "C"
-   * (medians of 11 rounds, 2-core AMD VM, results native-2026-11-22T08-58-04Z; the
-   * database's own C.UTF-8, 4.89, was within noise of "C"). Ids are opaque client
+   * key's cost depend on how the server was installed (an ICU key cost about a quarter
+   * more per row: docs/decisions/0007-event-id-collate-c.md). Ids are opaque client
    * strings, so nothing is lost: equality, and so the dedupe, is byte equality under every
    * deterministic collation; only the index's order changes. PostgreSQL rebuilds the
    * key's indexes (not the table) for this.

@@ -9,13 +9,11 @@ import { errorFields, type SinkLogger } from './sink-logger';
  * Why `backend_flush_after`: the COPY backend writes the heap and index pages it evicts
  * into the kernel's page cache, and with PostgreSQL's default (0 on Linux) nothing makes
  * the kernel write them out until they are 30 s old (vm.dirty_expire_centisecs). Then it
- * writes hundreds of MB at once and every WAL fsync behind them waits. Measured with
- * half-load-durable at 750 req/s × 100 events (2-core AMD EPYC VM, PostgreSQL 15 on the
- * same disk, 4 Dec 2026): an fsync probe beside the run saw 100–360 ms stalls in bursts
- * of 600 MB to 1.3 GB written per second, every ~30 s; client p99 262 / 200 ms, commit
- * p99 274 ms. With 256 kB the backend asks the kernel to write each 256 kB as it goes
- * (sync_file_range): the bursts fell to ~180 MB, client p99 33.6 ms, commit p99 26 ms.
- * It is a per-session setting (PGC_USERSET), so no server configuration is needed.
+ * writes hundreds of MB at once and every WAL fsync behind them waits for it. With 256 kB
+ * the backend asks the kernel to write each 256 kB as it goes (sync_file_range), and the
+ * half-load durable commit p99 fell by an order of magnitude
+ * (docs/decisions/0008-writer-backend-flush-after.md). It is a per-session setting
+ * (PGC_USERSET), so no server configuration is needed.
  */
 export interface WriterSessionOptions {
   /** backend_flush_after for the session, in bytes; 0 leaves the server's own setting. */
