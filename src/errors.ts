@@ -1,7 +1,7 @@
 /**
  * The error catalogue: every error Floodgate reports has a stable string code used in
  * HTTP bodies, logs and metrics. Callers match on `code`, never on classes or messages.
- * docs/api.md lists every code here; test/docs/readme.test.ts keeps the two in sync.
+ * docs/api.md lists every code here; test/docs/docs.test.ts keeps the two in sync.
  *
  * Request-level codes (ERR_INGEST_*) decide the HTTP status of a whole request.
  * Event-level codes (ERR_EVENT_*) appear in the per-event `errors` array of a bulk answer.

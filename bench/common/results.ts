@@ -59,7 +59,7 @@ export function fileStamp(date: Date = new Date()): string {
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/:/g, '-');
 }
 
-/** Writes `<stem>.<ext>` for each given content into bench/results and returns the paths. */
+/** Writes `<stem>.<ext>` for each given content into resultsDir (git ignores it) and returns the paths. */
 export function writeResultFiles(stem: string, files: Readonly<Record<string, string>>): string[] {
   mkdirSync(resultsDir, { recursive: true });
   return Object.entries(files).map(([extension, content]) => {
