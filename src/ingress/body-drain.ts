@@ -14,6 +14,7 @@
  *
  *   refused ─▶ discard chunks ─┬─ body ended ──────────────────▶ answer, close (clean)
  *                              ├─ > lingerBytesMax discarded ──▶ answer, close (may reset)
+ *                              ├─ lingerIdleMs without a byte ─▶ answer, close
  *                              └─ lingerMs elapsed ────────────▶ answer, close (may reset)
  */
 import type { UwsHttpResponse } from './uws';
@@ -21,46 +22,57 @@ import type { UwsHttpResponse } from './uws';
 /**
  * The bounds of one linger. 64 MiB lets a client that sends a few times the default
  * bodyBytesMax (10 MiB) before reading the answer still get it, and 5 s (nginx's default
- * lingering_timeout) covers that much at about 100 Mbit/s; discarding is a copy into a
- * buffer uWS reuses, so a linger holds no memory of ours, only the socket and a timer.
+ * lingering_timeout) covers that much at about 100 Mbit/s; a client silent for 1 s is not
+ * sending but waiting for the answer (a stalled or Expect-ing client), so it gets it then.
+ * Discarding copies into a buffer uWS reuses: a linger holds a socket and timers, no memory.
  */
 export const lingerBytesMax = 64 * 1024 * 1024;
 export const lingerMs = 5_000;
+export const lingerIdleMs = 1_000;
 
 export interface BodyDrain {
   /** Takes the next chunk's size; the answer is written when this chunk ends the linger. */
   readonly discard: (byteLength: number, isLast: boolean) => void;
-  /** Stops the timer without answering: the client went away. */
+  /** Stops the timers without answering: the client went away. */
   readonly cancel: () => void;
 }
 
 /**
- * Starts a linger that calls `answer` exactly once: when the body ends, when more than
- * lingerBytesMax bytes were discarded, or after lingerMs. `remainingBytes` is what the
- * client declared it still has to send (null without Content-Length): a declared rest past
- * the byte bound could never be drained, so the answer is written at once.
+ * Whether a body of which the client declared `remainingBytes` more (null: not declared)
+ * can be drained within the bounds; if not, the answer is written at once, and the client
+ * may see a reset: nothing could be done for it within our limits.
  */
-export function startBodyDrain(remainingBytes: number | null, answer: () => void): BodyDrain {
+export function isDrainable(remainingBytes: number | null): boolean {
+  return remainingBytes === null || remainingBytes <= lingerBytesMax;
+}
+
+/**
+ * Starts a linger that calls `answer` exactly once: when the body ends, when more than
+ * lingerBytesMax bytes were discarded, after lingerMs, or after lingerIdleMs without a byte.
+ */
+export function startBodyDrain(answer: () => void): BodyDrain {
   let discarded = 0;
   let ended = false;
-  const end = (): void => {
-    if (ended) return;
+  const stop = (): void => {
     ended = true;
     clearTimeout(timer);
+    clearTimeout(idleTimer);
+  };
+  const end = (): void => {
+    if (ended) return;
+    stop();
     answer();
   };
   const timer = setTimeout(end, lingerMs);
-  if (remainingBytes !== null && remainingBytes > lingerBytesMax) end();
+  const idleTimer = setTimeout(end, lingerIdleMs);
   return {
     discard: (byteLength, isLast) => {
       if (ended) return;
       discarded += byteLength;
       if (isLast || discarded > lingerBytesMax) end();
+      else idleTimer.refresh();
     },
-    cancel: () => {
-      ended = true;
-      clearTimeout(timer);
-    },
+    cancel: stop,
   };
 }
 
@@ -69,7 +81,12 @@ export function startBodyDrain(remainingBytes: number | null, answer: () => void
  * answers; returns the cancel to call on abort. The caller has attached res.onAborted.
  */
 export function drainBodyThenAnswer(res: UwsHttpResponse, contentLength: number | null, answer: () => void): () => void {
-  const drain = startBodyDrain(contentLength, answer);
+  // Answered at once, the response may not be touched again: no onData is attached.
+  if (!isDrainable(contentLength)) {
+    answer();
+    return () => undefined;
+  }
+  const drain = startBodyDrain(answer);
   res.onData((chunk, isLast) => drain.discard(chunk.byteLength, isLast));
   return drain.cancel;
 }

@@ -15,7 +15,7 @@
  * within bodyTimeoutMs stops with a timeout (slow clients trickling a body).
  */
 import type { ErrorInfo } from '../errors';
-import { startBodyDrain, type BodyDrain } from './body-drain';
+import { isDrainable, startBodyDrain, type BodyDrain } from './body-drain';
 import type { UwsHttpResponse } from './uws';
 
 export interface BodyReadOptions {
@@ -48,8 +48,10 @@ export function readBody(res: UwsHttpResponse, options: BodyReadOptions): () => 
   /** Refuses the body at this chunk: the answer waits until the rest is drained. */
   const refuse = (error: ErrorInfo, total: number, isLast: boolean): void => {
     finish();
-    if (isLast) return options.onError(error);
-    drain = startBodyDrain(contentLength === null ? null : contentLength - total, () => options.onError(error));
+    // Nothing more is coming when the declared length is already reached.
+    const restBytes = contentLength === null ? null : contentLength - total;
+    if (isLast || (restBytes !== null && restBytes <= 0) || !isDrainable(restBytes)) return options.onError(error);
+    drain = startBodyDrain(() => options.onError(error));
   };
   res.onData((chunk, isLast) => {
     if (drain !== null) {

@@ -26,7 +26,9 @@ import { isValidRequestId, requestIdCharsMax } from './request-id';
 import { v1Body, webhookBatchBody, webhookEventBody, type IngestResult } from './responses';
 import type { UwsHttpRequest, UwsHttpResponse } from './uws';
 
-export type IngestRoute = 'v1-single' | 'v1-bulk' | 'webhook-event' | 'webhook-batch';
+/** Every ingest route, as named in metrics and logs; /metrics starts each at 0 from this list. */
+export const ingestRoutes = ['v1-single', 'v1-bulk', 'webhook-event', 'webhook-batch'] as const;
+export type IngestRoute = (typeof ingestRoutes)[number];
 
 export interface IngestDependencies {
   readonly config: Config;

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { lingerBytesMax, lingerMs } from '../../src/ingress/body-drain';
+import { lingerBytesMax, lingerIdleMs, lingerMs } from '../../src/ingress/body-drain';
 import { chunk, RawConnection } from '../fuzz/raw-http';
 import { startTestEngine, type TestEngine } from '../support/engine';
 import { wireEvent } from '../support/wire-events';
@@ -110,5 +110,12 @@ describe('a client that never stops sending is cut off', () => {
     const closed = await connection.closedWithin(lingerMs + slackMs);
     assert.ok(closed, 'still open after the linger');
     assert.ok((connection.closedAfterMs as number) < lingerMs, `closed after ${connection.closedAfterMs} ms: by the time bound, not the byte bound`);
+  });
+
+  test(`a client that declares 20 MiB, sends 100 bytes and waits gets its 413 after lingerIdleMs (${lingerIdleMs} ms)`, async () => {
+    const connection = await RawConnection.open(harness.engine.port);
+    connection.write(Buffer.from(`POST /v1/events/bulk HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${20 * MiB}\r\n\r\n${' '.repeat(100)}`, 'latin1'));
+    assert.ok(await connection.closedWithin(lingerIdleMs + slackMs), 'still open after the idle bound');
+    assert.equal(connection.answer.status, 413);
   });
 });
