@@ -9,10 +9,13 @@
  * length up front let headers alone reserve bodyBytesMax per connection (measured by
  * test/fuzz: 400 connections declaring 64 MiB and sending one byte each pinned 26.8 GB of
  * external memory). Bytes beyond bodyBytesMax, or
- * beyond the declared length, stop the read at that chunk; a body that does not complete
+ * beyond the declared length, stop the read at that chunk, and so does an error `inspect`
+ * finds; the rest of such a body is then drained (src/ingress/body-drain.ts) before
+ * onError is called, so that the client reads the answer. A body that does not complete
  * within bodyTimeoutMs stops with a timeout (slow clients trickling a body).
  */
 import type { ErrorInfo } from '../errors';
+import { isDrainable, startBodyDrain, type BodyDrain } from './body-drain';
 import type { UwsHttpResponse } from './uws';
 
 export interface BodyReadOptions {
@@ -32,6 +35,7 @@ export function readBody(res: UwsHttpResponse, options: BodyReadOptions): () => 
   const chunks: Buffer[] = [];
   let received = 0;
   let finished = false;
+  let drain: BodyDrain | null = null;
   const timer = setTimeout(() => {
     finish();
     options.onError({ code: 'ERR_INGEST_BODY_TIMEOUT', message: `request body not received within ${options.bodyTimeoutMs} ms (got ${received} bytes)` });
@@ -39,16 +43,27 @@ export function readBody(res: UwsHttpResponse, options: BodyReadOptions): () => 
   const finish = (): void => {
     finished = true;
     clearTimeout(timer);
+    drain?.cancel();
+  };
+  /** Refuses the body at this chunk: the answer waits until the rest is drained. */
+  const refuse = (error: ErrorInfo, total: number, isLast: boolean): void => {
+    finish();
+    // Nothing more is coming when the declared length is already reached.
+    const restBytes = contentLength === null ? null : contentLength - total;
+    if (isLast || (restBytes !== null && restBytes <= 0) || !isDrainable(restBytes)) return options.onError(error);
+    drain = startBodyDrain(() => options.onError(error));
   };
   res.onData((chunk, isLast) => {
+    if (drain !== null) {
+      drain.discard(chunk.byteLength, isLast);
+      return;
+    }
     if (finished) return;
     const bytes = new Uint8Array(chunk);
     const total = received + bytes.byteLength;
     if (total > bodyBytesMax || (contentLength !== null && total > contentLength)) {
-      finish();
       const limit = contentLength !== null && contentLength < bodyBytesMax ? `the declared Content-Length ${contentLength}` : `bodyBytesMax (${bodyBytesMax} bytes)`;
-      options.onError({ code: 'ERR_INGEST_BODY_TOO_LARGE', message: `request body exceeds ${limit}` });
-      return;
+      return refuse({ code: 'ERR_INGEST_BODY_TOO_LARGE', message: `request body exceeds ${limit}` }, total, isLast);
     }
     if (whole !== null) {
       const target = total <= whole.length ? whole : grown(whole, received, Math.min(contentLength ?? total, Math.max(total, whole.length * 2, firstBodyBytes)));
@@ -57,11 +72,7 @@ export function readBody(res: UwsHttpResponse, options: BodyReadOptions): () => 
     } else chunks.push(Buffer.from(bytes));
     received = total;
     const problem = options.inspect?.(bytes) ?? null;
-    if (problem !== null) {
-      finish();
-      options.onError(problem);
-      return;
-    }
+    if (problem !== null) return refuse(problem, total, isLast);
     if (!isLast) return;
     finish();
     if (whole !== null && received !== contentLength) {

@@ -25,6 +25,9 @@ const statusLines: Record<number, string> = {
   503: '503 Service Unavailable',
 };
 
+/** Every status Floodgate answers with; /metrics starts each at 0 from this list. */
+export const answerStatuses: readonly number[] = Object.keys(statusLines).map(Number);
+
 export interface ReplyOptions {
   /** Close the connection after answering: used when the body was not (fully) read. */
   readonly close?: boolean;

@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/config';
 import { statusOf, type ErrorInfo, type EventError } from '../errors';
 import type { Logger } from '../log';
+import { drainBodyThenAnswer } from './body-drain';
 import { bodyFormatOf, type BodyFormat } from './body-format';
 import { readBody } from './body-reader';
 import { decodeBulkBody, decodeSingleBody, nestedTooDeep, type RawAttributes } from './decode-body';
@@ -25,7 +26,9 @@ import { isValidRequestId, requestIdCharsMax } from './request-id';
 import { v1Body, webhookBatchBody, webhookEventBody, type IngestResult } from './responses';
 import type { UwsHttpRequest, UwsHttpResponse } from './uws';
 
-export type IngestRoute = 'v1-single' | 'v1-bulk' | 'webhook-event' | 'webhook-batch';
+/** Every ingest route, as named in metrics and logs; /metrics starts each at 0 from this list. */
+export const ingestRoutes = ['v1-single', 'v1-bulk', 'webhook-event', 'webhook-batch'] as const;
+export type IngestRoute = (typeof ingestRoutes)[number];
 
 export interface IngestDependencies {
   readonly config: Config;
@@ -73,7 +76,11 @@ export function handleIngest(deps: IngestDependencies, route: IngestRoute, res: 
     if (!call.aborted) call.answered(replyError(res, requestId, error.code, error.message, { close }), error.code);
   };
   const checked = checkHeaders(deps, route, headers);
-  if ('code' in checked) return refuse(checked, true);
+  if ('code' in checked) {
+    // The client may be sending its body already: it is drained first so the answer reaches it.
+    call.cancelRead = drainBodyThenAnswer(res, headers.contentLength === -1 ? null : headers.contentLength, () => refuse(checked, true));
+    return;
+  }
   const { format, gzip } = checked;
   // Events are counted while the body streams only when the bytes are the events themselves.
   const scanner = route === 'v1-bulk' || route === 'webhook-batch' ? (gzip ? null : new EventCountScanner(format)) : null;

@@ -14,8 +14,11 @@
 import type { ActorMessage, AckMessage, StatsMessage, StatsSeries } from '../actors/messages';
 import type { AckMode } from '../config/config';
 import { EventOutcome } from '../event';
+import type { ErrorCode } from '../errors';
+import type { IngestRoute } from '../ingress/ingest-handler';
 import type { Logger } from '../log';
 import { AnswerLog } from './answer-log';
+import { rejectionCodes, requestRoutes, requestStatuses } from './label-values';
 import { RateMeter } from './rate-meter';
 import { SlidingHistogram, type WindowSnapshot } from './sliding-histogram';
 
@@ -57,10 +60,12 @@ export const reportedPercentiles = [50, 90, 99, 99.9] as const;
 export class EngineMetrics {
   readonly sources: MetricsSources;
   readonly totals: EventTotals = { received: 0, committed: 0, duplicates: 0, rejected: 0, deadLettered: 0, failed: 0 };
-  /** Events refused before reaching a ring, by error code (codes come from the catalogue). */
-  readonly rejectedByCode = new Map<string, number>();
-  /** Ingest requests answered, by route then HTTP status. */
-  readonly requestsByRoute = new Map<string, Map<number, number>>();
+  /** Events refused before reaching a ring, by error code: every catalogue code, from 0. */
+  readonly rejectedByCode = new Map<ErrorCode, number>(rejectionCodes.map((code) => [code, 0]));
+  /** Ingest requests answered, by route then HTTP status: every pair, from 0. */
+  readonly requestsByRoute = new Map<IngestRoute, Map<number, number>>(
+    requestRoutes.map((route) => [route, new Map(requestStatuses.map((status) => [status, 0]))]),
+  );
   readonly windows: Readonly<Record<LatencySeries, SlidingHistogram>>;
   readonly actorConnected: boolean[];
   readonly startedAtMs = performance.now();
@@ -88,7 +93,7 @@ export class EngineMetrics {
   }
 
   /** `count` events were refused with `code` before reaching a ring. */
-  eventsRejected(code: string, count: number): void {
+  eventsRejected(code: ErrorCode, count: number): void {
     this.totals.rejected += count;
     this.rejectedByCode.set(code, (this.rejectedByCode.get(code) ?? 0) + count);
   }
@@ -97,7 +102,7 @@ export class EngineMetrics {
    * An ingest request was answered: its duration (receipt → answer written) goes into the
    * request-duration window; 5xx answers are logged at warn, 4xx at debug.
    */
-  requestAnswered(route: string, status: number, durationMs: number, requestId: string, code: string | null): void {
+  requestAnswered(route: IngestRoute, status: number, durationMs: number, requestId: string, code: string | null): void {
     if (this.#closed) return;
     this.windows.requestUs.record(durationMs * 1000);
     let byStatus = this.requestsByRoute.get(route);

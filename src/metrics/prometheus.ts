@@ -5,7 +5,8 @@
  *
  * Naming: `floodgate_<what>_<unit>`, base units (seconds, bytes, ratio), counters end in
  * `_total`. Label values are bounded: `code` is an error-catalogue code, `route` one of
- * the four ingest routes, `status` an HTTP status Floodgate sends, `actor` an actor index.
+ * the four ingest routes, `status` an HTTP status Floodgate sends, `actor` an actor index;
+ * every value is exported from start-up, at 0 (src/metrics/label-values.ts).
  *
  * The latency summaries are not prom-client Summaries: those compute quantiles per
  * process, and aggregating them sums their quantiles, which is wrong
@@ -50,11 +51,12 @@ function summary(metrics: EngineMetrics, series: LatencySeries, name: string, he
   return collector(name, help, 'summary', () => {
     const window = metrics.windows[series];
     const snapshot = metrics.snapshot(series);
-    // An empty window has no quantiles: they are left out until values arrive.
-    const samples: Sample[] =
-      snapshot.count === 0
-        ? []
-        : reportedQuantiles.map((quantile, i) => ({ labels: { quantile }, value: (snapshot.percentiles[i] as number) / divisor }));
+    // An empty window's quantiles are NaN, as Prometheus's own clients write them: left out,
+    // they would vanish after a minute without traffic and reappear as new series.
+    const samples: Sample[] = reportedQuantiles.map((quantile, i) => ({
+      labels: { quantile },
+      value: snapshot.count === 0 ? Number.NaN : (snapshot.percentiles[i] as number) / divisor,
+    }));
     samples.push({ metricName: `${name}_sum`, labels: {}, value: window.sum / divisor });
     samples.push({ metricName: `${name}_count`, labels: {}, value: window.count });
     return samples;

@@ -46,7 +46,8 @@ export function statsReport(metrics: EngineMetrics): Record<string, unknown> {
       dead_lettered: totals.deadLettered,
       failed: totals.failed,
     },
-    rejected_by_code: Object.fromEntries(metrics.rejectedByCode),
+    // Only the codes seen: /metrics carries the zeros for rate(), this report is for reading.
+    rejected_by_code: Object.fromEntries([...metrics.rejectedByCode].filter(([, count]) => count > 0)),
     window_s: metrics.windows.requestUs.windowMs / 1000,
     request_duration_ms: percentileReport(metrics, 'requestUs', microsToMs),
     commit_latency_ms: percentileReport(metrics, 'commitLatencyUs', microsToMs),
