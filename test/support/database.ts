@@ -3,7 +3,7 @@
  * so test files can run in parallel without seeing each other's rows.
  */
 import { randomBytes } from 'node:crypto';
-import { databaseUrlFor, withClient } from '../../bench/common/scratch-database';
+import { databaseUrlFor, withClient } from '../../harness/postgres-client';
 
 export interface TestDatabase {
   readonly url: string;

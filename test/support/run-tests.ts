@@ -21,7 +21,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { startEmbeddedPostgres } from '../../src/sink/embedded-postgres';
 import type { SinkLogger } from '../../src/sink/sink-logger';
-import { freePort } from '../../bench/common/free-port';
+import { freePort } from '../../harness/free-port';
 
 const repoRoot = path.resolve(__dirname, '..', '..', '..');
 const compiledTestRoot = path.join(repoRoot, 'dist', 'test');
