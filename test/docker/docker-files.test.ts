@@ -8,7 +8,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
@@ -330,8 +330,46 @@ describe('.dockerignore', () => {
   });
 
   test('keeps what the build needs', () => {
-    for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'test', 'docker']) {
+    for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'docker']) {
       assert.ok(!patterns.some((pattern) => pattern === needed || pattern === `${needed}/` || pattern === '*'), needed);
     }
   });
+
+  test('keeps tests, benchmarks, their shared harness, scripts and docs out of the image', () => {
+    for (const pattern of ['test', 'bench', 'harness', 'scripts', 'docs']) assert.ok(patterns.includes(pattern), pattern);
+  });
+
+  test('leaves the image\'s build (npm ci → prepare → npm run build) only src to compile', () => {
+    assert.equal(packageJson.scripts?.['build'], 'tsc -p tsconfig.json');
+    const tsconfig = JSON.parse(readFileSync(path.join(repoRoot, 'tsconfig.json'), 'utf8')) as { include?: string[]; files?: string[] };
+    assert.equal(tsconfig.files, undefined, 'tsconfig.json should list folders in include, not files');
+    const roots = (tsconfig.include ?? []).map((pattern) => pattern.split('/')[0] ?? '');
+    assert.ok(roots.includes('src'));
+    for (const root of roots) {
+      if (root !== 'src') assert.ok(patterns.includes(root), `the image's build compiles ${root}/ unless .dockerignore leaves it out`);
+    }
+  });
+
+  test('src imports nothing outside src, so it compiles without the folders left out', () => {
+    const srcDir = path.join(repoRoot, 'src');
+    const outside: string[] = [];
+    for (const file of typeScriptFiles(srcDir)) {
+      for (const match of readFileSync(file, 'utf8').matchAll(relativeImport)) {
+        const target = path.resolve(path.dirname(file), match[1] ?? '');
+        if (target !== srcDir && !target.startsWith(srcDir + path.sep)) outside.push(`${path.relative(repoRoot, file)} → ${match[1]}`);
+      }
+    }
+    assert.deepEqual(outside, []);
+  });
 });
+
+/** `from '…'`, `import '…'`, `import('…')` and `require('…')` of a relative path. */
+const relativeImport = /(?:\bfrom|\bimport|\brequire)\s*\(?\s*['"](\.{1,2}\/[^'"]*)['"]/g;
+
+function typeScriptFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) return typeScriptFiles(full);
+    return entry.isFile() && entry.name.endsWith('.ts') ? [full] : [];
+  });
+}
