@@ -12,6 +12,7 @@
  * could not be used, 2 bad usage.
  */
 import path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import pino from 'pino';
 import type { Config } from './config/config';
 import { ConfigError, loadConfig } from './config/load-config';
@@ -71,26 +72,35 @@ export async function runDlq(argv: readonly string[], env: NodeJS.ProcessEnv, io
 
 /**
  * Splits argv into this command's flags (`--name value`, `--name=value`, or bare for
- * switches) and the rest, which go to the settings loader.
+ * switches) and the rest, which go to the settings loader as they were given. parseArgs
+ * runs leniently so that the settings' flags pass through: it reads an unknown flag as a
+ * switch and its value as a positional, and both keep their place in the rest.
  */
 function takeFlags(argv: readonly string[], valued: readonly string[], switches: readonly string[]): { flags: Map<string, string>; rest: string[] } {
+  const options: NonNullable<ParseArgsConfig['options']> = {};
+  for (const name of valued) options[name] = { type: 'string' };
+  for (const name of switches) options[name] = { type: 'boolean' };
+  const { tokens } = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true });
   const flags = new Map<string, string>();
   const rest: string[] = [];
-  for (let index = 0; index < argv.length; index++) {
-    const token = argv[index] as string;
-    const equals = token.indexOf('=');
-    const name = equals === -1 ? token : token.slice(0, equals);
-    if (switches.includes(name)) {
-      if (equals !== -1) throw new UsageError(`${name} takes no value`);
-      flags.set(name, 'true');
-    } else if (valued.includes(name)) {
-      const value = equals === -1 ? argv[++index] : token.slice(equals + 1);
-      if (value === undefined || (equals === -1 && value.startsWith('--'))) throw new UsageError(`${name} needs a value`);
-      if (flags.has(name)) throw new UsageError(`${name} is given more than once`);
-      flags.set(name, value);
-    } else {
-      rest.push(token);
+  // A group of single-dash letters (`-abc`) is one token per letter, all with one index.
+  let lastRestIndex = -1;
+  for (const token of tokens) {
+    if (token.kind !== 'option' || !token.rawName.startsWith('--') || !Object.hasOwn(options, token.name)) {
+      if (token.index !== lastRestIndex) rest.push(argv[token.index] as string);
+      lastRestIndex = token.index;
+      continue;
     }
+    const name = token.rawName;
+    if (switches.includes(token.name)) {
+      if (token.value !== undefined) throw new UsageError(`${name} takes no value`);
+      flags.set(name, 'true');
+      continue;
+    }
+    // Lenient parseArgs takes the next argument even when it is another flag: refused.
+    if (token.value === undefined || (!token.inlineValue && token.value.startsWith('--'))) throw new UsageError(`${name} needs a value`);
+    if (flags.has(name)) throw new UsageError(`${name} is given more than once`);
+    flags.set(name, token.value);
   }
   return { flags, rest };
 }
@@ -98,7 +108,7 @@ function takeFlags(argv: readonly string[], valued: readonly string[], switches:
 // list --------------------------------------------------------------------------------------
 
 async function list(argv: readonly string[], env: NodeJS.ProcessEnv, io: Output): Promise<number> {
-  const { flags, rest } = takeFlags(argv, ['--limit', '--after', '--reason-code', '--replayed'], ['--json']);
+  const { flags, rest } = takeFlags(argv, ['limit', 'after', 'reason-code', 'replayed'], ['json']);
   const limitText = flags.get('--limit') ?? '100';
   const limit = /^\d{1,4}$/.test(limitText) ? Number(limitText) : Number.NaN;
   if (!(limit >= 1 && limit <= listLimitMax)) throw new UsageError(`--limit must be an integer from 1 to ${listLimitMax}`);
@@ -184,7 +194,7 @@ interface ReplayAnswer {
 const countNames = ['replayed', 'committed', 'duplicates', 'rejected', 'dead_lettered', 'failed', 'not_found', 'already_replayed'] as const;
 
 async function replay(argv: readonly string[], env: NodeJS.ProcessEnv, io: Output): Promise<number> {
-  const { flags, rest } = takeFlags(argv, ['--ids', '--reason-code', '--url'], ['--all', '--json']);
+  const { flags, rest } = takeFlags(argv, ['ids', 'reason-code', 'url'], ['all', 'json']);
   if (rest.length > 0) throw new UsageError(`unknown argument "${rest[0]}" for dlq replay`);
   const idsText = flags.get('--ids');
   if ((idsText === undefined) === !flags.has('--all')) throw new UsageError('give exactly one of --ids 1,2,3 or --all');

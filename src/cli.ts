@@ -11,8 +11,9 @@
  * SIGTERM and SIGINT drain: stop accepting, write everything queued, answer what is
  * pending, exit 0. A second signal during the drain exits at once with code 1.
  */
+import { parseArgs } from 'node:util';
 import { runDlq } from './cli-dlq';
-import { ConfigError, loadConfig, renderConfigTable } from './config/load-config';
+import { ConfigError, loadConfig, renderConfigTable, settingFlagOptions } from './config/load-config';
 import { startEngine } from './engine';
 import { createLogger, type Logger } from './log';
 import { resolveDatabase } from './sink/database';
@@ -40,10 +41,10 @@ Settings (environment variable, or the flag beside it):
 
 async function main(argv: readonly string[]): Promise<number> {
   const [first, ...rest] = argv;
-  const command = first === undefined || first.startsWith('--') ? 'serve' : first;
+  const command = first === undefined || first.startsWith('-') ? 'serve' : first;
   const flags = command === first ? rest : argv;
   if (command === 'dlq') return runDlq(flags, process.env);
-  if (command === 'help' || flags.includes('--help') || flags.includes('-h')) {
+  if (command === 'help' || asksForHelp(flags)) {
     process.stdout.write(`${usage}\n${renderConfigTable()}\n`);
     return 0;
   }
@@ -61,6 +62,16 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const log = createLogger(config.logLevel);
   return command === 'migrate' ? migrate(config, log) : serve(config, log);
+}
+
+/**
+ * --help or -h among the settings' flags; a setting's value that happens to read `-h`
+ * (`--data-dir -h`) is a value, not a request for help. Everything else is loadConfig's.
+ */
+function asksForHelp(flags: readonly string[]): boolean {
+  const options = { ...settingFlagOptions, help: { type: 'boolean', short: 'h' } } as const;
+  const { tokens } = parseArgs({ args: [...flags], options, strict: false, allowPositionals: true, tokens: true });
+  return tokens.some((token) => token.kind === 'option' && token.name === 'help');
 }
 
 async function migrate(config: Parameters<typeof startEngine>[0], log: Logger): Promise<number> {

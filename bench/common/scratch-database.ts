@@ -3,7 +3,7 @@
  * benchmarks measure the engine's real table (partitioned by day, primary key
  * (event_id, occurred_at)) and can count exactly the rows one run wrote.
  */
-import pg from 'pg';
+import { databaseUrlFor, withClient } from '../../harness/postgres-client';
 import { migrateDatabase } from '../../src/sink/migrations';
 import { ensurePartitionWindow } from '../../src/sink/partitions';
 import type { SinkLogger } from '../../src/sink/sink-logger';
@@ -22,24 +22,6 @@ const quietLogger: SinkLogger = { info: () => undefined, warn: () => undefined, 
 export function serverUrlFromEnv(): string {
   const url = process.env.DATABASE_URL;
   return url === undefined || url === '' ? defaultServerUrl : url;
-}
-
-export function databaseUrlFor(serverUrl: string, name: string): string {
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-/** One short-lived connection for `work` (errors after the work are ignored: it is closing anyway). */
-export async function withClient<T>(connectionString: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
 }
 
 /** Creates `floodgate_bench_<tag>`; the caller drops it (the runner does so in a finally). */

@@ -15,6 +15,7 @@
  * the local PostgreSQL), starts `node dist/src/cli.js serve` (or the baseline) on a free
  * port, and drops the database afterwards. The exit code is 1 when any run's check failed.
  */
+import { exitWithUsage, parseToolArgs, positiveNumber } from '../common/cli-args';
 import { fileStamp, writeResultFiles } from '../common/results';
 import { renderLoadMarkdown, renderLoadSvg } from './load-report';
 import { runScenario, type LoadResult } from './load-run';
@@ -32,30 +33,36 @@ interface CliOptions {
   list: boolean;
 }
 
-function parseArgs(argv: readonly string[]): CliOptions {
-  const options: CliOptions = { names: [], compare: false, list: false };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    const value = (): string => {
-      const next = argv[++i];
-      if (next === undefined) throw new Error(`${arg} needs a value`);
-      return next;
-    };
-    if (arg === '--target') {
-      const target = value();
-      if (target !== 'floodgate' && target !== 'baseline') throw new Error('--target must be floodgate or baseline');
-      options.target = target;
-    } else if (arg === '--compare') options.compare = true;
-    else if (arg === '--duration-scale') options.durationScale = Number(value());
-    else if (arg === '--clients') options.clients = Number(value());
-    else if (arg === '--rate') options.ratePerS = Number(value());
-    else if (arg === '--url') options.url = value();
-    else if (arg === '--database-url') options.databaseUrl = value();
-    else if (arg === '--list') options.list = true;
-    else if (arg.startsWith('--')) throw new Error(`unknown option ${arg}`);
-    else options.names.push(arg);
-  }
-  return options;
+const usage = 'usage: npm run bench:load -- <scenario>… [--compare | --target floodgate|baseline] [--duration-scale X] [--clients N] [--rate R] [--url URL --database-url URL] [--list]';
+
+function parseCli(argv: readonly string[]): CliOptions {
+  const { values, positionals } = parseToolArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      target: { type: 'string' },
+      compare: { type: 'boolean' },
+      'duration-scale': { type: 'string' },
+      clients: { type: 'string' },
+      rate: { type: 'string' },
+      url: { type: 'string' },
+      'database-url': { type: 'string' },
+      list: { type: 'boolean' },
+    },
+  }, usage);
+  const target = values.target;
+  if (target !== undefined && target !== 'floodgate' && target !== 'baseline') exitWithUsage('--target must be floodgate or baseline', usage);
+  return {
+    names: positionals,
+    target,
+    compare: values.compare ?? false,
+    durationScale: positiveNumber(values['duration-scale'], '--duration-scale', usage),
+    clients: positiveNumber(values.clients, '--clients', usage),
+    ratePerS: positiveNumber(values.rate, '--rate', usage),
+    url: values.url,
+    databaseUrl: values['database-url'],
+    list: values.list ?? false,
+  };
 }
 
 interface PlannedRun {
@@ -93,9 +100,9 @@ function write(result: LoadResult, ownTarget: Target): string[] {
 }
 
 async function main(): Promise<number> {
-  const options = parseArgs(process.argv.slice(2));
+  const options = parseCli(process.argv.slice(2));
   if (options.list || options.names.length === 0) {
-    process.stdout.write(`scenarios (bench/scenarios):\n${listScenarioNames().map((name) => `  ${name}`).join('\n')}\nusage: npm run bench:load -- <scenario>… [--compare] [--target baseline] [--duration-scale X]\n`);
+    process.stdout.write(`scenarios (bench/scenarios):\n${listScenarioNames().map((name) => `  ${name}`).join('\n')}\n${usage}\n`);
     return options.list ? 0 : 2;
   }
   let failed = false;

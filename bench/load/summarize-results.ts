@@ -9,6 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseToolArgs } from '../common/cli-args';
 import { markdownTable, formatCount } from '../common/results';
 import type { LoadResult } from './load-run';
 
@@ -58,9 +59,11 @@ export function summarize(files: readonly string[]): string {
 }
 
 if (require.main === module) {
-  const files = process.argv.slice(2).map((file) => path.resolve(file));
+  const usage = 'usage: node dist/bench/load/summarize-results.js bench/results/*.json';
+  // No options: parseArgs refuses a stray --flag instead of it being skipped as a file that is not JSON.
+  const files = parseToolArgs({ args: process.argv.slice(2), allowPositionals: true, options: {} }, usage).positionals.map((file) => path.resolve(file));
   if (files.length === 0) {
-    process.stderr.write('usage: node dist/bench/load/summarize-results.js bench/results/*.json\n');
+    process.stderr.write(`${usage}\n`);
     process.exit(2);
   }
   process.stdout.write(`${summarize(files)}\n`);

@@ -9,6 +9,7 @@
  *   --time     measuring time per task in ms (default 1000); warm-up is a quarter of it
  */
 import type { Bench } from 'tinybench' with { 'resolution-mode': 'import' };
+import { parseToolArgs, positiveNumber } from '../common/cli-args';
 import { fileStamp, formatCount, machineInfo, markdownTable, round, writeResultFiles, type MachineInfo } from '../common/results';
 import { suite as copyEncoder } from './copy-encoder';
 import { suite as decodeValidate } from './decode-validate';
@@ -94,10 +95,9 @@ export function renderMicroMarkdown(result: MicroResult): string {
 }
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const timeAt = args.indexOf('--time');
-  const timeMs = timeAt >= 0 ? Number(args[timeAt + 1]) : 1000;
-  const names = args.filter((arg, index) => !arg.startsWith('--') && (timeAt < 0 || index !== timeAt + 1));
+  const usage = 'usage: npm run bench:micro -- [suite…] [--time ms]';
+  const { values, positionals: names } = parseToolArgs({ args: process.argv.slice(2), allowPositionals: true, options: { time: { type: 'string' } } }, usage);
+  const timeMs = positiveNumber(values.time, '--time', usage) ?? 1000;
   const result = await runMicro({ names, timeMs, log: (line) => process.stderr.write(`${line}\n`) });
   const files = writeResultFiles(`micro-${fileStamp(new Date(result.date))}`, { json: JSON.stringify(result, null, 2), md: renderMicroMarkdown(result) });
   process.stdout.write(`written:\n  ${files.join('\n  ')}\n`);

@@ -16,6 +16,7 @@
  *          what the primary key's comparisons cost per row
  * All five when none is named.
  */
+import { exitWithUsage, parseToolArgs, positiveNumber } from '../common/cli-args';
 import { fileStamp, formatCount, machineInfo, markdownTable, writeResultFiles, type MachineInfo } from '../common/results';
 import { serverUrlFromEnv, serverVersion } from '../common/scratch-database';
 import { runCopyBatches, type CopyBatchRun } from './copy-batches';
@@ -35,11 +36,24 @@ interface NativeResult {
   readonly ring: readonly RingComparison[] | null;
 }
 
-function option(args: readonly string[], name: string, fallback: number): number {
-  const at = args.indexOf(`--${name}`);
-  const value = at >= 0 ? Number(args[at + 1]) : fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
-  return value;
+const usage = 'usage: npm run bench:native -- [copy] [http] [ring] [copy-batches] [key-collation] [--rows N] [--duration S] [--batch-rows N] [--rounds N] [--collation-rows N]';
+
+type NumericOption = 'rows' | 'duration' | 'batch-rows' | 'rounds' | 'collation-rows';
+
+/** The parts named on the command line (all when none is), and the numeric options. */
+function parseCli(argv: readonly string[]): { named: string[]; option: (name: NumericOption, fallback: number) => number } {
+  const { values, positionals } = parseToolArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      rows: { type: 'string' },
+      duration: { type: 'string' },
+      'batch-rows': { type: 'string' },
+      rounds: { type: 'string' },
+      'collation-rows': { type: 'string' },
+    },
+  }, usage);
+  return { named: positionals, option: (name, fallback) => positiveNumber(values[name], `--${name}`, usage) ?? fallback };
 }
 
 function renderMarkdown(result: NativeResult): string {
@@ -74,25 +88,24 @@ function renderMarkdown(result: NativeResult): string {
 }
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const named = args.filter((arg, index) => !arg.startsWith('--') && !(args[index - 1] ?? '').startsWith('--'));
+  const { named, option } = parseCli(process.argv.slice(2));
   const wanted = (part: string): boolean => named.length === 0 || named.includes(part);
   const parts = ['copy', 'http', 'ring', 'copy-batches', 'key-collation'];
   const unknown = named.filter((part) => !parts.includes(part));
-  if (unknown.length > 0) throw new Error(`unknown part(s): ${unknown.join(', ')} (${parts.join(', ')})`);
+  if (unknown.length > 0) exitWithUsage(`unknown part(s): ${unknown.join(', ')} (${parts.join(', ')})`, usage);
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   const machine = machineInfo();
   const serverUrl = serverUrlFromEnv();
   log('ring: SharedArrayBuffer vs C11');
   const ring = wanted('ring') ? await runRingComparison(log) : null;
   log('http: wrk → bare uWebSockets.js');
-  const http = wanted('http') ? await runHttpCeiling(option(args, 'duration', 10), log) : null;
+  const http = wanted('http') ? await runHttpCeiling(option('duration', 10), log) : null;
   log('copy: psql \\copy into events');
-  const copy = wanted('copy') ? await runCopyCeiling(serverUrl, option(args, 'rows', 1_000_000), log) : null;
+  const copy = wanted('copy') ? await runCopyCeiling(serverUrl, option('rows', 1_000_000), log) : null;
   log('copy-batches: the sink\'s COPY per batch size');
-  const copyBatches = wanted('copy-batches') ? await runCopyBatches(serverUrl, option(args, 'batch-rows', 100_000), option(args, 'rounds', 5), log) : null;
+  const copyBatches = wanted('copy-batches') ? await runCopyBatches(serverUrl, option('batch-rows', 100_000), option('rounds', 5), log) : null;
   log('key-collation: event_id collation under the sink\'s COPY');
-  const keyCollation = wanted('key-collation') ? await runKeyCollation(serverUrl, option(args, 'collation-rows', 90_000), option(args, 'rounds', 5), log) : null;
+  const keyCollation = wanted('key-collation') ? await runKeyCollation(serverUrl, option('collation-rows', 90_000), option('rounds', 5), log) : null;
   const usesPostgres = copy !== null || copyBatches !== null || keyCollation !== null;
   const result: NativeResult = { date: new Date().toISOString(), machine, postgres: usesPostgres ? await serverVersion(serverUrl) : null, copy, copyBatches, keyCollation, http, ring };
   const files = writeResultFiles(`native-${fileStamp(new Date(result.date))}`, { json: JSON.stringify(result, null, 2), md: renderMarkdown(result) });

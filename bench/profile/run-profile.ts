@@ -14,6 +14,7 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { exitWithUsage, parseToolArgs, positiveNumber } from '../common/cli-args';
 import { fileStamp, machineInfo, repoRoot, writeResultFiles } from '../common/results';
 import { runScenario } from '../load/load-run';
 import { adjustScenario, loadScenario } from '../load/scenario';
@@ -30,27 +31,23 @@ interface Options {
 
 const defaultIntervalUs = 500;
 
-function parseArgs(argv: readonly string[]): Options {
-  let name: string | undefined;
-  let durationScale: number | undefined;
-  let ratePerS: number | undefined;
-  let intervalUs = defaultIntervalUs;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    const value = (): number => {
-      const next = Number(argv[++i]);
-      if (!Number.isFinite(next) || next <= 0) throw new Error(`${arg} needs a positive number`);
-      return next;
-    };
-    if (arg === '--duration-scale') durationScale = value();
-    else if (arg === '--rate') ratePerS = value();
-    else if (arg === '--interval-us') intervalUs = Math.round(value());
-    else if (arg.startsWith('--')) throw new Error(`unknown option ${arg}`);
-    else if (name === undefined) name = arg;
-    else throw new Error('one scenario per profile run');
-  }
-  if (name === undefined) throw new Error('usage: run-profile <scenario> [--duration-scale X] [--rate R] [--interval-us N]');
-  return { name, durationScale, ratePerS, intervalUs };
+const usage = 'usage: npm run bench:profile -- <scenario> [--duration-scale X] [--rate R] [--interval-us N]';
+
+function parseCli(argv: readonly string[]): Options {
+  const { values, positionals } = parseToolArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: { 'duration-scale': { type: 'string' }, rate: { type: 'string' }, 'interval-us': { type: 'string' } },
+  }, usage);
+  const [name, ...others] = positionals;
+  if (name === undefined) return exitWithUsage('a scenario is needed', usage);
+  if (others.length > 0) exitWithUsage('one scenario per profile run', usage);
+  return {
+    name,
+    durationScale: positiveNumber(values['duration-scale'], '--duration-scale', usage),
+    ratePerS: positiveNumber(values.rate, '--rate', usage),
+    intervalUs: Math.round(positiveNumber(values['interval-us'], '--interval-us', usage) ?? defaultIntervalUs),
+  };
 }
 
 export async function profileScenario(options: Options, progress: (line: string) => void): Promise<{ files: string[]; ok: boolean; profileDir: string }> {
@@ -87,7 +84,7 @@ export async function profileScenario(options: Options, progress: (line: string)
 }
 
 async function main(): Promise<void> {
-  const options = parseArgs(process.argv.slice(2));
+  const options = parseCli(process.argv.slice(2));
   const { files, ok, profileDir } = await profileScenario(options, (line) => process.stderr.write(`${line}\n`));
   for (const file of files) process.stdout.write(`  ${file}\n`);
   process.stdout.write(`raw profiles: ${profileDir}\n`);

@@ -10,6 +10,7 @@
  * deployment in one round instead of one setting per restart.
  */
 import * as path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FloodgateError } from '../errors';
 import type { Config } from './config';
 import {
@@ -37,6 +38,11 @@ export type { BooleanSetting, EnumSetting, NumberSetting, Setting, SettingKind, 
 
 const settingByEnv = new Map(settings.map((setting) => [setting.env, setting]));
 const settingByFlag = new Map(settings.map((setting) => [setting.flag, setting]));
+
+/** The settings' flags as node:util parseArgs options: booleans are switches, the others take a value. */
+export const settingFlagOptions: NonNullable<ParseArgsConfig['options']> = Object.freeze(Object.fromEntries(
+  settings.map((setting) => [setting.flag.slice('--'.length), { type: setting.kind === 'boolean' ? 'boolean' : 'string' } as const]),
+));
 
 /** Thrown by `loadConfig`; `problems` lists every bad setting, one sentence each. */
 export class ConfigError extends FloodgateError {
@@ -112,48 +118,58 @@ function defaultValueOf(setting: Setting): ConfigValue {
 }
 
 /**
- * Reads `--name=value`, `--name value` and, for booleans only, a bare `--name` (true).
- * A boolean never takes the next argument as its value, so `--allow-uws-fallback false`
- * is reported (the stray `false`) rather than silently read as true.
+ * Reads `--name=value`, `--name value` and, for booleans only, a bare `--name` (true), with
+ * node:util's parseArgs in its lenient mode, so that every problem is collected instead of
+ * the first one thrown. Two lenient readings are refused rather than followed: a setting
+ * that takes the next argument as its value although it is another flag
+ * (`--port --ack=async`), and `--`, after which parseArgs reads no more flags. Both are
+ * reported and reading resumes at the argument after them. A boolean never takes the next
+ * argument as its value, so `--allow-uws-fallback false` is reported (the stray `false`)
+ * rather than silently read as true.
  */
 function readFlags(argv: readonly string[], problems: string[]): Map<string, string> {
   const values = new Map<string, string>();
-  for (let index = 0; index < argv.length; index += 1) {
-    const token = argv[index] ?? '';
-    if (!token.startsWith('--') || token === '--') {
-      problems.push(`unexpected argument ${JSON.stringify(token)}: settings are given as --name=value or --name value`);
+  let from = 0;
+  while (from < argv.length) from = readFlagsFrom(argv, from, values, problems);
+  return values;
+}
+
+/** Reads the flags from argv[from] on; returns where reading resumes (argv.length when done). */
+function readFlagsFrom(argv: readonly string[], from: number, values: Map<string, string>, problems: string[]): number {
+  const { tokens } = parseArgs({ args: argv.slice(from), options: settingFlagOptions, strict: false, allowPositionals: true, tokens: true });
+  // A group of single-dash letters (`-abc`) is one token per letter, all with one index.
+  let lastUnexpected = -1;
+  for (let at = 0; at < tokens.length; at += 1) {
+    const token = tokens[at] as (typeof tokens)[number];
+    const index = from + token.index;
+    const isLongOption = token.kind === 'option' && token.rawName.startsWith('--');
+    if (!isLongOption) {
+      if (index !== lastUnexpected) problems.push(`unexpected argument ${JSON.stringify(argv[index])}: settings are given as --name=value or --name value`);
+      lastUnexpected = index;
+      if (token.kind === 'option-terminator') return index + 1;
       continue;
     }
-    const equalsAt = token.indexOf('=');
-    const name = equalsAt < 0 ? token : token.slice(0, equalsAt);
-    const next = argv[index + 1];
-    const nextIsValue = next !== undefined && !next.startsWith('--');
+    const name = token.rawName;
     const setting = settingByFlag.get(name);
     if (setting === undefined) {
       problems.push(`unknown flag ${name}${suggestionFor(name, [...settingByFlag.keys()])}`);
       // Skip the unknown flag's probable value so it is not reported a second time.
-      if (equalsAt < 0 && nextIsValue) index += 1;
+      const next = tokens[at + 1];
+      if (token.value === undefined && next?.kind === 'positional' && next.index === token.index + 1) at += 1;
       continue;
     }
-    let value: string;
-    if (equalsAt >= 0) {
-      value = token.slice(equalsAt + 1);
-    } else if (setting.kind === 'boolean') {
-      value = 'true';
-    } else if (nextIsValue) {
-      value = next;
-      index += 1;
-    } else {
+    if (setting.kind !== 'boolean' && (token.value === undefined || (!token.inlineValue && token.value.startsWith('--')))) {
       problems.push(`${label(setting)}: the flag needs a value (${name}=value or ${name} value)`);
+      if (token.value !== undefined) return index + 1;
       continue;
     }
     if (values.has(name)) {
       problems.push(`${label(setting)}: the flag is given more than once`);
       continue;
     }
-    values.set(name, value);
+    values.set(name, token.value ?? 'true');
   }
-  return values;
+  return argv.length;
 }
 
 /** Typos must not pass silently: a FLOODGATE_* variable we do not know is an error. */

@@ -2,16 +2,17 @@
  * Keeps docker/Dockerfile, docker/compose.yaml, package.json and the settings table in
  * agreement: a setting renamed or a port changed on one side only fails here.
  *
- * No YAML dependency: `parseYamlSubset` reads the subset compose.yaml keeps to and throws on
- * anything else, so an unsupported construct fails loudly instead of being misread.
+ * compose.yaml is read with the `yaml` package (a development dependency): a test that
+ * guards the file must not misread it through a parser of its own.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import { parseDocument } from 'yaml';
 import { loadConfig, settings } from '../../src/config/load-config';
 
 /** dist/test/docker/ → repository root. */
@@ -21,152 +22,16 @@ const dockerDir = path.join(repoRoot, 'docker');
 type YamlValue = string | number | boolean | null | YamlValue[] | { [key: string]: YamlValue };
 type YamlMap = { [key: string]: YamlValue };
 
-interface YamlLine {
-  readonly indent: number;
-  readonly text: string;
-  readonly number: number;
-}
-
-/** Cuts a `#` comment that starts the line or follows whitespace, outside quotes. */
-function stripComment(text: string): string {
-  let quote: string | null = null;
-  for (let index = 0; index < text.length; index += 1) {
-    const char = text[index];
-    if (quote !== null) {
-      if (char === quote) quote = null;
-    } else if (char === '"' || char === "'") {
-      quote = char;
-    } else if (char === '#' && (index === 0 || /\s/.test(text[index - 1] ?? ''))) {
-      return text.slice(0, index);
-    }
-  }
-  return text;
-}
-
-function yamlLines(source: string): YamlLine[] {
-  const lines: YamlLine[] = [];
-  source.split('\n').forEach((raw, index) => {
-    const number = index + 1;
-    if (/^\s*\t/.test(raw)) throw new Error(`line ${number}: tab indentation is not YAML`);
-    const text = stripComment(raw).trimEnd();
-    if (text.trim() === '') return;
-    if (text.trim() === '---' || text.trim() === '...') throw new Error(`line ${number}: multiple documents are not supported`);
-    lines.push({ indent: text.length - text.trimStart().length, text: text.trim(), number });
-  });
-  return lines;
-}
-
-function parseScalar(text: string, number: number): YamlValue {
-  if (text.startsWith('"')) {
-    if (!text.endsWith('"') || text.length < 2) throw new Error(`line ${number}: unterminated string`);
-    return JSON.parse(text) as string;
-  }
-  if (text.startsWith("'")) {
-    if (!text.endsWith("'") || text.length < 2) throw new Error(`line ${number}: unterminated string`);
-    return text.slice(1, -1).replaceAll("''", "'");
-  }
-  if (text.startsWith('[')) return parseFlowList(text, number);
-  if (/^[&*!|>{@`%]/.test(text)) throw new Error(`line ${number}: unsupported YAML construct ${JSON.stringify(text)}`);
-  if (text === 'true' || text === 'false') return text === 'true';
-  if (text === 'null' || text === '~') return null;
-  if (/^-?(?:0|[1-9][0-9]*)$/.test(text)) return Number(text);
-  return text;
-}
-
-/** One-line `[a, "b", 'c']` of scalars; nested collections are refused. */
-function parseFlowList(text: string, number: number): YamlValue[] {
-  if (!text.endsWith(']')) throw new Error(`line ${number}: a flow list must close on its line`);
-  const inner = text.slice(1, -1).trim();
-  if (inner === '') return [];
-  const items: string[] = [];
-  let quote: string | null = null;
-  let start = 0;
-  for (let index = 0; index < inner.length; index += 1) {
-    const char = inner[index];
-    if (quote !== null) {
-      if (char === quote) quote = null;
-    } else if (char === '"' || char === "'") {
-      quote = char;
-    } else if (char === ',') {
-      items.push(inner.slice(start, index).trim());
-      start = index + 1;
-    } else if (char === '[' || char === '{') {
-      throw new Error(`line ${number}: nested flow collections are not supported`);
-    }
-  }
-  items.push(inner.slice(start).trim());
-  return items.map((item) => parseScalar(item, number));
-}
-
-/** Splits `key: value` at the first `:` followed by a space or the line's end, outside quotes. */
-function splitKey(line: YamlLine): [string, string] | null {
-  const match = /^([A-Za-z0-9_.\-/]+|"[^"]*"|'[^']*'):(?: +(.*))?$/.exec(line.text);
-  if (match === null) return null;
-  const rawKey = match[1] ?? '';
-  const key = rawKey.startsWith('"') || rawKey.startsWith("'") ? rawKey.slice(1, -1) : rawKey;
-  return [key, match[2] ?? ''];
-}
-
-function parseBlock(lines: readonly YamlLine[], start: number, indent: number): [YamlValue, number] {
-  const first = lines[start];
-  if (first === undefined) throw new Error('unexpected end of document');
-  return first.text === '-' || first.text.startsWith('- ')
-    ? parseList(lines, start, indent)
-    : parseMap(lines, start, indent);
-}
-
-function parseMap(lines: readonly YamlLine[], start: number, indent: number): [YamlMap, number] {
-  const map: YamlMap = {};
-  let index = start;
-  while (index < lines.length) {
-    const line = lines[index];
-    if (line === undefined || line.indent < indent) break;
-    if (line.indent > indent) throw new Error(`line ${line.number}: unexpected indentation`);
-    const pair = splitKey(line);
-    if (pair === null) throw new Error(`line ${line.number}: expected "key: value", got ${JSON.stringify(line.text)}`);
-    const [key, rest] = pair;
-    if (Object.hasOwn(map, key)) throw new Error(`line ${line.number}: duplicate key ${key}`);
-    index += 1;
-    if (rest !== '') {
-      map[key] = parseScalar(rest, line.number);
-      continue;
-    }
-    const next = lines[index];
-    if (next !== undefined && next.indent > indent) {
-      const [value, after] = parseBlock(lines, index, next.indent);
-      map[key] = value;
-      index = after;
-    } else {
-      map[key] = null;
-    }
-  }
-  return [map, index];
-}
-
-function parseList(lines: readonly YamlLine[], start: number, indent: number): [YamlValue[], number] {
-  const list: YamlValue[] = [];
-  let index = start;
-  while (index < lines.length) {
-    const line = lines[index];
-    if (line === undefined || line.indent < indent) break;
-    if (line.indent > indent) throw new Error(`line ${line.number}: unexpected indentation`);
-    if (!line.text.startsWith('- ')) throw new Error(`line ${line.number}: expected a list item`);
-    const item = line.text.slice(2).trim();
-    if (splitKey({ ...line, text: item }) !== null) {
-      throw new Error(`line ${line.number}: "- key: value" list items are not supported`);
-    }
-    list.push(parseScalar(item, line.number));
-    index += 1;
-  }
-  return [list, index];
-}
-
-function parseYamlSubset(source: string): YamlMap {
-  const lines = yamlLines(source);
-  if (lines.length === 0) return {};
-  const [value, end] = parseMap(lines, 0, 0);
-  if (end !== lines.length) throw new Error(`line ${lines[end]?.number ?? '?'}: could not parse`);
-  return value;
+/**
+ * The whole file as plain values. Any error or warning the library reports (a duplicate
+ * key, a tab in the indentation, an unresolved alias…) fails here, naming the problem,
+ * rather than leaving a half-read file for the assertions below.
+ */
+function readYaml(file: string): YamlMap {
+  const document = parseDocument(readFileSync(file, 'utf8'), { uniqueKeys: true });
+  const problems = [...document.errors, ...document.warnings].map((problem) => problem.message);
+  assert.deepEqual(problems, [], `${path.relative(repoRoot, file)} should be valid YAML`);
+  return asMap(document.toJS() as YamlValue, path.relative(repoRoot, file));
 }
 
 interface DockerInstruction {
@@ -225,7 +90,7 @@ function composeDurationMs(text: string): number {
 }
 
 const dockerfile = parseDockerfile(readFileSync(path.join(dockerDir, 'Dockerfile'), 'utf8'));
-const compose = parseYamlSubset(readFileSync(path.join(dockerDir, 'compose.yaml'), 'utf8'));
+const compose = readYaml(path.join(dockerDir, 'compose.yaml'));
 const packageJson = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
   bin?: Record<string, string>;
   scripts?: Record<string, string>;
@@ -248,23 +113,6 @@ function healthcheckCommand(): string[] {
   assert.ok(match !== null, `HEALTHCHECK should use the exec form: ${args}`);
   return JSON.parse(match[1] ?? '[]') as string[];
 }
-
-describe('the compose-file reader', () => {
-  test('reads maps, lists, flow lists and scalars', () => {
-    const parsed = parseYamlSubset([
-      'a: 1', 'b: "x: y" # comment', "c: 'it''s'", 'd:', '  - one', '  - "two"', 'e: [CMD, "a b", 3]', 'f:', '  g: true', '  h:',
-    ].join('\n'));
-    assert.deepEqual(parsed, { a: 1, b: 'x: y', c: "it's", d: ['one', 'two'], e: ['CMD', 'a b', 3], f: { g: true, h: null } });
-  });
-
-  test('refuses what it does not understand instead of misreading it', () => {
-    const unsupported = [
-      'a:\n\t b: 1', 'a: &anchor 1', 'a: *alias', 'a: |\n  text', 'a: {b: 1}', 'a: 1\na: 2', 'a:\n  - b: 1',
-      'a: [1, [2]]', 'a: "open', 'a: 1\n   b: 2', '---\na: 1', 'just text',
-    ];
-    for (const source of unsupported) assert.throws(() => parseYamlSubset(source), Error, JSON.stringify(source));
-  });
-});
 
 describe('docker/Dockerfile', () => {
   test('every stage starts from node:20-bookworm-slim', () => {
@@ -482,8 +330,46 @@ describe('.dockerignore', () => {
   });
 
   test('keeps what the build needs', () => {
-    for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'test', 'docker']) {
+    for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'docker']) {
       assert.ok(!patterns.some((pattern) => pattern === needed || pattern === `${needed}/` || pattern === '*'), needed);
     }
   });
+
+  test('keeps tests, benchmarks, their shared harness, scripts and docs out of the image', () => {
+    for (const pattern of ['test', 'bench', 'harness', 'scripts', 'docs']) assert.ok(patterns.includes(pattern), pattern);
+  });
+
+  test('leaves the image\'s build (npm ci → prepare → npm run build) only src to compile', () => {
+    assert.equal(packageJson.scripts?.['build'], 'tsc -p tsconfig.json');
+    const tsconfig = JSON.parse(readFileSync(path.join(repoRoot, 'tsconfig.json'), 'utf8')) as { include?: string[]; files?: string[] };
+    assert.equal(tsconfig.files, undefined, 'tsconfig.json should list folders in include, not files');
+    const roots = (tsconfig.include ?? []).map((pattern) => pattern.split('/')[0] ?? '');
+    assert.ok(roots.includes('src'));
+    for (const root of roots) {
+      if (root !== 'src') assert.ok(patterns.includes(root), `the image's build compiles ${root}/ unless .dockerignore leaves it out`);
+    }
+  });
+
+  test('src imports nothing outside src, so it compiles without the folders left out', () => {
+    const srcDir = path.join(repoRoot, 'src');
+    const outside: string[] = [];
+    for (const file of typeScriptFiles(srcDir)) {
+      for (const match of readFileSync(file, 'utf8').matchAll(relativeImport)) {
+        const target = path.resolve(path.dirname(file), match[1] ?? '');
+        if (target !== srcDir && !target.startsWith(srcDir + path.sep)) outside.push(`${path.relative(repoRoot, file)} → ${match[1]}`);
+      }
+    }
+    assert.deepEqual(outside, []);
+  });
 });
+
+/** `from '…'`, `import '…'`, `import('…')` and `require('…')` of a relative path. */
+const relativeImport = /(?:\bfrom|\bimport|\brequire)\s*\(?\s*['"](\.{1,2}\/[^'"]*)['"]/g;
+
+function typeScriptFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) return typeScriptFiles(full);
+    return entry.isFile() && entry.name.endsWith('.ts') ? [full] : [];
+  });
+}

@@ -3,7 +3,8 @@
  * so test files can run in parallel without seeing each other's rows.
  */
 import { randomBytes } from 'node:crypto';
-import { databaseUrlFor, withClient } from '../../bench/common/scratch-database';
+import { databaseUrlFor, withClient } from '../../harness/postgres-client';
+import { refuseInUnitTier } from './test-tiers';
 
 export interface TestDatabase {
   readonly url: string;
@@ -12,6 +13,7 @@ export interface TestDatabase {
 }
 
 export function serverUrl(): string {
+  refuseInUnitTier('PostgreSQL');
   const url = process.env.DATABASE_URL;
   if (url === undefined || url === '') {
     throw new Error('DATABASE_URL is not set: run through npm test or set DATABASE_URL');

@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { refuseInUnitTier } from './test-tiers';
 
 export const cliPath = path.join(__dirname, '..', '..', 'src', 'cli.js');
 
@@ -24,6 +25,8 @@ export function engineEnv(extra: Record<string, string>, without: readonly strin
 
 /** Starts the engine and resolves once its "floodgate ready" log line names the port (needs log level info or lower). */
 export function spawnEngine(env: NodeJS.ProcessEnv, readyTimeoutMs = 60_000): Promise<EngineProcess> {
+  // Without DATABASE_URL the engine would quietly start an embedded PostgreSQL.
+  refuseInUnitTier('a running engine and its PostgreSQL');
   const child = spawn(process.execPath, [cliPath, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))));

@@ -6,6 +6,8 @@
  *   npm test                          all of dist/test/**\/*.test.js, sorted
  *   npm test -- dist/test/ring        only files under that path (test/ring works too)
  *   npm test -- --test-concurrency=4  flags starting with "-" go to node --test as is
+ *   npm run test:unit [-- filters]    --unit: only the files test/support/test-tiers.ts lists,
+ *                                     with no PostgreSQL or Redis at all (see there)
  *
  * Environment:
  *   DATABASE_URL   use this server; otherwise an embedded PostgreSQL is started with its
@@ -21,7 +23,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { startEmbeddedPostgres } from '../../src/sink/embedded-postgres';
 import type { SinkLogger } from '../../src/sink/sink-logger';
-import { freePort } from '../../bench/common/free-port';
+import { freePort } from '../../harness/free-port';
+import { testTierVariable, unitTestPaths } from './test-tiers';
 
 const repoRoot = path.resolve(__dirname, '..', '..', '..');
 const compiledTestRoot = path.join(repoRoot, 'dist', 'test');
@@ -31,6 +34,8 @@ const testPostgresDir = path.join(repoRoot, '.floodgate', 'test-postgres');
 const perTestTimeoutMs = 120_000;
 /** The whole run is killed past this, whatever hangs (a file that never exits, a child). */
 const runTimeoutMs = 30 * 60_000;
+/** The unit tier's slowest test takes about 4 s; one taking this long belongs in the whole suite. */
+const unitPerTestTimeoutMs = 30_000;
 /** redis-server must answer PING within this after spawning. */
 const redisReadyTimeoutMs = 5_000;
 
@@ -52,13 +57,26 @@ const stderrLogger: SinkLogger = {
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
-  const nodeFlags = args.filter((arg) => arg.startsWith('-'));
-  const files = selectTestFiles(args.filter((arg) => !arg.startsWith('-')));
+  const unitTier = args.includes('--unit');
+  const nodeFlags = args.filter((arg) => arg.startsWith('-') && arg !== '--unit');
+  let files = selectTestFiles(args.filter((arg) => !arg.startsWith('-')));
+  if (unitTier) {
+    const unitFiles = selectUnitTestFiles();
+    if (typeof unitFiles === 'string') {
+      process.stderr.write(`[run-tests] ${unitFiles}\n`);
+      return 1;
+    }
+    files = files.filter((file) => unitFiles.has(file));
+  }
   if (files.length === 0) {
-    process.stderr.write(`[run-tests] no *.test.js files matched under ${compiledTestRoot}\n`);
+    process.stderr.write(`[run-tests] no *.test.js files${unitTier ? ' of the unit tier' : ''} matched under ${compiledTestRoot}\n`);
     return 1;
   }
   const env: NodeJS.ProcessEnv = { ...process.env };
+  if (unitTier) {
+    withoutServices(env);
+    return await runNodeTest([`--test-timeout=${unitPerTestTimeoutMs}`, ...nodeFlags, ...files], env);
+  }
   const cleanups: Cleanup[] = [];
   try {
     const redisFailure = await provideRedis(env, cleanups);
@@ -99,17 +117,47 @@ function listTestFiles(dir: string): string[] {
 function selectTestFiles(filters: readonly string[]): string[] {
   const files = listTestFiles(compiledTestRoot).sort();
   if (filters.length === 0) return files;
-  const prefixes = filters.map((filter) => {
-    let resolved = path.resolve(filter);
-    const relative = path.relative(repoRoot, resolved);
-    if (relative === 'test' || relative.startsWith(`test${path.sep}`)) {
-      resolved = path.join(repoRoot, 'dist', relative.replace(/\.ts$/, '.js'));
-    }
-    return resolved;
-  });
-  return files.filter((file) =>
-    prefixes.some((prefix) => file === prefix || file.startsWith(prefix.endsWith(path.sep) ? prefix : prefix + path.sep)),
-  );
+  return files.filter((file) => filters.some((filter) => isUnder(file, compiledPathOf(path.resolve(filter)))));
+}
+
+/** The compiled files of the unit tier, or why the list is wrong (a path that matches nothing). */
+function selectUnitTestFiles(): Set<string> | string {
+  const files = listTestFiles(compiledTestRoot);
+  const selected = new Set<string>();
+  for (const unitPath of unitTestPaths) {
+    const compiled = compiledPathOf(path.join(repoRoot, unitPath));
+    const matched = files.filter((file) => isUnder(file, compiled));
+    if (matched.length === 0) return `${unitPath} (unit tier, test/support/test-tiers.ts) matches no compiled test file`;
+    for (const file of matched) selected.add(file);
+  }
+  return selected;
+}
+
+/**
+ * The unit tier reaches no service: a test that tries fails at once (test/support/database.ts
+ * and redis.ts say why) instead of finding the developer's own PostgreSQL or Redis and
+ * passing by luck. PGHOST is not just cleared but pointed at a socket directory that cannot
+ * exist, because pg's default without it is the local server on port 5432.
+ */
+function withoutServices(env: NodeJS.ProcessEnv): void {
+  for (const name of Object.keys(env)) {
+    if (name === 'DATABASE_URL' || name === 'REDIS_URL' || name.startsWith('PG')) delete env[name];
+  }
+  env.PGHOST = '/nonexistent/floodgate-unit-tier-has-no-postgresql';
+  env[testTierVariable] = 'unit';
+}
+
+function compiledPathOf(absolute: string): string {
+  let resolved = absolute;
+  const relative = path.relative(repoRoot, resolved);
+  if (relative === 'test' || relative.startsWith(`test${path.sep}`)) {
+    resolved = path.join(repoRoot, 'dist', relative.replace(/\.ts$/, '.js'));
+  }
+  return resolved;
+}
+
+function isUnder(file: string, prefix: string): boolean {
+  return file === prefix || file.startsWith(prefix.endsWith(path.sep) ? prefix : prefix + path.sep);
 }
 
 async function providePostgres(env: NodeJS.ProcessEnv, cleanups: Cleanup[]): Promise<void> {
