@@ -6,7 +6,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { freePort } from '../../harness/free-port';
+import { freePort } from '../../test/support/free-port';
 import { repoRoot } from '../common/results';
 import type { Target } from './scenario';
 

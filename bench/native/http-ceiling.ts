@@ -9,7 +9,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { averageCpu, ProcSampler, type CpuSample } from '../common/proc-stats';
 import { repoRoot } from '../common/results';
-import { freePort } from '../../harness/free-port';
+import { freePort } from '../../test/support/free-port';
 
 export interface HttpRun {
   readonly name: string;

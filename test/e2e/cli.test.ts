@@ -14,7 +14,7 @@ import { createTestDatabase } from '../support/database';
 import { post } from '../support/engine';
 import { cliPath as cli, engineEnv, spawnEngine as serve } from '../support/engine-process';
 import { wireEvents } from '../support/wire-events';
-import { freePort } from '../../harness/free-port';
+import { freePort } from '../support/free-port';
 
 const json = { 'content-type': 'application/json' };
 const cleanups: Array<() => Promise<void>> = [];

@@ -18,7 +18,7 @@ import pg from 'pg';
 import type { ValidEvent } from '../../src/event';
 import { insertDeadLetter } from '../../src/sink/dead-letters';
 import { post, startTestEngine, type TestEngine } from '../support/engine';
-import { freePort } from '../../harness/free-port';
+import { freePort } from '../support/free-port';
 import { wireEvents } from '../support/wire-events';
 import { engineEnv, spawnEngine } from '../support/engine-process';
 

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import pg from 'pg';
 import { createTestDatabase } from '../support/database';
 import { engineEnv, spawnEngine, type EngineProcess } from '../support/engine-process';
-import { freePort } from '../../harness/free-port';
+import { freePort } from '../support/free-port';
 import { emptyStats, sendAllWithRetries } from '../support/retrying-client';
 import { wireEvents } from '../support/wire-events';
 

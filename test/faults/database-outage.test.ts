@@ -17,7 +17,7 @@ import { startEngine } from '../../src/engine';
 import { createLogger } from '../../src/log';
 import { startEmbeddedPostgres } from '../../src/sink/embedded-postgres';
 import { testConfig } from '../support/engine';
-import { freePort } from '../../harness/free-port';
+import { freePort } from '../support/free-port';
 import { emptyStats, sendAllWithRetries } from '../support/retrying-client';
 import { wireEvents } from '../support/wire-events';
 

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { startEngine, type Engine } from '../../src/engine';
 import { createLogger } from '../../src/log';
 import { post, startTestEngine, testConfig, type TestEngine } from '../support/engine';
-import { freePort } from '../../harness/free-port';
+import { freePort } from '../support/free-port';
 import { redisUrlOrSkip } from '../support/redis';
 import { wireEvent, wireEvents } from '../support/wire-events';
 

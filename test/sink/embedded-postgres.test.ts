@@ -14,7 +14,7 @@ import pg from 'pg';
 import { resolveDatabase } from '../../src/sink/database';
 import { startEmbeddedPostgres } from '../../src/sink/embedded-postgres';
 import { recordingLogger, sleep } from './fixtures';
-import { freePort } from '../../harness/free-port';
+import { freePort } from '../support/free-port';
 
 const compiledModule = path.join(__dirname, '..', '..', 'src', 'sink', 'embedded-postgres.js');
 const runAsRoot = userInfo().uid === 0;

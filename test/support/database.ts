@@ -3,7 +3,7 @@
  * so test files can run in parallel without seeing each other's rows.
  */
 import { randomBytes } from 'node:crypto';
-import { databaseUrlFor, withClient } from '../../harness/postgres-client';
+import { databaseUrlFor, withClient } from './postgres-client';
 import { refuseInUnitTier } from './test-tiers';
 
 export interface TestDatabase {

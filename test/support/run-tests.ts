@@ -23,7 +23,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { startEmbeddedPostgres } from '../../src/sink/embedded-postgres';
 import type { SinkLogger } from '../../src/sink/sink-logger';
-import { freePort } from '../../harness/free-port';
+import { freePort } from './free-port';
 import { testTierVariable, unitTestPaths } from './test-tiers';
 
 const repoRoot = path.resolve(__dirname, '..', '..', '..');
