@@ -59,7 +59,7 @@ export type ClusterPlacement =
 
 export function placeCluster(input: ClusterPlacementInput): ClusterPlacement {
   const { dataDir, entry } = input;
-  assert.ok(path.isAbsolute(dataDir) && path.normalize(dataDir) === dataDir, `dataDir must be resolved: ${dataDir}`);
+  assert.ok(path.isAbsolute(dataDir) && path.resolve(dataDir) === dataDir, `dataDir must be resolved: ${dataDir}`);
   const inDataDir = path.join(dataDir, 'postgres');
   // Not root: the server runs as this user, which owns what it created. Root with a
   // reachable data directory: nothing to work around.
