@@ -15,10 +15,17 @@ import type { SinkLogger } from './sink-logger';
 
 const ownerFileName = 'data-dir';
 
-export async function locateCluster(configuredDataDir: string, logger: SinkLogger): Promise<string> {
+export interface ClusterLocation {
+  readonly clusterDir: string;
+  /** Outside the data directory, under /var/lib/floodgate. */
+  readonly relocated: boolean;
+}
+
+export async function locateCluster(configuredDataDir: string, logger: SinkLogger): Promise<ClusterLocation> {
   const runAsRoot = userInfo().uid === 0;
+  const inDataDir = { clusterDir: path.join(path.resolve(configuredDataDir), 'postgres'), relocated: false };
   await makeDirectories(path.resolve(configuredDataDir), runAsRoot);
-  if (!runAsRoot) return path.join(path.resolve(configuredDataDir), 'postgres');
+  if (!runAsRoot) return inDataDir;
 
   const dataDir = await realpath(configuredDataDir);
   const ids = postgresUserIds();
@@ -30,7 +37,7 @@ export async function locateCluster(configuredDataDir: string, logger: SinkLogge
   });
   // The configured spelling, not the real path: exactly the directory used before
   // relocation existed.
-  if (placement.kind === 'data-dir') return path.join(path.resolve(configuredDataDir), 'postgres');
+  if (placement.kind === 'data-dir') return inDataDir;
 
   const { clusterDir, linkPath, previousClusterDir } = placement;
   if (previousClusterDir !== null) await takeOverPrevious(previousClusterDir, clusterDir, dataDir, logger);
@@ -41,7 +48,7 @@ export async function locateCluster(configuredDataDir: string, logger: SinkLogge
     { dataDir, clusterDir, linkPath },
     'embedded PostgreSQL cluster relocated: as root it runs as the postgres user, which cannot reach the data directory',
   );
-  return clusterDir;
+  return { clusterDir, relocated: true };
 }
 
 /**

