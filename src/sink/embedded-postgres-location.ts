@@ -4,6 +4,7 @@ import { chmod, chown, lstat, mkdir, readFile, readlink, realpath, rename, rm, s
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import { type ClusterEntry, placeCluster, relocatedClustersRoot } from './embedded-postgres-placement';
+import { binaryDir, reachableRuntime } from './embedded-postgres-runtime';
 import { isAlive, readPostmasterPid } from './postmaster-pid';
 import type { SinkLogger } from './sink-logger';
 
@@ -17,18 +18,26 @@ const ownerFileName = 'data-dir';
 
 export interface ClusterLocation {
   readonly clusterDir: string;
-  /** Outside the data directory, under /var/lib/floodgate. */
-  readonly relocated: boolean;
+  /**
+   * null: import the package as installed. Otherwise the URL of its copy under
+   * /var/lib/floodgate, because the postgres user cannot run the installed binaries.
+   */
+  readonly packageUrl: string | null;
 }
 
 export async function locateCluster(configuredDataDir: string, logger: SinkLogger): Promise<ClusterLocation> {
   const runAsRoot = userInfo().uid === 0;
-  const inDataDir = { clusterDir: path.join(path.resolve(configuredDataDir), 'postgres'), relocated: false };
   await makeDirectories(path.resolve(configuredDataDir), runAsRoot);
-  if (!runAsRoot) return inDataDir;
+  if (!runAsRoot) return { clusterDir: path.join(path.resolve(configuredDataDir), 'postgres'), packageUrl: null };
 
   const dataDir = await realpath(configuredDataDir);
   const ids = postgresUserIds();
+  let packageUrl: string | null = null;
+  if (!canReach(binaryDir(), ids)) {
+    await makeDirectories(relocatedClustersRoot, true);
+    packageUrl = await reachableRuntime(relocatedClustersRoot);
+    logger.info({ binaryDir: binaryDir(), packageUrl }, 'the postgres user cannot run the installed PostgreSQL binaries: running a copy');
+  }
   const placement = placeCluster({
     dataDir,
     runAsRoot,
@@ -37,7 +46,7 @@ export async function locateCluster(configuredDataDir: string, logger: SinkLogge
   });
   // The configured spelling, not the real path: exactly the directory used before
   // relocation existed.
-  if (placement.kind === 'data-dir') return inDataDir;
+  if (placement.kind === 'data-dir') return { clusterDir: path.join(path.resolve(configuredDataDir), 'postgres'), packageUrl };
 
   const { clusterDir, linkPath, previousClusterDir } = placement;
   if (previousClusterDir !== null) await takeOverPrevious(previousClusterDir, clusterDir, dataDir, logger);
@@ -48,7 +57,7 @@ export async function locateCluster(configuredDataDir: string, logger: SinkLogge
     { dataDir, clusterDir, linkPath },
     'embedded PostgreSQL cluster relocated: as root it runs as the postgres user, which cannot reach the data directory',
   );
-  return { clusterDir, relocated: true };
+  return { clusterDir, packageUrl };
 }
 
 /**

