@@ -30,13 +30,9 @@ Settings (environment variable, or the flag beside it):
 `;
 
 /*
- * No V8 heap flags. An earlier version set --heap-growing-percent=20 because the heaps
- * saw-toothed between 570 and 840 MiB of RSS; most of their old generations were the
- * dedupe window's strings (~62 MB live per actor, now off-heap: see
- * src/actors/dedupe-window.ts). With the window in typed arrays the flag only made major
- * GCs more frequent. sustained-bulk, 2 rounds
- * alternating (2-core Xeon, 22 Nov): with the flag 57.4k / 65.9k events/s at 19.3 / 17.3 µs
- * of engine CPU per event, without it 58.8k / 73.7k at 18.8 / 15.0 µs; RSS 387 MiB max.
+ * No V8 heap flags: with the dedupe window off the heap (src/actors/dedupe-window.ts), a
+ * cap on heap growth only made major GCs more frequent and the engine slower
+ * (docs/decisions/0018-no-heap-growth-flag.md).
  */
 
 async function main(argv: readonly string[]): Promise<number> {

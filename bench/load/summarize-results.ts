@@ -1,5 +1,5 @@
 /**
- * One Markdown table from many load results, for the README and for comparing runs:
+ * One Markdown table from many load results, for docs/benchmarks.md and for comparing runs:
  *
  *   node dist/bench/load/summarize-results.js bench/results/*.json
  *

@@ -2,7 +2,7 @@
  * Builds the engine's `Config` from environment variables and CLI flags.
  *
  * The `settings` table (./settings.ts) is the single source of every setting's names, kind, default,
- * range, unit and meaning: the parser, the error messages and the README's configuration
+ * range, unit and meaning: the parser, the error messages and docs/configuration.md's
  * table (`renderConfigTable`) are all derived from it, so they cannot drift apart.
  *
  * Precedence, lowest first: the table's default, the environment variable, the CLI flag.
@@ -304,7 +304,7 @@ function showValue(setting: Setting, text: string): string {
 interface CrossFieldRule {
   /** Settings the rule reads; it is skipped when one of them is already reported invalid. */
   readonly keys: readonly (keyof Config)[];
-  /** One sentence for the README. */
+  /** One sentence for the settings table in docs/configuration.md. */
   readonly summary: string;
   /** A problem sentence, or null when the combination is fine. */
   check(config: Config): string | null;

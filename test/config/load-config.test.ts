@@ -590,7 +590,7 @@ describe('cross-field rules', () => {
     assert.equal(problems.length, 2);
   });
 
-  test('every rule has a summary for the README', () => {
+  test('every rule has a summary for docs/configuration.md', () => {
     assert.equal(crossFieldRules.length, 5);
     for (const rule of crossFieldRules) assert.ok(rule.summary.length > 0);
   });
