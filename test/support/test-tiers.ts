@@ -44,6 +44,7 @@ export const unitTestPaths: readonly string[] = Object.freeze([
   'test/sink/postmaster-pid.test.ts',
   'test/sink/retry-policy.test.ts',
   'test/sink/sink-logger.test.ts',
+  'test/webhooks/schemes.test.ts',
 ]);
 
 /** Set by the runner in the test processes of the unit tier. */
