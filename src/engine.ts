@@ -27,6 +27,11 @@ import { RingProducer } from './ring/ring-producer';
 import { resolveDatabase } from './sink/database';
 import { migrateDatabase } from './sink/migrations';
 import { PartitionMaintainer } from './sink/partition-maintainer';
+import { day15SignatureCheck } from './webhooks/day15-signature';
+import { WebhookSourceCache } from './webhooks/source-cache';
+import { WebhookSourceStore } from './webhooks/source-store';
+import { handleSignedWebhook } from './webhooks/webhook-handler';
+import { WebhookRejections } from './webhooks/webhook-metrics';
 
 export interface Engine {
   readonly port: number;
@@ -97,6 +102,14 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
     const deadLetterStore = DeadLetterStore.open(database.connectionString);
     cleanups.push(() => deadLetterStore.close());
 
+    const webhookStore = WebhookSourceStore.open(database.connectionString);
+    cleanups.push(() => webhookStore.close());
+    const rejections = new WebhookRejections();
+    observability.register(rejections.metric());
+    const webhookSources = new WebhookSourceCache(webhookStore, log, (sources) => rejections.sourcesLoaded(sources));
+    await webhookSources.start();
+    cleanups.push(async () => webhookSources.stop());
+
     let draining = false;
     const readiness = (): ReadinessReport => {
       const db = probe.state;
@@ -109,17 +122,21 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
       };
       return { ready: db.ok && circuitClosed && actorFailure === null && !draining, checks };
     };
+    const pipeline = new IngestPipeline({
+      config,
+      pending,
+      router: new RingRouter(producers, recordBytesMaxFor(config.ringBytes)),
+      writeBlocker: () => breaker.blocker(),
+      observer: observability.recorder,
+    });
+    const webhookDeps = { config, pipeline, log, isDraining: () => draining, sources: webhookSources, rejections };
     const server = await startServer(
       {
         uws,
         config,
-        pipeline: new IngestPipeline({
-          config,
-          pending,
-          router: new RingRouter(producers, recordBytesMaxFor(config.ringBytes)),
-          writeBlocker: () => breaker.blocker(),
-          observer: observability.recorder,
-        }),
+        pipeline,
+        ...(config.webhookSecret === '' ? {} : { checkBody: day15SignatureCheck(config.webhookSecret) }),
+        signedWebhooks: (res, req) => handleSignedWebhook(webhookDeps, res, req),
         log,
         isDraining: () => draining,
         readiness,

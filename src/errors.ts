@@ -33,6 +33,11 @@ export const errorCatalogue = {
   ERR_DEAD_LETTER_TOO_MANY_IDS: { status: 413, summary: 'a replay names more ids than the per-call limit (5000)' },
   ERR_DEAD_LETTER_UNAVAILABLE: { status: 503, summary: 'the dead_letters table could not be read or updated (database unavailable); retry' },
 
+  // Signed webhooks (POST /v1/webhooks/{name}; the Day-15 routes when FLOODGATE_WEBHOOK_SECRET is set). Nothing is stored.
+  ERR_WEBHOOK_SIGNATURE: { status: 401, summary: 'the webhook signature is missing, malformed, or matches none of the source\'s secrets' },
+  ERR_WEBHOOK_TIMESTAMP: { status: 401, summary: 'the signature verifies but its timestamp is more than five minutes from the receiver\'s clock' },
+  ERR_WEBHOOK_SOURCE_UNKNOWN: { status: 404, summary: 'no webhook source has the name in POST /v1/webhooks/{name}' },
+
   // Event level (status is the one used when the event is sent alone to POST /v1/events).
   ERR_EVENT_NOT_OBJECT: { status: 400, summary: 'the event is not a JSON/msgpack object' },
   ERR_EVENT_MALFORMED: { status: 400, summary: 'an NDJSON line is not valid JSON or not valid UTF-8 (the other lines are still taken)' },

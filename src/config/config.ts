@@ -60,6 +60,9 @@ export interface Config {
   /** SIGTERM: longest the engine waits for rings to drain before exiting anyway. */
   readonly drainTimeoutMs: number;
 
+  /** Key of the Day-15 routes' X-Webhook-Signature check; '' leaves them unsigned (FLOODGATE_WEBHOOK_SECRET). */
+  readonly webhookSecret: string;
+
   readonly logLevel: LogLevel;
   /** Start even if uWebSockets.js fell back to its slow pure-JS imitation. */
   readonly allowUwsFallback: boolean;

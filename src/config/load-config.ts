@@ -281,6 +281,7 @@ function parseUrl(setting: UrlSetting, text: string): Parsed {
 }
 
 function parseString(setting: StringSetting, text: string): Parsed {
+  if (setting.format === 'secret') return /^[\x21-\x7e]{1,1024}$/.test(text) ? { ok: true, value: text } : { ok: false };
   if (setting.format === 'host') {
     // Letters, digits, dots, hyphens, colons (IPv6) and underscores; no brackets or ports.
     return /^[A-Za-z0-9._:-]{1,253}$/.test(text) ? { ok: true, value: text } : { ok: false };
@@ -296,6 +297,7 @@ function label(setting: Setting): string {
 
 /** Quotes the bad value, hides URL passwords and cuts very long input. */
 function showValue(setting: Setting, text: string): string {
+  if (setting.kind === 'string' && setting.format === 'secret') return '(the value is not shown)';
   let shown = setting.kind === 'url' ? text.replace(/(\/\/[^/@:]*:)[^@]*@/, '$1***@') : text;
   if (shown.length > shownValueCharsMax) shown = `${shown.slice(0, shownValueCharsMax)}…`;
   return JSON.stringify(shown);

@@ -46,11 +46,11 @@ export interface EnumSetting extends SettingText {
   readonly values: readonly string[];
 }
 
-/** host: a hostname or IP literal; path: any path, resolved against the working directory. */
+/** host: a hostname or IP literal; path: any path, resolved against the working directory; secret: '' is unset, never shown. */
 export interface StringSetting extends SettingText {
   readonly kind: 'string';
   readonly default: string;
-  readonly format: 'host' | 'path';
+  readonly format: 'host' | 'path' | 'secret';
 }
 
 /** Unset (null) unless given; the protocols listed are the only ones accepted. */
@@ -220,6 +220,10 @@ export const settingsByKey = {
     env: 'FLOODGATE_LOG_LEVEL', flag: '--log-level', kind: 'enum', default: 'info',
     values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], unit: 'level', description: 'Log level.',
   },
+  webhookSecret: {
+    env: 'FLOODGATE_WEBHOOK_SECRET', flag: '--webhook-secret', kind: 'string', format: 'secret', default: '', unit: 'secret',
+    description: 'When set, POST /webhook/events and /webhook/batch need X-Webhook-Signature: the hex HMAC-SHA256 of the raw body with this key (401 otherwise).',
+  },
   allowUwsFallback: {
     env: 'FLOODGATE_ALLOW_UWS_FALLBACK', flag: '--allow-uws-fallback', kind: 'boolean', default: false, unit: 'flag',
     description: 'Start even if uWebSockets.js fell back to its slow pure-JS imitation.',
@@ -253,6 +257,7 @@ export function expectationOf(setting: Setting): string {
     case 'url':
       return `a URL starting with ${setting.protocols.map((protocol) => `${protocol}//`).join(' or ')}`;
     case 'string':
+      if (setting.format === 'secret') return '1-1024 printable ASCII characters';
       return setting.format === 'host'
         ? 'a hostname or IP address (letters, digits, ".", "-", "_", ":"; no port)'
         : 'a directory path without NUL characters';
@@ -291,6 +296,8 @@ function defaultText(setting: Setting): string {
       return formatDuration(setting.default);
     case 'url':
       return 'unset';
+    case 'string':
+      return setting.default === '' ? 'unset' : setting.default;
     default:
       return String(setting.default);
   }
@@ -313,6 +320,6 @@ function rangeText(setting: Setting): string {
     case 'url':
       return setting.protocols.map((protocol) => `${protocol}//`).join(' or ');
     case 'string':
-      return setting.format === 'host' ? 'hostname or IP address' : 'directory path';
+      return setting.format === 'host' ? 'hostname or IP address' : setting.format === 'secret' ? 'secret text' : 'directory path';
   }
 }

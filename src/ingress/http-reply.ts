@@ -14,6 +14,7 @@ const statusLines: Record<number, string> = {
   200: '200 OK',
   202: '202 Accepted',
   400: '400 Bad Request',
+  401: '401 Unauthorized',
   404: '404 Not Found',
   405: '405 Method Not Allowed',
   408: '408 Request Timeout',

@@ -37,6 +37,11 @@ export interface IngestDependencies {
   readonly isDraining: () => boolean;
   /** Told about every answered request (src/metrics/engine-metrics.ts). */
   readonly observer?: RequestObserver;
+  /**
+   * Sees the complete raw body (before gunzip and decoding) with the X-Webhook-Signature
+   * header; an error refuses the request. src/webhooks/day15-signature.ts provides it.
+   */
+  readonly checkBody?: (route: IngestRoute, body: Buffer, signature: string) => ErrorInfo | null;
 }
 
 export interface RequestObserver {
@@ -56,6 +61,7 @@ interface RequestHeaders {
   readonly contentLength: number | null;
   readonly requestId: string;
   readonly idempotencyKey: string;
+  readonly signature: string;
 }
 
 export function handleIngest(deps: IngestDependencies, route: IngestRoute, res: UwsHttpResponse, req: UwsHttpRequest): void {
@@ -98,6 +104,8 @@ export function handleIngest(deps: IngestDependencies, route: IngestRoute, res: 
     onBody: (raw) => {
       if (call.aborted) return;
       try {
+        const refusal = deps.checkBody?.(route, raw, headers.signature) ?? null;
+        if (refusal !== null) return refuse(refusal, false);
         const body = gzip ? gunzipBounded(raw, deps.config.bodyDecodedBytesMax) : { ok: true as const, bytes: raw };
         if (!body.ok) return refuse(body.error, false);
         ingestBody(deps, route, res, call, { requestId, headers, format, bytes: body.bytes, scanner, startedAtMs });
@@ -117,6 +125,7 @@ function readHeaders(req: UwsHttpRequest): RequestHeaders {
     contentLength: lengthText === '' ? null : /^\d{1,15}$/.test(lengthText) ? Number(lengthText) : -1,
     requestId: req.getHeader('x-request-id'),
     idempotencyKey: req.getHeader('idempotency-key'),
+    signature: req.getHeader('x-webhook-signature'),
   };
 }
 

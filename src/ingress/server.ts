@@ -8,6 +8,7 @@
  *   GET  /healthz  /readyz  /health             liveness, readiness, Day-15 health
  *   GET  /metrics  /v1/stats  /                 Prometheus, stats JSON, live dashboard (src/metrics)
  *   GET  /v1/dead-letters, POST …/replay         src/ingress/dead-letter-routes.ts
+ *   POST /v1/webhooks/{name}                      signed webhooks (src/webhooks/webhook-handler.ts)
  *
  * Stopping happens in two steps, as uWS allows: `stopListening` closes the listen socket
  * (new connections are refused, keep-alive ones stay so pending answers can be sent),
@@ -34,6 +35,8 @@ export interface ServerDependencies extends IngestDependencies {
   readonly deadLetters?: { readonly store: DeadLetterStore };
   /** GET /metrics, /v1/stats and / (the dashboard); absent means those routes answer 404. */
   readonly observability?: ObservabilityEndpoints;
+  /** POST /v1/webhooks/{name} (src/webhooks); absent means that route answers 404. */
+  readonly signedWebhooks?: (res: UwsHttpResponse, req: UwsHttpRequest) => void;
 }
 
 export interface ObservabilityEndpoints {
@@ -64,6 +67,9 @@ export function startServer(deps: ServerDependencies, host: string, port: number
     const { pipeline, log, isDraining, config } = deps;
     routeDeadLetters(app, { store: deps.deadLetters.store, pipeline, log, isDraining, bodyTimeoutMs: config.bodyTimeoutMs });
   }
+  // Authenticated by the provider's signature over the body, not by an API key: a guard
+  // in front of the routes must let it through without a key.
+  if (deps.signedWebhooks !== undefined) app.post('/v1/webhooks/:name', deps.signedWebhooks);
   if (deps.observability !== undefined) routeObservability(app, deps, deps.observability);
   app.get('/healthz', (res, req) => reply(res, 200, requestIdOf(req), { status: 'ok' }));
   app.get('/readyz', (res, req) => {

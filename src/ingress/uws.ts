@@ -29,6 +29,8 @@ export interface UwsHttpRequest {
   getHeader(lowerCaseKey: string): string;
   getMethod(): string;
   getUrl(): string;
+  /** The value of the route pattern's `:name` parameter at this index (undefined past the last). */
+  getParameter(index: number): string | undefined;
   getQuery(): string | undefined;
 }
 

@@ -2,7 +2,7 @@
  * What the engine hands the HTTP server for GET /metrics, /v1/stats and /: the metrics
  * object, its Prometheus registry, and the dashboard page.
  */
-import type { Registry } from 'prom-client';
+import type { Metric, Registry } from 'prom-client';
 import type { Logger } from '../log';
 import { dashboardHtml } from './dashboard-page';
 import { EngineMetrics, type MetricsSources } from './engine-metrics';
@@ -17,6 +17,11 @@ export class Observability {
   constructor(sources: MetricsSources, log: Logger) {
     this.recorder = new EngineMetrics(sources, log);
     this.#registry = createMetricsRegistry(this.recorder);
+  }
+
+  /** Adds a stage's own collector (e.g. src/webhooks/webhook-metrics.ts) to /metrics. */
+  register(metric: Metric): void {
+    this.#registry.registerMetric(metric);
   }
 
   get metricsContentType(): string {

@@ -30,7 +30,7 @@ type SampleType = 'counter' | 'gauge' | 'summary';
  * A metric object in the shape prom-client's Registry reads (name, help, type, get()).
  * The registry's TypeScript signature only names its own classes, hence the one cast.
  */
-function collector(name: string, help: string, type: SampleType, samples: () => Sample[]): Metric {
+export function collector(name: string, help: string, type: SampleType, samples: () => Sample[]): Metric {
   const metric = {
     name,
     help,

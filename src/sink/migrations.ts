@@ -83,6 +83,25 @@ const migrations: readonly Migration[] = [
     name: 'events.event_id collates as bytes',
     statements: ['ALTER TABLE events ALTER COLUMN event_id TYPE text COLLATE "C"'],
   },
+  /*
+   * v3: signed-webhook sources (src/webhooks/source-store.ts). Secrets are stored as given,
+   * not hashed: verifying an HMAC needs the key itself. IF NOT EXISTS keeps the step safe
+   * should its version number change when branches merge.
+   */
+  {
+    version: 3,
+    name: 'webhook_sources',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS webhook_sources (
+         name text PRIMARY KEY,
+         scheme text NOT NULL,
+         secrets text[] NOT NULL,
+         signature_header text,
+         created_at timestamptz NOT NULL DEFAULT now(),
+         updated_at timestamptz NOT NULL DEFAULT now()
+       )`,
+    ],
+  },
 ];
 
 /** The highest schema version this build knows. */

@@ -132,6 +132,7 @@ describe('defaults', () => {
       ackTimeoutMs: 30_000,
       drainTimeoutMs: 30_000,
       logLevel: 'info',
+      webhookSecret: '',
       allowUwsFallback: false,
     };
     assert.deepEqual(loadConfig({ env: {}, argv: [] }), expected);
@@ -199,6 +200,7 @@ const sampleValues: { readonly [K in keyof Config]: readonly [string, Config[K]]
   ackTimeoutMs: ['1500', 1500],
   drainTimeoutMs: ['0', 0],
   logLevel: ['debug', 'debug'],
+  webhookSecret: ['day15-secret', 'day15-secret'],
   allowUwsFallback: ['yes', true],
 };
 
