@@ -148,7 +148,7 @@ async function list(argv: readonly string[], env: NodeJS.ProcessEnv, io: Output)
  * hook (and a stop()) meant for a server it owns: both would shut the engine's database
  * down when this short command exits, so the hook is removed and stop() never called.
  */
-async function openDatabase(config: Config, env: NodeJS.ProcessEnv): Promise<{ connectionString: string; close(): Promise<void> }> {
+export async function openDatabase(config: Config, env: NodeJS.ProcessEnv): Promise<{ connectionString: string; close(): Promise<void> }> {
   const logger = pino({ level: env.FLOODGATE_LOG_LEVEL === undefined ? 'warn' : config.logLevel, base: { service: 'floodgate-dlq' } }, pino.destination({ dest: 2, sync: true }));
   if (config.databaseUrl !== null) return { connectionString: config.databaseUrl, close: async () => undefined };
   const pid = readPostmasterPid(path.join(path.resolve(config.dataDir), 'postgres'));

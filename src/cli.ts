@@ -5,6 +5,7 @@
  *   floodgate [serve] [--flag value …]   start the engine (default)
  *   floodgate migrate [--flag value …]   apply the schema migrations and exit
  *   floodgate dlq list|replay …          dead letters (src/cli-dlq.ts)
+ *   floodgate webhook-sources add|list|remove …  signed-webhook sources (src/webhooks/cli-sources.ts)
  *   floodgate help                       list commands and settings
  *
  * Settings come from environment variables and matching flags (src/config/load-config.ts).
@@ -13,17 +14,19 @@
  */
 import { parseArgs } from 'node:util';
 import { runDlq } from './cli-dlq';
+import { runWebhookSources } from './webhooks/cli-sources';
 import { ConfigError, loadConfig, renderConfigTable, settingFlagOptions } from './config/load-config';
 import { startEngine } from './engine';
 import { createLogger, type Logger } from './log';
 import { resolveDatabase } from './sink/database';
 import { migrateDatabase } from './sink/migrations';
 
-const usage = `Usage: floodgate [serve|migrate|dlq|help] [--setting value ...]
+const usage = `Usage: floodgate [serve|migrate|dlq|webhook-sources|help] [--setting value ...]
 
   serve     start the engine (default); embedded PostgreSQL when DATABASE_URL is unset
   migrate   apply database migrations and exit
   dlq       list (from the database) or replay (through the running engine) dead letters; floodgate dlq help
+  webhook-sources  add, list or remove signed-webhook sources (in the database); floodgate webhook-sources help
   help      show this text and the settings
 
 Settings (environment variable, or the flag beside it):
@@ -40,6 +43,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const command = first === undefined || first.startsWith('-') ? 'serve' : first;
   const flags = command === first ? rest : argv;
   if (command === 'dlq') return runDlq(flags, process.env);
+  if (command === 'webhook-sources') return runWebhookSources(flags, process.env);
   if (command === 'help' || asksForHelp(flags)) {
     process.stdout.write(`${usage}\n${renderConfigTable()}\n`);
     return 0;
