@@ -58,7 +58,7 @@ describe('settings table', () => {
     'FLOODGATE_BODY_BYTES_MAX', 'FLOODGATE_BODY_DECODED_BYTES_MAX', 'FLOODGATE_EVENTS_PER_REQUEST_MAX',
     'FLOODGATE_EVENT_BYTES_MAX', 'FLOODGATE_ATTRIBUTES_BYTES_MAX', 'FLOODGATE_ATTRIBUTES_DEPTH_MAX',
     'FLOODGATE_TIMESTAMP_PAST_MS', 'FLOODGATE_TIMESTAMP_FUTURE_MS', 'FLOODGATE_BODY_TIMEOUT_MS',
-    'FLOODGATE_ACK_TIMEOUT_MS', 'FLOODGATE_DRAIN_TIMEOUT_MS', 'FLOODGATE_LOG_LEVEL', 'FLOODGATE_ALLOW_UWS_FALLBACK',
+    'FLOODGATE_ACK_TIMEOUT_MS', 'FLOODGATE_DRAIN_TIMEOUT_MS', 'FLOODGATE_LOG_LEVEL', 'FLOODGATE_WEBHOOK_SECRET', 'FLOODGATE_ALLOW_UWS_FALLBACK',
   ];
 
   test('has exactly the documented environment names, once each', () => {
@@ -294,6 +294,7 @@ describe('malformed values, for every setting', () => {
   };
 
   for (const setting of settings) {
+    if (setting.kind === 'string' && setting.format === 'secret') continue;
     test(`${setting.env} rejects malformed values, naming the setting and the value`, () => {
       for (const raw of badByKind[setting.kind]) {
         assertOnlyProblemAbout(problemsOf({ [setting.env]: raw }), setting, raw);
@@ -301,6 +302,15 @@ describe('malformed values, for every setting', () => {
       }
     });
   }
+
+  test('FLOODGATE_WEBHOOK_SECRET rejects malformed values, naming the setting but never the value', () => {
+    for (const raw of ['   ', 'a\0b', 'tab\there']) {
+      const problems = problemsOf({ FLOODGATE_WEBHOOK_SECRET: raw });
+      assert.equal(problems.length, 1);
+      assert.match(problems[0] as string, /FLOODGATE_WEBHOOK_SECRET/);
+      assert.ok(!(problems[0] as string).includes(raw), 'the secret is not echoed');
+    }
+  });
 
   test('an explicitly empty flag value is an error, not a reset', () => {
     assertOnlyProblemAbout(problemsOf({}, ['--port=']), settingFor('port'), '');
