@@ -46,6 +46,12 @@ function labelOf(setting: Setting): string {
 function assertOnlyProblemAbout(problems: readonly string[], setting: Setting, raw: string): void {
   assert.equal(problems.length, 1, `expected one problem, got:\n${problems.join('\n')}`);
   const problem = problems[0] ?? '';
+  if (setting.kind === 'secret') {
+    // A secret is never echoed, not even a malformed one: only its length is shown.
+    assert.match(problem, new RegExp(`^${labelOf(setting).replace(/[()]/g, '\\$&')} = \\(a secret of \\d+ characters, not shown\\): expected `), problem);
+    if (raw.trim().length >= 4) assert.ok(!problem.includes(raw.trim()), problem);
+    return;
+  }
   assert.ok(problem.startsWith(`${labelOf(setting)} = ${JSON.stringify(raw)}: expected `), problem);
 }
 
@@ -59,6 +65,7 @@ describe('settings table', () => {
     'FLOODGATE_EVENT_BYTES_MAX', 'FLOODGATE_ATTRIBUTES_BYTES_MAX', 'FLOODGATE_ATTRIBUTES_DEPTH_MAX',
     'FLOODGATE_TIMESTAMP_PAST_MS', 'FLOODGATE_TIMESTAMP_FUTURE_MS', 'FLOODGATE_BODY_TIMEOUT_MS',
     'FLOODGATE_ACK_TIMEOUT_MS', 'FLOODGATE_DRAIN_TIMEOUT_MS', 'FLOODGATE_LOG_LEVEL', 'FLOODGATE_ALLOW_UWS_FALLBACK',
+    'FLOODGATE_AUTH', 'FLOODGATE_ADMIN_KEY', 'FLOODGATE_METRICS_TOKEN',
   ];
 
   test('has exactly the documented environment names, once each', () => {
@@ -133,6 +140,9 @@ describe('defaults', () => {
       drainTimeoutMs: 30_000,
       logLevel: 'info',
       allowUwsFallback: false,
+      authMode: 'auto',
+      adminKey: null,
+      metricsToken: null,
     };
     assert.deepEqual(loadConfig({ env: {}, argv: [] }), expected);
     assert.deepEqual(defaultConfig(), expected);
@@ -200,6 +210,9 @@ const sampleValues: { readonly [K in keyof Config]: readonly [string, Config[K]]
   drainTimeoutMs: ['0', 0],
   logLevel: ['debug', 'debug'],
   allowUwsFallback: ['yes', true],
+  authMode: ['required', 'required'],
+  adminKey: [`fgk_${'A'.repeat(43)}`, `fgk_${'A'.repeat(43)}`],
+  metricsToken: ['scrape-token-0123456789', 'scrape-token-0123456789'],
 };
 
 describe('every setting through the environment and through its flag', () => {
@@ -289,6 +302,7 @@ describe('malformed values, for every setting', () => {
     boolean: ['maybe', '2', 'on', 'ture', '   '],
     url: ['not a url', 'http://example.com/', 'mysql://127.0.0.1/db', '   '],
     string: ['   ', 'a\0b'],
+    secret: ['   ', 'fgk_short', `xyz_${'A'.repeat(43)}`, `fgk_${'A'.repeat(40)}!!`, `fgk_${'A'.repeat(200)}`, 'has space in the middle'],
   };
 
   for (const setting of settings) {
