@@ -43,7 +43,7 @@ interface Output {
 
 const stdio: Output = { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) };
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
 export async function runDlq(argv: readonly string[], env: NodeJS.ProcessEnv, io: Output = stdio): Promise<number> {
   const [action, ...rest] = argv;
@@ -76,7 +76,7 @@ export async function runDlq(argv: readonly string[], env: NodeJS.ProcessEnv, io
  * runs leniently so that the settings' flags pass through: it reads an unknown flag as a
  * switch and its value as a positional, and both keep their place in the rest.
  */
-function takeFlags(argv: readonly string[], valued: readonly string[], switches: readonly string[]): { flags: Map<string, string>; rest: string[] } {
+export function takeFlags(argv: readonly string[], valued: readonly string[], switches: readonly string[]): { flags: Map<string, string>; rest: string[] } {
   const options: NonNullable<ParseArgsConfig['options']> = {};
   for (const name of valued) options[name] = { type: 'string' };
   for (const name of switches) options[name] = { type: 'boolean' };
@@ -148,7 +148,7 @@ async function list(argv: readonly string[], env: NodeJS.ProcessEnv, io: Output)
  * hook (and a stop()) meant for a server it owns: both would shut the engine's database
  * down when this short command exits, so the hook is removed and stop() never called.
  */
-async function openDatabase(config: Config, env: NodeJS.ProcessEnv): Promise<{ connectionString: string; close(): Promise<void> }> {
+export async function openDatabase(config: Config, env: NodeJS.ProcessEnv): Promise<{ connectionString: string; close(): Promise<void> }> {
   const logger = pino({ level: env.FLOODGATE_LOG_LEVEL === undefined ? 'warn' : config.logLevel, base: { service: 'floodgate-dlq' } }, pino.destination({ dest: 2, sync: true }));
   if (config.databaseUrl !== null) return { connectionString: config.databaseUrl, close: async () => undefined };
   const pid = readPostmasterPid(path.join(path.resolve(config.dataDir), 'postgres'));

@@ -5,6 +5,7 @@
  *   floodgate [serve] [--flag value …]   start the engine (default)
  *   floodgate migrate [--flag value …]   apply the schema migrations and exit
  *   floodgate dlq list|replay …          dead letters (src/cli-dlq.ts)
+ *   floodgate keys create|list|revoke …  API keys (src/cli-keys.ts)
  *   floodgate help                       list commands and settings
  *
  * Settings come from environment variables and matching flags (src/config/load-config.ts).
@@ -13,17 +14,19 @@
  */
 import { parseArgs } from 'node:util';
 import { runDlq } from './cli-dlq';
+import { runKeys } from './cli-keys';
 import { ConfigError, loadConfig, renderConfigTable, settingFlagOptions } from './config/load-config';
 import { startEngine } from './engine';
 import { createLogger, type Logger } from './log';
 import { resolveDatabase } from './sink/database';
 import { migrateDatabase } from './sink/migrations';
 
-const usage = `Usage: floodgate [serve|migrate|dlq|help] [--setting value ...]
+const usage = `Usage: floodgate [serve|migrate|dlq|keys|help] [--setting value ...]
 
   serve     start the engine (default); embedded PostgreSQL when DATABASE_URL is unset
   migrate   apply database migrations and exit
   dlq       list (from the database) or replay (through the running engine) dead letters; floodgate dlq help
+  keys      create, list or revoke API keys (in the database); floodgate keys help
   help      show this text and the settings
 
 Settings (environment variable, or the flag beside it):
@@ -40,6 +43,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const command = first === undefined || first.startsWith('-') ? 'serve' : first;
   const flags = command === first ? rest : argv;
   if (command === 'dlq') return runDlq(flags, process.env);
+  if (command === 'keys') return runKeys(flags, process.env);
   if (command === 'help' || asksForHelp(flags)) {
     process.stdout.write(`${usage}\n${renderConfigTable()}\n`);
     return 0;
