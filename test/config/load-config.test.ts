@@ -302,7 +302,8 @@ describe('malformed values, for every setting', () => {
     boolean: ['maybe', '2', 'on', 'ture', '   '],
     url: ['not a url', 'http://example.com/', 'mysql://127.0.0.1/db', '   '],
     string: ['   ', 'a\0b'],
-    secret: ['   ', 'fgk_short', `xyz_${'A'.repeat(43)}`, `fgk_${'A'.repeat(40)}!!`, `fgk_${'A'.repeat(200)}`, 'has space in the middle'],
+    // Bad for both formats (api-key and token); the api-key's own rules are tested below.
+    secret: ['   ', 'fgk_short', `fgk_${'A'.repeat(300)}`, 'has space in the middle', `fgk_${'A'.repeat(40)} \t!`],
   };
 
   for (const setting of settings) {
@@ -313,6 +314,12 @@ describe('malformed values, for every setting', () => {
       }
     });
   }
+
+  test('FLOODGATE_ADMIN_KEY must be fgk_ and base64url, and is never echoed', () => {
+    for (const raw of [`xyz_${'A'.repeat(43)}`, `fgk_${'A'.repeat(40)}!!`, `fgk_${'A'.repeat(31)}`]) {
+      assertOnlyProblemAbout(problemsOf({ FLOODGATE_ADMIN_KEY: raw }), settingFor('adminKey'), raw);
+    }
+  });
 
   test('an explicitly empty flag value is an error, not a reset', () => {
     assertOnlyProblemAbout(problemsOf({}, ['--port=']), settingFor('port'), '');
