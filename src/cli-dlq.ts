@@ -43,7 +43,7 @@ interface Output {
 
 const stdio: Output = { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) };
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
 export async function runDlq(argv: readonly string[], env: NodeJS.ProcessEnv, io: Output = stdio): Promise<number> {
   const [action, ...rest] = argv;
@@ -76,7 +76,7 @@ export async function runDlq(argv: readonly string[], env: NodeJS.ProcessEnv, io
  * runs leniently so that the settings' flags pass through: it reads an unknown flag as a
  * switch and its value as a positional, and both keep their place in the rest.
  */
-function takeFlags(argv: readonly string[], valued: readonly string[], switches: readonly string[]): { flags: Map<string, string>; rest: string[] } {
+export function takeFlags(argv: readonly string[], valued: readonly string[], switches: readonly string[]): { flags: Map<string, string>; rest: string[] } {
   const options: NonNullable<ParseArgsConfig['options']> = {};
   for (const name of valued) options[name] = { type: 'string' };
   for (const name of switches) options[name] = { type: 'boolean' };

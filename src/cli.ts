@@ -5,6 +5,7 @@
  *   floodgate [serve] [--flag value …]   start the engine (default)
  *   floodgate migrate [--flag value …]   apply the schema migrations and exit
  *   floodgate dlq list|replay …          dead letters (src/cli-dlq.ts)
+ *   floodgate keys create|list|revoke …  API keys (src/auth/cli-keys.ts)
  *   floodgate webhook-sources add|list|remove …  signed-webhook sources (src/webhooks/cli-sources.ts)
  *   floodgate help                       list commands and settings
  *
@@ -14,6 +15,7 @@
  */
 import { parseArgs } from 'node:util';
 import { runDlq } from './cli-dlq';
+import { runKeys } from './auth/cli-keys';
 import { runWebhookSources } from './webhooks/cli-sources';
 import { ConfigError, loadConfig, renderConfigTable, settingFlagOptions } from './config/load-config';
 import { startEngine } from './engine';
@@ -21,13 +23,14 @@ import { createLogger, type Logger } from './log';
 import { resolveDatabase } from './sink/database';
 import { migrateDatabase } from './sink/migrations';
 
-const usage = `Usage: floodgate [serve|migrate|dlq|webhook-sources|help] [--setting value ...]
+const usage = `Usage: floodgate [serve|migrate|dlq|keys|webhook-sources|help] [--setting value ...]
 
-  serve     start the engine (default); embedded PostgreSQL when DATABASE_URL is unset
-  migrate   apply database migrations and exit
-  dlq       list (from the database) or replay (through the running engine) dead letters; floodgate dlq help
+  serve            start the engine (default); embedded PostgreSQL when DATABASE_URL is unset
+  migrate          apply database migrations and exit
+  dlq              list (from the database) or replay (through the running engine) dead letters; floodgate dlq help
+  keys             create, list or revoke API keys (in the database); floodgate keys help
   webhook-sources  add, list or remove signed-webhook sources (in the database); floodgate webhook-sources help
-  help      show this text and the settings
+  help             show this text and the settings
 
 Settings (environment variable, or the flag beside it):
 `;
@@ -44,6 +47,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const flags = command === first ? rest : argv;
   if (command === 'dlq') return runDlq(flags, process.env);
   if (command === 'webhook-sources') return runWebhookSources(flags, process.env);
+  if (command === 'keys') return runKeys(flags, process.env);
   if (command === 'help' || asksForHelp(flags)) {
     process.stdout.write(`${usage}\n${renderConfigTable()}\n`);
     return 0;
@@ -85,11 +89,23 @@ async function migrate(config: Parameters<typeof startEngine>[0], log: Logger): 
   }
 }
 
+/**
+ * The signal handlers are installed before the engine starts: "floodgate ready" is logged
+ * inside startEngine, and a supervisor (or a test) that sends SIGTERM as soon as it reads
+ * that line must get a drain, not Node's default exit by signal.
+ */
 async function serve(config: Parameters<typeof startEngine>[0], log: Logger): Promise<number> {
+  let signalled: NodeJS.Signals | null = null;
+  let onSignal = (signal: NodeJS.Signals): void => {
+    signalled = signal;
+  };
+  const handler = (signal: NodeJS.Signals): void => onSignal(signal);
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
   const engine = await startEngine(config, log);
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const onSignal = (signal: NodeJS.Signals): void => {
+    onSignal = (signal) => {
       if (stopping) {
         log.warn({ signal }, 'second signal during drain: exiting now');
         resolve(1);
@@ -105,8 +121,7 @@ async function serve(config: Parameters<typeof startEngine>[0], log: Logger): Pr
         },
       );
     };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    if (signalled !== null) onSignal(signalled);
   });
 }
 

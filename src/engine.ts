@@ -4,11 +4,13 @@
  *
  *   start: uWS loads (native, or refuse) → database (DATABASE_URL or embedded)
  *          → migrations → partitions for the accepted time window → rings → actors
- *          (each connects, then reports ready) → readiness probe → HTTP listen
+ *          (each connects, then reports ready) → readiness probe → API keys (src/auth)
+ *          → HTTP listen
  *   stop:  draining (new requests 503 + close) → stop listening → rings' stop flags
  *          → actors write everything queued, acks answer pending requests
  *          → connections closed → actors' pool → probe → embedded database
  */
+import { startAuth } from './auth/auth';
 import { startActors, type ActorPool } from './actors/actor-pool';
 import type { ActorMessage } from './actors/messages';
 import type { Config } from './config/config';
@@ -101,6 +103,8 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
     cleanups.push(() => probe.stop());
     const deadLetterStore = DeadLetterStore.open(database.connectionString);
     cleanups.push(() => deadLetterStore.close());
+    const auth = await startAuth(database.connectionString, config, log);
+    cleanups.push(() => auth.stop());
 
     const webhookStore = WebhookSourceStore.open(database.connectionString);
     cleanups.push(() => webhookStore.close());
@@ -135,12 +139,14 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
         uws,
         config,
         pipeline,
-        ...(config.webhookSecret === '' ? {} : { checkBody: day15SignatureCheck(config.webhookSecret) }),
+        ...(config.webhookSecret === null ? {} : { checkBody: day15SignatureCheck(config.webhookSecret) }),
         signedWebhooks: (res, req) => handleSignedWebhook(webhookDeps, res, req),
         log,
         isDraining: () => draining,
         readiness,
         deadLetters: { store: deadLetterStore },
+        guard: auth.guard,
+        keyRoutes: auth.keyRoutes,
         observer: observability.recorder,
         observability,
         healthDetails: () => ({

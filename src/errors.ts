@@ -37,6 +37,13 @@ export const errorCatalogue = {
   ERR_WEBHOOK_SIGNATURE: { status: 401, summary: 'the webhook signature is missing, malformed, or matches none of the source\'s secrets' },
   ERR_WEBHOOK_TIMESTAMP: { status: 401, summary: 'the signature verifies but its timestamp is more than five minutes from the receiver\'s clock' },
   ERR_WEBHOOK_SOURCE_UNKNOWN: { status: 404, summary: 'no webhook source has the name in POST /v1/webhooks/{name}' },
+  // Authentication (src/auth): checked on the headers, before any body is read.
+  ERR_AUTH_REQUIRED: { status: 401, summary: 'the route needs an API key and the request carries none (or comes from outside loopback while no key exists)' },
+  ERR_AUTH_INVALID: { status: 401, summary: 'the credential is malformed, unknown or revoked, or the request carries more than one credential' },
+  ERR_AUTH_SCOPE: { status: 403, summary: 'the API key is valid but lacks the scope the route needs (ingest, read or admin)' },
+  ERR_KEY_BAD_REQUEST: { status: 400, summary: 'a key-management body or path is malformed (name, scopes, id)' },
+  ERR_KEY_NOT_FOUND: { status: 404, summary: 'no API key has this id' },
+  ERR_KEY_UNAVAILABLE: { status: 503, summary: 'the api_keys table could not be read or updated (database unavailable); retry' },
 
   // Event level (status is the one used when the event is sent alone to POST /v1/events).
   ERR_EVENT_NOT_OBJECT: { status: 400, summary: 'the event is not a JSON/msgpack object' },

@@ -5,6 +5,7 @@
  * ranges (the configuration table in docs/configuration.md is checked against it by a test).
  */
 export type AckMode = 'durable' | 'async';
+export type AuthMode = 'auto' | 'required';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface Config {
@@ -60,10 +61,17 @@ export interface Config {
   /** SIGTERM: longest the engine waits for rings to drain before exiting anyway. */
   readonly drainTimeoutMs: number;
 
-  /** Key of the Day-15 routes' X-Webhook-Signature check; '' leaves them unsigned (FLOODGATE_WEBHOOK_SECRET). */
-  readonly webhookSecret: string;
+  /** Key of the Day-15 routes' X-Webhook-Signature check; null leaves them unsigned (FLOODGATE_WEBHOOK_SECRET). */
+  readonly webhookSecret: string | null;
 
   readonly logLevel: LogLevel;
   /** Start even if uWebSockets.js fell back to its slow pure-JS imitation. */
   readonly allowUwsFallback: boolean;
+
+  /** auto: open until a key exists (read/admin loopback only); required: keys always (FLOODGATE_AUTH). */
+  readonly authMode: AuthMode;
+  /** A bootstrap admin key, stored hashed at start-up (FLOODGATE_ADMIN_KEY); never logged. */
+  readonly adminKey: string | null;
+  /** Bearer token GET /metrics requires when set (FLOODGATE_METRICS_TOKEN); never logged. */
+  readonly metricsToken: string | null;
 }

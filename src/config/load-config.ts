@@ -28,6 +28,7 @@ import {
   shownValueCharsMax,
   type NumberSetting,
   type Setting,
+  type SecretSetting,
   type StringSetting,
   type UrlSetting,
 } from './settings';
@@ -232,6 +233,8 @@ function parseSetting(setting: Setting, text: string): Parsed {
       return parseUrl(setting, text);
     case 'string':
       return parseString(setting, text);
+    case 'secret':
+      return parseSecret(setting, text);
   }
 }
 
@@ -281,7 +284,6 @@ function parseUrl(setting: UrlSetting, text: string): Parsed {
 }
 
 function parseString(setting: StringSetting, text: string): Parsed {
-  if (setting.format === 'secret') return /^[\x21-\x7e]{1,1024}$/.test(text) ? { ok: true, value: text } : { ok: false };
   if (setting.format === 'host') {
     // Letters, digits, dots, hyphens, colons (IPv6) and underscores; no brackets or ports.
     return /^[A-Za-z0-9._:-]{1,253}$/.test(text) ? { ok: true, value: text } : { ok: false };
@@ -291,13 +293,20 @@ function parseString(setting: StringSetting, text: string): Parsed {
   return { ok: true, value: path.resolve(process.cwd(), text) };
 }
 
+function parseSecret(setting: SecretSetting, text: string): Parsed {
+  if (text.length < setting.charsMin || text.length > setting.charsMax) return { ok: false };
+  const pattern = setting.format === 'api-key' ? /^fgk_[A-Za-z0-9_-]+$/ : /^[\x21-\x7e]+$/;
+  return pattern.test(text) ? { ok: true, value: text } : { ok: false };
+}
+
 function label(setting: Setting): string {
   return `${setting.env} (${setting.flag})`;
 }
 
 /** Quotes the bad value, hides URL passwords and cuts very long input. */
 function showValue(setting: Setting, text: string): string {
-  if (setting.kind === 'string' && setting.format === 'secret') return '(the value is not shown)';
+  // A secret, even a mistyped one, is never echoed: messages reach logs and terminals.
+  if (setting.kind === 'secret') return `(a secret of ${text.length} characters, not shown)`;
   let shown = setting.kind === 'url' ? text.replace(/(\/\/[^/@:]*:)[^@]*@/, '$1***@') : text;
   if (shown.length > shownValueCharsMax) shown = `${shown.slice(0, shownValueCharsMax)}…`;
   return JSON.stringify(shown);

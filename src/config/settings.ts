@@ -18,7 +18,7 @@ const tenYearsMs = 3650 * dayMs;
 /** Bad values are echoed in messages; a pasted blob must not flood the log. */
 export const shownValueCharsMax = 120;
 
-export type SettingKind = 'integer' | 'bytes' | 'duration' | 'enum' | 'string' | 'url' | 'boolean';
+export type SettingKind = 'integer' | 'bytes' | 'duration' | 'enum' | 'string' | 'url' | 'boolean' | 'secret';
 
 interface SettingText {
   /** Environment variable, e.g. `FLOODGATE_BATCH_ROWS_MAX`. */
@@ -46,11 +46,11 @@ export interface EnumSetting extends SettingText {
   readonly values: readonly string[];
 }
 
-/** host: a hostname or IP literal; path: any path, resolved against the working directory; secret: '' is unset, never shown. */
+/** host: a hostname or IP literal; path: any path, resolved against the working directory. */
 export interface StringSetting extends SettingText {
   readonly kind: 'string';
   readonly default: string;
-  readonly format: 'host' | 'path' | 'secret';
+  readonly format: 'host' | 'path';
 }
 
 /** Unset (null) unless given; the protocols listed are the only ones accepted. */
@@ -65,7 +65,19 @@ export interface BooleanSetting extends SettingText {
   readonly default: boolean;
 }
 
-export type SettingSpec = NumberSetting | EnumSetting | StringSetting | UrlSetting | BooleanSetting;
+/**
+ * Unset (null) unless given; never echoed in a message or a log line. api-key: `fgk_`
+ * followed by base64url characters (src/auth/key-format.ts); token: any visible ASCII.
+ */
+export interface SecretSetting extends SettingText {
+  readonly kind: 'secret';
+  readonly default: null;
+  readonly format: 'api-key' | 'token';
+  readonly charsMin: number;
+  readonly charsMax: number;
+}
+
+export type SettingSpec = NumberSetting | EnumSetting | StringSetting | UrlSetting | BooleanSetting | SecretSetting;
 export type Setting = SettingSpec & { readonly key: keyof Config };
 
 /*
@@ -221,12 +233,24 @@ export const settingsByKey = {
     values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], unit: 'level', description: 'Log level.',
   },
   webhookSecret: {
-    env: 'FLOODGATE_WEBHOOK_SECRET', flag: '--webhook-secret', kind: 'string', format: 'secret', default: '', unit: 'secret',
+    env: 'FLOODGATE_WEBHOOK_SECRET', flag: '--webhook-secret', kind: 'secret', format: 'token', default: null, charsMin: 1, charsMax: 1024, unit: 'secret',
     description: 'When set, POST /webhook/events and /webhook/batch need X-Webhook-Signature: the hex HMAC-SHA256 of the raw body with this key (401 otherwise).',
   },
   allowUwsFallback: {
     env: 'FLOODGATE_ALLOW_UWS_FALLBACK', flag: '--allow-uws-fallback', kind: 'boolean', default: false, unit: 'flag',
     description: 'Start even if uWebSockets.js fell back to its slow pure-JS imitation.',
+  },
+  authMode: {
+    env: 'FLOODGATE_AUTH', flag: '--auth', kind: 'enum', default: 'auto', values: ['auto', 'required'], unit: 'mode',
+    description: 'auto: until a key exists, ingest is open and read/admin routes answer loopback only; required: every route but /healthz and /readyz needs a key (docs/securing.md).',
+  },
+  adminKey: {
+    env: 'FLOODGATE_ADMIN_KEY', flag: '--admin-key', kind: 'secret', format: 'api-key', default: null, charsMin: 36, charsMax: 132, unit: 'key',
+    description: 'An admin API key (fgk_…) stored hashed at start-up if not there yet, to create the first keys with.',
+  },
+  metricsToken: {
+    env: 'FLOODGATE_METRICS_TOKEN', flag: '--metrics-token', kind: 'secret', format: 'token', default: null, charsMin: 16, charsMax: 256, unit: 'token',
+    description: 'When set, GET /metrics needs `Authorization: Bearer <token>`; unset, /metrics is open.',
   },
 } as const satisfies { readonly [K in keyof Config]: SettingSpec & { readonly default: Config[K] } };
 
@@ -257,10 +281,13 @@ export function expectationOf(setting: Setting): string {
     case 'url':
       return `a URL starting with ${setting.protocols.map((protocol) => `${protocol}//`).join(' or ')}`;
     case 'string':
-      if (setting.format === 'secret') return '1-1024 printable ASCII characters';
       return setting.format === 'host'
         ? 'a hostname or IP address (letters, digits, ".", "-", "_", ":"; no port)'
         : 'a directory path without NUL characters';
+    case 'secret':
+      return setting.format === 'api-key'
+        ? `an API key: fgk_ then base64url characters (A-Z a-z 0-9 - _), ${setting.charsMin} to ${setting.charsMax} characters in all`
+        : `${setting.charsMin} to ${setting.charsMax} visible ASCII characters`;
   }
 }
 
@@ -295,9 +322,8 @@ function defaultText(setting: Setting): string {
     case 'duration':
       return formatDuration(setting.default);
     case 'url':
+    case 'secret':
       return 'unset';
-    case 'string':
-      return setting.default === '' ? 'unset' : setting.default;
     default:
       return String(setting.default);
   }
@@ -320,6 +346,8 @@ function rangeText(setting: Setting): string {
     case 'url':
       return setting.protocols.map((protocol) => `${protocol}//`).join(' or ');
     case 'string':
-      return setting.format === 'host' ? 'hostname or IP address' : setting.format === 'secret' ? 'secret text' : 'directory path';
+      return setting.format === 'host' ? 'hostname or IP address' : 'directory path';
+    case 'secret':
+      return `${setting.charsMin}..${setting.charsMax} characters${setting.format === 'api-key' ? ', fgk_…' : ''} (secret)`;
   }
 }

@@ -12,9 +12,11 @@ export { echoableRequestId } from './request-id';
 
 const statusLines: Record<number, string> = {
   200: '200 OK',
+  201: '201 Created',
   202: '202 Accepted',
   400: '400 Bad Request',
   401: '401 Unauthorized',
+  403: '403 Forbidden',
   404: '404 Not Found',
   405: '405 Method Not Allowed',
   408: '408 Request Timeout',
@@ -35,6 +37,8 @@ export interface ReplyOptions {
   /** Seconds for Retry-After (503/429). */
   readonly retryAfterS?: number;
   readonly contentType?: string;
+  /** Further headers (lower-case names), e.g. WWW-Authenticate on a 401. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** Writes the answer and returns its status (callers record it in the metrics). */
@@ -45,6 +49,7 @@ export function reply(res: UwsHttpResponse, status: number, requestId: string, b
     res.writeHeader('content-type', options.contentType ?? 'application/json');
     res.writeHeader('x-request-id', echoableRequestId(requestId));
     if (options.retryAfterS !== undefined) res.writeHeader('retry-after', String(options.retryAfterS));
+    for (const [name, value] of Object.entries(options.headers ?? {})) res.writeHeader(name, value);
     if (options.close) res.writeHeader('connection', 'close');
     res.end(text, options.close === true);
   });

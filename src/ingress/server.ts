@@ -9,11 +9,18 @@
  *   GET  /metrics  /v1/stats  /                 Prometheus, stats JSON, live dashboard (src/metrics)
  *   GET  /v1/dead-letters, POST …/replay         src/ingress/dead-letter-routes.ts
  *   POST /v1/webhooks/{name}                      signed webhooks (src/webhooks/webhook-handler.ts)
+ *   POST/GET /v1/keys, DELETE /v1/keys/:id       src/auth/key-routes.ts
+ *
+ * Every route is registered through the guard (src/auth/guard.ts), which checks the
+ * route's access (src/auth/route-access.ts) on the headers before the handler runs and
+ * refuses to register a route that has no access rule.
  *
  * Stopping happens in two steps, as uWS allows: `stopListening` closes the listen socket
  * (new connections are refused, keep-alive ones stay so pending answers can be sent),
  * then `close` shuts every connection once the drain is over.
  */
+import type { RouteGuard } from '../auth/guard';
+import type { KeyRoutes } from '../auth/key-routes';
 import { FloodgateError } from '../errors';
 import type { DeadLetterStore } from '../query/dead-letters';
 import { routeDeadLetters } from './dead-letter-routes';
@@ -37,6 +44,10 @@ export interface ServerDependencies extends IngestDependencies {
   readonly observability?: ObservabilityEndpoints;
   /** POST /v1/webhooks/{name} (src/webhooks); absent means that route answers 404. */
   readonly signedWebhooks?: (res: UwsHttpResponse, req: UwsHttpRequest) => void;
+  /** Wraps every handler: authentication and scopes (src/auth). */
+  readonly guard: RouteGuard;
+  /** POST/GET /v1/keys and DELETE /v1/keys/:id; absent means those routes answer 404. */
+  readonly keyRoutes?: KeyRoutes;
 }
 
 export interface ObservabilityEndpoints {
@@ -58,7 +69,7 @@ export function startServer(deps: ServerDependencies, host: string, port: number
   // Every registered path is recorded, so "wrong method" (405) and "no such route" (404)
   // are told apart from the routes themselves rather than from a list kept beside them.
   const paths = new Set<string>();
-  const app = recordingPaths(uwsApp, paths);
+  const app = recordingPaths(uwsApp, paths, deps.guard);
   routeIngest(app, deps, '/v1/events', 'v1-single');
   routeIngest(app, deps, '/v1/events/bulk', 'v1-bulk');
   routeIngest(app, deps, '/webhook/events', 'webhook-event');
@@ -67,10 +78,15 @@ export function startServer(deps: ServerDependencies, host: string, port: number
     const { pipeline, log, isDraining, config } = deps;
     routeDeadLetters(app, { store: deps.deadLetters.store, pipeline, log, isDraining, bodyTimeoutMs: config.bodyTimeoutMs });
   }
-  // Authenticated by the provider's signature over the body, not by an API key: a guard
-  // in front of the routes must let it through without a key.
+  // Authenticated by the provider's signature over the body, not by an API key: its row in
+  // src/auth/route-access.ts has kind 'signature'.
   if (deps.signedWebhooks !== undefined) app.post('/v1/webhooks/:name', deps.signedWebhooks);
   if (deps.observability !== undefined) routeObservability(app, deps, deps.observability);
+  if (deps.keyRoutes !== undefined) {
+    app.post('/v1/keys', deps.keyRoutes.create);
+    app.get('/v1/keys', deps.keyRoutes.list);
+    app.del('/v1/keys/:id', deps.keyRoutes.revoke);
+  }
   app.get('/healthz', (res, req) => reply(res, 200, requestIdOf(req), { status: 'ok' }));
   app.get('/readyz', (res, req) => {
     const report = deps.readiness();
@@ -89,20 +105,25 @@ export function startServer(deps: ServerDependencies, host: string, port: number
   return listen(deps.uws, uwsApp, host, port);
 }
 
-function recordingPaths(app: UwsApp, paths: Set<string>): UwsApp {
+function recordingPaths(app: UwsApp, paths: Set<string>, guard: RouteGuard): UwsApp {
   const recording: UwsApp = {
     get: (pattern, handler) => {
       paths.add(pattern);
-      app.get(pattern, handler);
+      app.get(pattern, guard.wrap('GET', pattern, handler));
       return recording;
     },
     post: (pattern, handler) => {
       paths.add(pattern);
-      app.post(pattern, handler);
+      app.post(pattern, guard.wrap('POST', pattern, handler));
+      return recording;
+    },
+    del: (pattern, handler) => {
+      paths.add(pattern);
+      app.del(pattern, guard.wrap('DELETE', pattern, handler));
       return recording;
     },
     any: (pattern, handler) => {
-      app.any(pattern, handler);
+      app.any(pattern, guard.wrap('ANY', pattern, handler));
       return recording;
     },
     listen: (listenHost, listenPort, callback) => {

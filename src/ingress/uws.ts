@@ -23,6 +23,8 @@ export interface UwsHttpResponse {
   onData(handler: (chunk: ArrayBuffer, isLast: boolean) => void): UwsHttpResponse;
   pause(): void;
   resume(): void;
+  /** The peer's address as text (IPv4 dotted, or IPv6): for loopback checks and audit lines. */
+  getRemoteAddressAsText(): ArrayBuffer;
 }
 
 export interface UwsHttpRequest {
@@ -32,6 +34,10 @@ export interface UwsHttpRequest {
   /** The value of the route pattern's `:name` parameter at this index (undefined past the last). */
   getParameter(index: number): string | undefined;
   getQuery(): string | undefined;
+  /** Every header in order, repeats included (getHeader sees only the first). */
+  forEach(callback: (lowerCaseKey: string, value: string) => void): void;
+  /** A `:name` segment of a parameter route, by position. */
+  getParameter(index: number): string | undefined;
 }
 
 export type UwsListenSocket = object;
@@ -40,6 +46,7 @@ type Handler = (res: UwsHttpResponse, req: UwsHttpRequest) => void;
 export interface UwsApp {
   get(pattern: string, handler: Handler): UwsApp;
   post(pattern: string, handler: Handler): UwsApp;
+  del(pattern: string, handler: Handler): UwsApp;
   any(pattern: string, handler: Handler): UwsApp;
   listen(host: string, port: number, callback: (socket: UwsListenSocket | false) => void): UwsApp;
   /** Exists at run time in this build though the bundled typings lack it: closes every socket. */

@@ -36,6 +36,7 @@ export const dashboardHtml = `<!doctype html>
   .bar { height: 10px; background: #2a333d; border-radius: 5px; overflow: hidden; }
   .bar > div { height: 100%; background: var(--accent); width: 0; }
   #error { color: var(--bad); }
+  #key-form[hidden] { display: none; }
 </style>
 </head>
 <body>
@@ -45,6 +46,10 @@ export const dashboardHtml = `<!doctype html>
   <span class="badge" id="database">database …</span>
   <span class="muted">ack <b id="ack-mode">…</b> · up <b id="uptime">…</b> · updated <b id="updated">never</b></span>
   <span id="error"></span>
+  <form id="key-form" hidden>
+    <label>read key <input id="key-input" type="password" autocomplete="off" placeholder="fgk_…" size="50"></label>
+    <button type="submit">show</button>
+  </form>
 </header>
 <section class="tiles">
   <div class="tile"><div class="label">committed events/s (1 s)</div><div class="value" id="committed-rate">–</div><div class="sub">10 s avg <span id="committed-rate-10s">–</span></div></div>
@@ -166,12 +171,37 @@ export const dashboardHtml = `<!doctype html>
     text('updated', new Date().toLocaleTimeString('en-GB'));
     text('error', '');
   }
+  // /v1/stats needs a read key once keys exist: the page asks for one on a 401 and keeps
+  // it in sessionStorage, so it lives as long as the tab and is sent only to this origin.
+  var keyItem = 'floodgate.readKey';
+  function askForKey(message) {
+    sessionStorage.removeItem(keyItem);
+    text('error', message);
+    byId('key-form').hidden = false;
+    byId('key-input').focus();
+  }
+  byId('key-form').addEventListener('submit', function (submitted) {
+    submitted.preventDefault();
+    sessionStorage.setItem(keyItem, byId('key-input').value.trim());
+    byId('key-input').value = '';
+    byId('key-form').hidden = true;
+    text('error', '');
+    poll();
+  });
   function poll() {
-    fetch('/v1/stats', { cache: 'no-store' })
-      .then(function (response) { if (!response.ok) throw new Error('HTTP ' + response.status); return response.json(); })
-      .then(render)
+    var key = sessionStorage.getItem(keyItem);
+    var headers = key ? { authorization: 'Bearer ' + key } : {};
+    fetch('/v1/stats', { cache: 'no-store', headers: headers })
+      .then(function (response) {
+        if (response.status === 401 || response.status === 403) return response.status;
+        if (!response.ok) throw new Error('HTTP ' + response.status);
+        return response.json().then(render);
+      })
       .catch(function (error) { text('error', 'cannot reach /v1/stats: ' + error.message); })
-      .then(function () { setTimeout(poll, 1000); });
+      .then(function (refused) {
+        if (refused === undefined) setTimeout(poll, 1000);
+        else askForKey(key ? 'that key was refused (' + refused + '): it needs the read scope' : '/v1/stats needs a read key');
+      });
   }
   poll();
 })();

@@ -84,12 +84,36 @@ const migrations: readonly Migration[] = [
     statements: ['ALTER TABLE events ALTER COLUMN event_id TYPE text COLLATE "C"'],
   },
   /*
-   * v3: signed-webhook sources (src/webhooks/source-store.ts). Secrets are stored as given,
+   * v3: API keys (src/auth). Only the SHA-256 of a key is stored: a key is 256 random
+   * bits, so a fast hash cannot be searched backwards, and the engine can look a presented
+   * key up by its hash without a slow KDF per request. scopes is a text array checked
+   * against the three known scopes. events_per_s and burst_events are for the per-key rate
+   * limits of issue 22 item 3; nothing reads them yet.
+   */
+  {
+    version: 3,
+    name: 'api_keys',
+    statements: [
+      `CREATE TABLE api_keys (
+         id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+         name text NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+         key_hash bytea NOT NULL UNIQUE CHECK (length(key_hash) = 32),
+         scopes text[] NOT NULL CHECK (cardinality(scopes) >= 1 AND scopes <@ ARRAY['ingest', 'read', 'admin']),
+         created_at timestamptz NOT NULL DEFAULT now(),
+         last_used_at timestamptz,
+         revoked_at timestamptz,
+         events_per_s integer CHECK (events_per_s > 0),
+         burst_events integer CHECK (burst_events > 0)
+       )`,
+    ],
+  },
+  /*
+   * v4: signed-webhook sources (src/webhooks/source-store.ts). Secrets are stored as given,
    * not hashed: verifying an HMAC needs the key itself. IF NOT EXISTS keeps the step safe
    * should its version number change when branches merge.
    */
   {
-    version: 3,
+    version: 4,
     name: 'webhook_sources',
     statements: [
       `CREATE TABLE IF NOT EXISTS webhook_sources (

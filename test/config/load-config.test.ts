@@ -46,6 +46,12 @@ function labelOf(setting: Setting): string {
 function assertOnlyProblemAbout(problems: readonly string[], setting: Setting, raw: string): void {
   assert.equal(problems.length, 1, `expected one problem, got:\n${problems.join('\n')}`);
   const problem = problems[0] ?? '';
+  if (setting.kind === 'secret') {
+    // A secret is never echoed, not even a malformed one: only its length is shown.
+    assert.match(problem, new RegExp(`^${labelOf(setting).replace(/[()]/g, '\\$&')} = \\(a secret of \\d+ characters, not shown\\): expected `), problem);
+    if (raw.trim().length >= 4) assert.ok(!problem.includes(raw.trim()), problem);
+    return;
+  }
   assert.ok(problem.startsWith(`${labelOf(setting)} = ${JSON.stringify(raw)}: expected `), problem);
 }
 
@@ -59,6 +65,7 @@ describe('settings table', () => {
     'FLOODGATE_EVENT_BYTES_MAX', 'FLOODGATE_ATTRIBUTES_BYTES_MAX', 'FLOODGATE_ATTRIBUTES_DEPTH_MAX',
     'FLOODGATE_TIMESTAMP_PAST_MS', 'FLOODGATE_TIMESTAMP_FUTURE_MS', 'FLOODGATE_BODY_TIMEOUT_MS',
     'FLOODGATE_ACK_TIMEOUT_MS', 'FLOODGATE_DRAIN_TIMEOUT_MS', 'FLOODGATE_LOG_LEVEL', 'FLOODGATE_WEBHOOK_SECRET', 'FLOODGATE_ALLOW_UWS_FALLBACK',
+    'FLOODGATE_AUTH', 'FLOODGATE_ADMIN_KEY', 'FLOODGATE_METRICS_TOKEN',
   ];
 
   test('has exactly the documented environment names, once each', () => {
@@ -132,8 +139,11 @@ describe('defaults', () => {
       ackTimeoutMs: 30_000,
       drainTimeoutMs: 30_000,
       logLevel: 'info',
-      webhookSecret: '',
+      webhookSecret: null,
       allowUwsFallback: false,
+      authMode: 'auto',
+      adminKey: null,
+      metricsToken: null,
     };
     assert.deepEqual(loadConfig({ env: {}, argv: [] }), expected);
     assert.deepEqual(defaultConfig(), expected);
@@ -202,6 +212,9 @@ const sampleValues: { readonly [K in keyof Config]: readonly [string, Config[K]]
   logLevel: ['debug', 'debug'],
   webhookSecret: ['day15-secret', 'day15-secret'],
   allowUwsFallback: ['yes', true],
+  authMode: ['required', 'required'],
+  adminKey: [`fgk_${'A'.repeat(43)}`, `fgk_${'A'.repeat(43)}`],
+  metricsToken: ['scrape-token-0123456789', 'scrape-token-0123456789'],
 };
 
 describe('every setting through the environment and through its flag', () => {
@@ -291,10 +304,13 @@ describe('malformed values, for every setting', () => {
     boolean: ['maybe', '2', 'on', 'ture', '   '],
     url: ['not a url', 'http://example.com/', 'mysql://127.0.0.1/db', '   '],
     string: ['   ', 'a\0b'],
+    // Bad for both formats (api-key and token); the api-key's own rules are tested below.
+    secret: ['   ', 'fgk_short', `fgk_${'A'.repeat(300)}`, 'has space in the middle', `fgk_${'A'.repeat(40)} \t!`],
   };
 
   for (const setting of settings) {
-    if (setting.kind === 'string' && setting.format === 'secret') continue;
+    // Any visible text of 1..1024 characters is a valid Day-15 secret: tested on its own below.
+    if (setting.key === 'webhookSecret') continue;
     test(`${setting.env} rejects malformed values, naming the setting and the value`, () => {
       for (const raw of badByKind[setting.kind]) {
         assertOnlyProblemAbout(problemsOf({ [setting.env]: raw }), setting, raw);
@@ -309,6 +325,12 @@ describe('malformed values, for every setting', () => {
       assert.equal(problems.length, 1);
       assert.match(problems[0] as string, /FLOODGATE_WEBHOOK_SECRET/);
       assert.ok(!(problems[0] as string).includes(raw), 'the secret is not echoed');
+    }
+  });
+
+  test('FLOODGATE_ADMIN_KEY must be fgk_ and base64url, and is never echoed', () => {
+    for (const raw of [`xyz_${'A'.repeat(43)}`, `fgk_${'A'.repeat(40)}!!`, `fgk_${'A'.repeat(31)}`]) {
+      assertOnlyProblemAbout(problemsOf({ FLOODGATE_ADMIN_KEY: raw }), settingFor('adminKey'), raw);
     }
   });
 

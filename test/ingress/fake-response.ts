@@ -50,6 +50,9 @@ export class FakeResponse implements UwsHttpResponse {
   }
 
   pause(): void {}
+  getRemoteAddressAsText(): ArrayBuffer {
+    return new TextEncoder().encode('127.0.0.1').buffer as ArrayBuffer;
+  }
 
   resume(): void {}
 

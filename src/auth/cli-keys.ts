@@ -1,0 +1,152 @@
+/**
+ * `floodgate keys`: API keys from a terminal, against the database like `dlq list`
+ * (DATABASE_URL, or the embedded PostgreSQL under FLOODGATE_DATA_DIR).
+ *
+ *   floodgate keys create --name NAME --scopes ingest[,read,admin] [--json]
+ *   floodgate keys list [--json]
+ *   floodgate keys revoke ID
+ *
+ * The key is printed once, by create; list never prints keys or hashes. Running engines
+ * pick a change up within their key cache's refresh interval (src/auth/key-cache.ts).
+ * Each change writes an audit line to stderr. Exit codes: 0 done, 1 the database could
+ * not be used or no such key, 2 bad usage.
+ */
+import os from 'node:os';
+import pino from 'pino';
+import { auditLog, type Actor } from './audit';
+import { generateKey, hashKey, keyNameProblem, parseScopes } from './key-format';
+import { isKeyId } from './key-routes';
+import { keyItemOf, KeyStore, type KeyRecord } from './key-store';
+import { openDatabase, takeFlags, UsageError } from '../cli-dlq';
+import { ConfigError, loadConfig } from '../config/load-config';
+
+export const keysUsage = `Usage:
+  floodgate keys create --name NAME --scopes ingest[,read,admin] [--json]
+      Creates a key and prints it once (with --json: one object with id and key).
+  floodgate keys list [--json]
+      Every key with its scopes and times; never the key itself. --json: one object per line.
+  floodgate keys revoke ID
+      Revokes a key; running engines refuse it within a few seconds.
+  Settings flags (--database-url URL, --data-dir DIR …) choose the database.
+`;
+
+interface Output {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const stdio: Output = { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) };
+
+export async function runKeys(argv: readonly string[], env: NodeJS.ProcessEnv, io: Output = stdio): Promise<number> {
+  const [action, ...rest] = argv;
+  if (action === undefined || action === 'help' || action === '--help' || action === '-h') {
+    io.out(keysUsage);
+    return action === undefined ? 2 : 0;
+  }
+  try {
+    if (action === 'create') return await create(rest, env, io);
+    if (action === 'list') return await list(rest, env, io);
+    if (action === 'revoke') return await revoke(rest, env, io);
+    throw new UsageError(`unknown keys action "${action}"`);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`floodgate keys: ${error.message}\n\n${keysUsage}`);
+      return 2;
+    }
+    if (error instanceof ConfigError) {
+      io.err(`floodgate keys: invalid configuration\n${error.problems.map((problem) => `  - ${problem}`).join('\n')}\n`);
+      return 2;
+    }
+    const code = (error as { code?: unknown }).code;
+    if (code === '42P01') {
+      io.err('floodgate keys: the database has no api_keys table yet: run `floodgate migrate` or start the engine once\n');
+      return 1;
+    }
+    io.err(`floodgate keys: ${error instanceof Error ? error.message : String(error)}${typeof code === 'string' ? ` (${code})` : ''}\n`);
+    return 1;
+  }
+}
+
+/** Settings flags pass through to the loader; anything else left over is a mistake. */
+function settingsArgs(rest: readonly string[], action: string): string[] {
+  const stray = rest.find((arg) => !arg.startsWith('--') && !rest[rest.indexOf(arg) - 1]?.startsWith('--'));
+  if (stray !== undefined) throw new UsageError(`unexpected argument "${stray.slice(0, 64)}" for keys ${action}`);
+  return [...rest];
+}
+
+async function withStore<T>(rest: readonly string[], env: NodeJS.ProcessEnv, work: (store: KeyStore) => Promise<T>): Promise<T> {
+  const config = loadConfig({ env, argv: rest });
+  const database = await openDatabase(config, env);
+  const store = KeyStore.open(database.connectionString);
+  try {
+    return await work(store);
+  } finally {
+    await store.close();
+    await database.close();
+  }
+}
+
+/** The audit trail of CLI changes goes to stderr, so stdout stays the answer. */
+function auditor(): { log: pino.Logger; actor: Actor } {
+  const log = pino({ base: { service: 'floodgate-keys' } }, pino.destination({ dest: 2, sync: true }));
+  return { log, actor: { keyId: null, keyName: null, address: `cli:${os.userInfo().username}@${os.hostname()}` } };
+}
+
+async function create(argv: readonly string[], env: NodeJS.ProcessEnv, io: Output): Promise<number> {
+  const { flags, rest } = takeFlags(argv, ['name', 'scopes'], ['json']);
+  const name = flags.get('--name');
+  if (name === undefined) throw new UsageError('--name is required');
+  const nameProblem = keyNameProblem(name);
+  if (nameProblem !== null) throw new UsageError(`--name: ${nameProblem}`);
+  const scopesText = flags.get('--scopes');
+  if (scopesText === undefined) throw new UsageError('--scopes is required (e.g. --scopes ingest or --scopes ingest,read)');
+  const scopes = parseScopes(scopesText);
+  if (!scopes.ok) throw new UsageError(`--scopes: ${scopes.message}`);
+  const settings = settingsArgs(rest, 'create');
+  const key = generateKey();
+  const record = await withStore(settings, env, (store) => store.create(name, scopes.scopes, hashKey(key)));
+  const { log, actor } = auditor();
+  auditLog(log, 'key.create', actor, { target_key_id: record.id, target_key_name: record.name, scopes: record.scopes });
+  if (flags.has('--json')) io.out(`${JSON.stringify({ ...keyItemOf(record), key })}\n`);
+  else io.out(`created key ${record.id} (${record.name}; scopes ${record.scopes.join(',')})\n${key}\nThis is the only time the key is shown: store it now.\n`);
+  return 0;
+}
+
+async function list(argv: readonly string[], env: NodeJS.ProcessEnv, io: Output): Promise<number> {
+  const { flags, rest } = takeFlags(argv, [], ['json']);
+  const records = await withStore(settingsArgs(rest, 'list'), env, (store) => store.list());
+  if (flags.has('--json')) for (const record of records) io.out(`${JSON.stringify(keyItemOf(record))}\n`);
+  else io.out(records.length === 0 ? 'no API keys\n' : renderTable(records));
+  return 0;
+}
+
+async function revoke(argv: readonly string[], env: NodeJS.ProcessEnv, io: Output): Promise<number> {
+  const [id, ...rest] = argv;
+  if (id === undefined || id.startsWith('--')) throw new UsageError('keys revoke needs the key id (floodgate keys list shows it)');
+  if (!isKeyId(id)) throw new UsageError(`"${id.slice(0, 32)}" is not a key id (a positive integer)`);
+  const record = await withStore(settingsArgs(rest, 'revoke'), env, (store) => store.revoke(id));
+  if (record === null) {
+    io.err(`floodgate keys: no API key has id ${id}\n`);
+    return 1;
+  }
+  const { log, actor } = auditor();
+  auditLog(log, 'key.revoke', actor, { target_key_id: record.id, target_key_name: record.name });
+  io.out(`revoked key ${record.id} (${record.name}) at ${record.revokedAt?.toISOString()}\n`);
+  return 0;
+}
+
+const tableColumns = ['id', 'name', 'scopes', 'created_at', 'last_used_at', 'revoked_at'] as const;
+
+function renderTable(records: readonly KeyRecord[]): string {
+  const rows = records.map((record) => [
+    record.id,
+    record.name.replace(/[\u0000-\u001f\u007f]/g, '?'),
+    record.scopes.join(','),
+    record.createdAt.toISOString(),
+    record.lastUsedAt?.toISOString() ?? '-',
+    record.revokedAt?.toISOString() ?? '-',
+  ]);
+  const widths = tableColumns.map((name, column) => Math.max(name.length, ...rows.map((row) => (row[column] as string).length)));
+  const line = (cells: readonly string[]) => `${cells.map((cell, column) => cell.padEnd(widths[column] as number)).join('  ').trimEnd()}\n`;
+  return [line(tableColumns), ...rows.map(line)].join('');
+}

@@ -1,0 +1,144 @@
+/**
+ * Key management over HTTP (admin scope; the guard checks it before these run):
+ *
+ *   POST   /v1/keys        {"name": "…", "scopes": ["ingest"]}  → 201 {id, key, name, scopes, …}
+ *   GET    /v1/keys        → 200 {keys: [...]}   (never a key or a hash)
+ *   DELETE /v1/keys/:id    → 200 {id, …, revoked_at}
+ *
+ * The key is shown once, in the 201 answer. After a change the local key cache is
+ * refreshed before the answer, so this node applies it at once; the others within a
+ * refresh interval.
+ */
+import type { ErrorCode } from '../errors';
+import type { Logger } from '../log';
+import { readBody } from '../ingress/body-reader';
+import { reply, replyError } from '../ingress/http-reply';
+import { requestIdOf } from '../ingress/request-id';
+import type { UwsHttpRequest, UwsHttpResponse } from '../ingress/uws';
+import { auditLog, type Actor } from './audit';
+import type { GuardedHandler } from './guard';
+import type { KeyCache } from './key-cache';
+import { generateKey, hashKey, keyNameProblem, parseScopes } from './key-format';
+import { keyItemOf, type KeyStore } from './key-store';
+
+export interface KeyRouteDependencies {
+  readonly store: KeyStore;
+  readonly cache: KeyCache;
+  readonly log: Logger;
+  readonly bodyTimeoutMs: number;
+}
+
+/** `{name, scopes}` is a few hundred bytes; anything larger is not a key request. */
+export const keyBodyBytesMax = 16 * 1024;
+
+export interface KeyRoutes {
+  readonly create: GuardedHandler;
+  readonly list: GuardedHandler;
+  readonly revoke: GuardedHandler;
+}
+
+export function keyRoutes(deps: KeyRouteDependencies): KeyRoutes {
+  return {
+    create: (res, req, caller = unknownCaller) => handleCreate(deps, res, req, caller),
+    list: (res, req) => handleList(deps, res, req),
+    revoke: (res, req, caller = unknownCaller) => handleRevoke(deps, res, req, caller),
+  };
+}
+
+const unknownCaller: Actor = Object.freeze({ keyId: null, keyName: null, address: '' });
+
+interface Call {
+  aborted: boolean;
+  cancelRead: () => void;
+}
+
+function startCall(res: UwsHttpResponse): Call {
+  const call: Call = { aborted: false, cancelRead: () => undefined };
+  res.onAborted(() => {
+    call.aborted = true;
+    call.cancelRead();
+  });
+  return call;
+}
+
+function failWith(res: UwsHttpResponse, call: Call, requestId: string) {
+  return (code: ErrorCode, message: string, close = false): void => {
+    if (!call.aborted) replyError(res, requestId, code, message, { close });
+  };
+}
+
+function unavailable(deps: KeyRouteDependencies, fail: (code: ErrorCode, message: string) => void, requestId: string) {
+  return (error: unknown): void => {
+    deps.log.error({ err: error, requestId }, 'api_keys could not be read or updated');
+    fail('ERR_KEY_UNAVAILABLE', 'the api_keys table could not be read or updated; retry');
+  };
+}
+
+function handleCreate(deps: KeyRouteDependencies, res: UwsHttpResponse, req: UwsHttpRequest, caller: Actor): void {
+  const call = startCall(res);
+  const requestId = requestIdOf(req);
+  const fail = failWith(res, call, requestId);
+  const lengthText = req.getHeader('content-length');
+  if (lengthText !== '' && !/^\d{1,15}$/.test(lengthText)) return fail('ERR_INGEST_BAD_HEADER', 'Content-Length is not a decimal number', true);
+  call.cancelRead = readBody(res, {
+    contentLength: lengthText === '' ? null : Number(lengthText),
+    bodyBytesMax: keyBodyBytesMax,
+    bodyTimeoutMs: deps.bodyTimeoutMs,
+    onError: (error) => fail(error.code, error.message, true),
+    onBody: (bytes) => {
+      let body: { name?: unknown; scopes?: unknown };
+      try {
+        body = JSON.parse(bytes.toString('utf8'));
+      } catch {
+        return fail('ERR_KEY_BAD_REQUEST', 'the body is not valid JSON');
+      }
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) return fail('ERR_KEY_BAD_REQUEST', 'the body must be an object {"name": …, "scopes": [...]}');
+      const unknown = Object.keys(body).find((field) => field !== 'name' && field !== 'scopes');
+      if (unknown !== undefined) return fail('ERR_KEY_BAD_REQUEST', `unknown field "${unknown.slice(0, 32)}"; known: name, scopes`);
+      const nameProblem = keyNameProblem(body.name);
+      if (nameProblem !== null) return fail('ERR_KEY_BAD_REQUEST', nameProblem);
+      const scopes = Array.isArray(body.scopes) ? parseScopes(body.scopes) : { ok: false as const, message: 'scopes must be an array such as ["ingest"]' };
+      if (!scopes.ok) return fail('ERR_KEY_BAD_REQUEST', scopes.message);
+      const key = generateKey();
+      deps.store
+        .create(body.name as string, scopes.scopes, hashKey(key))
+        .then(async (record) => {
+          auditLog(deps.log, 'key.create', caller, { target_key_id: record.id, target_key_name: record.name, scopes: record.scopes });
+          await deps.cache.refresh();
+          if (!call.aborted) reply(res, 201, requestId, { ...keyItemOf(record), key });
+        })
+        .catch(unavailable(deps, fail, requestId));
+    },
+  });
+}
+
+function handleList(deps: KeyRouteDependencies, res: UwsHttpResponse, req: UwsHttpRequest): void {
+  const call = startCall(res);
+  const requestId = requestIdOf(req);
+  const fail = failWith(res, call, requestId);
+  deps.store.list().then((records) => {
+    if (!call.aborted) reply(res, 200, requestId, { keys: records.map(keyItemOf) });
+  }, unavailable(deps, fail, requestId));
+}
+
+function handleRevoke(deps: KeyRouteDependencies, res: UwsHttpResponse, req: UwsHttpRequest, caller: Actor): void {
+  const call = startCall(res);
+  const requestId = requestIdOf(req);
+  const fail = failWith(res, call, requestId);
+  const id = req.getParameter(0) ?? '';
+  if (!isKeyId(id)) return fail('ERR_KEY_BAD_REQUEST', 'the key id must be a positive decimal integer');
+  deps.store
+    .revoke(id)
+    .then(async (record) => {
+      if (record === null) return fail('ERR_KEY_NOT_FOUND', `no API key has id ${id}`);
+      auditLog(deps.log, 'key.revoke', caller, { target_key_id: record.id, target_key_name: record.name });
+      await deps.cache.refresh();
+      if (!call.aborted) reply(res, 200, requestId, keyItemOf(record));
+    })
+    .catch(unavailable(deps, fail, requestId));
+}
+
+/** Ids are bigint identities: 1 to 19 digits, no leading zero, within int8. */
+export function isKeyId(text: string): boolean {
+  return /^[1-9][0-9]{0,18}$/.test(text) && BigInt(text) <= 9_223_372_036_854_775_807n;
+}

@@ -1,0 +1,55 @@
+/**
+ * Who may call each route: the one table the guard (./guard.ts) reads. Every route
+ * src/ingress/server.ts registers goes through the guard, and the guard refuses to
+ * register a route that has no row here, so a new route cannot be born unguarded: the
+ * engine does not start, and every end-to-end test fails, until its access is decided.
+ *
+ *   open       anyone (liveness/readiness probes, the dashboard's static page, 404/405)
+ *   scope      an API key holding that scope; in `auto` posture while no key exists,
+ *              ingest is open and read/admin answer loopback clients only
+ *   metrics    open, unless FLOODGATE_METRICS_TOKEN is set: then Bearer that token
+ *   signature  the handler authenticates the request itself (signed webhooks)
+ *
+ * `audit` names the admin action that writes an audit line when the guard lets it through.
+ */
+import type { Scope } from './key-format';
+
+export type RouteAccess =
+  | { readonly kind: 'open' }
+  | { readonly kind: 'scope'; readonly scope: Scope; readonly audit?: string }
+  | { readonly kind: 'metrics' }
+  | { readonly kind: 'signature' };
+
+const open: RouteAccess = { kind: 'open' };
+const ingest: RouteAccess = { kind: 'scope', scope: 'ingest' };
+const read: RouteAccess = { kind: 'scope', scope: 'read' };
+const admin: RouteAccess = { kind: 'scope', scope: 'admin' };
+
+/** Keyed by `METHOD pattern`, the pattern as registered with uWS (`ANY` for app.any). */
+export const routeAccess: Readonly<Record<string, RouteAccess>> = Object.freeze({
+  'POST /v1/events': ingest,
+  'POST /v1/events/bulk': ingest,
+  'POST /webhook/events': ingest,
+  'POST /webhook/batch': ingest,
+  'GET /healthz': open,
+  'GET /readyz': open,
+  // Day-15 health shows queue depths and ring use: operational detail, so it needs `read`.
+  // Load balancers probe /healthz and /readyz, which stay open.
+  'GET /health': read,
+  'GET /metrics': { kind: 'metrics' },
+  'GET /v1/stats': read,
+  // The dashboard page holds no data; it asks for a read key when /v1/stats answers 401.
+  'GET /': open,
+  'GET /v1/dead-letters': admin,
+  'POST /v1/dead-letters/replay': { kind: 'scope', scope: 'admin', audit: 'dead_letters.replay' },
+  'POST /v1/keys': admin,
+  'GET /v1/keys': admin,
+  'DELETE /v1/keys/:id': admin,
+  // Signed inbound webhooks are authenticated by the provider's signature over the body.
+  'POST /v1/webhooks/:name': { kind: 'signature' },
+  'ANY /*': open,
+});
+
+export function accessOf(method: string, pattern: string): RouteAccess | undefined {
+  return routeAccess[`${method} ${pattern}`];
+}
