@@ -1,6 +1,6 @@
 /**
  * The active keys, in memory on the main thread, so that checking a key costs a SHA-256
- * and a map lookup, never a database round trip.
+ * and a map lookup, never a database round trip (docs/decisions/0019-api-keys-hashed-and-cached.md).
  *
  *   every refreshIntervalMs:  UPDATE last_used_at for keys used since the last refresh
  *                             SELECT active keys (+ whether any key ever existed)
