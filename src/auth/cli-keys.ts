@@ -17,8 +17,8 @@ import { auditLog, type Actor } from './audit';
 import { generateKey, hashKey, keyNameProblem, parseScopes } from './key-format';
 import { isKeyId } from './key-routes';
 import { keyItemOf, KeyStore, type KeyRecord } from './key-store';
-import { openDatabase, takeFlags, UsageError } from '../cli-dlq';
-import { ConfigError, loadConfig } from '../config/load-config';
+import { openDatabase, runSubcommand, stdio, takeFlags, UsageError, type Output } from '../cli-command';
+import { loadConfig } from '../config/load-config';
 
 export const keysUsage = `Usage:
   floodgate keys create --name NAME --scopes ingest[,read,admin] [--json]
@@ -30,41 +30,14 @@ export const keysUsage = `Usage:
   Settings flags (--database-url URL, --data-dir DIR …) choose the database.
 `;
 
-interface Output {
-  out(text: string): void;
-  err(text: string): void;
-}
-
-const stdio: Output = { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) };
-
-export async function runKeys(argv: readonly string[], env: NodeJS.ProcessEnv, io: Output = stdio): Promise<number> {
-  const [action, ...rest] = argv;
-  if (action === undefined || action === 'help' || action === '--help' || action === '-h') {
-    io.out(keysUsage);
-    return action === undefined ? 2 : 0;
-  }
-  try {
-    if (action === 'create') return await create(rest, env, io);
-    if (action === 'list') return await list(rest, env, io);
-    if (action === 'revoke') return await revoke(rest, env, io);
-    throw new UsageError(`unknown keys action "${action}"`);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      io.err(`floodgate keys: ${error.message}\n\n${keysUsage}`);
-      return 2;
-    }
-    if (error instanceof ConfigError) {
-      io.err(`floodgate keys: invalid configuration\n${error.problems.map((problem) => `  - ${problem}`).join('\n')}\n`);
-      return 2;
-    }
-    const code = (error as { code?: unknown }).code;
-    if (code === '42P01') {
-      io.err('floodgate keys: the database has no api_keys table yet: run `floodgate migrate` or start the engine once\n');
-      return 1;
-    }
-    io.err(`floodgate keys: ${error instanceof Error ? error.message : String(error)}${typeof code === 'string' ? ` (${code})` : ''}\n`);
-    return 1;
-  }
+export function runKeys(argv: readonly string[], env: NodeJS.ProcessEnv, io: Output = stdio): Promise<number> {
+  const actions = {
+    create: (rest: readonly string[]) => create(rest, env, io),
+    list: (rest: readonly string[]) => list(rest, env, io),
+    revoke: (rest: readonly string[]) => revoke(rest, env, io),
+  };
+  const missingTableHint = 'the database has no api_keys table yet: run `floodgate migrate` or start the engine once';
+  return runSubcommand({ name: 'keys', usage: keysUsage, actions, missingTableHint }, argv, io);
 }
 
 /** Settings flags pass through to the loader; anything else left over is a mistake. */

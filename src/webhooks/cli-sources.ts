@@ -10,8 +10,8 @@
  * Exit codes: 0 done, 1 the database could not be used or the source does not exist, 2 bad usage.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { openDatabase } from '../cli-dlq';
-import { ConfigError, loadConfig, settingFlagOptions } from '../config/load-config';
+import { openDatabase, runSubcommand, stdio, UsageError, type Output } from '../cli-command';
+import { loadConfig, settingFlagOptions } from '../config/load-config';
 import { migrateDatabase } from '../sink/migrations';
 import { schemeNames, type SchemeName } from './schemes';
 import { sourceProblems, WebhookSourceStore } from './source-store';
@@ -25,15 +25,6 @@ export const webhookSourcesUsage = `Usage:
   floodgate webhook-sources remove NAME
 `;
 
-interface Output {
-  out(text: string): void;
-  err(text: string): void;
-}
-
-const stdio: Output = { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) };
-
-class UsageError extends Error {}
-
 const silentLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 const ownOptions = {
@@ -43,14 +34,9 @@ const ownOptions = {
   json: { type: 'boolean' },
 } as const satisfies NonNullable<ParseArgsConfig['options']>;
 
-export async function runWebhookSources(argv: readonly string[], env: NodeJS.ProcessEnv, io: Output = stdio): Promise<number> {
-  const [action, ...rest] = argv;
-  if (action === undefined || action === 'help' || action === '--help' || action === '-h') {
-    io.out(webhookSourcesUsage);
-    return action === undefined ? 2 : 0;
-  }
-  try {
-    if (!['add', 'list', 'remove'].includes(action)) throw new UsageError(`unknown webhook-sources action "${action}"`);
+export function runWebhookSources(argv: readonly string[], env: NodeJS.ProcessEnv, io: Output = stdio): Promise<number> {
+  type Work = (store: WebhookSourceStore, values: OwnValues, positionals: string[]) => Promise<number>;
+  const withSources = async (rest: readonly string[], work: Work): Promise<number> => {
     const { values, positionals, settingArgs } = parse(rest);
     const config = loadConfig({ env, argv: settingArgs });
     const database = await openDatabase(config, env);
@@ -59,27 +45,20 @@ export async function runWebhookSources(argv: readonly string[], env: NodeJS.Pro
       await migrateDatabase(database.connectionString, silentLogger);
       const store = WebhookSourceStore.open(database.connectionString);
       try {
-        if (action === 'add') return await add(store, values, positionals, io);
-        if (action === 'list') return await list(store, values.json === true, positionals, io);
-        return await remove(store, positionals, io);
+        return await work(store, values, positionals);
       } finally {
         await store.close();
       }
     } finally {
       await database.close();
     }
-  } catch (error) {
-    if (error instanceof UsageError) {
-      io.err(`floodgate webhook-sources: ${error.message}\n\n${webhookSourcesUsage}`);
-      return 2;
-    }
-    if (error instanceof ConfigError) {
-      io.err(`floodgate webhook-sources: invalid configuration\n${error.problems.map((problem) => `  - ${problem}`).join('\n')}\n`);
-      return 2;
-    }
-    io.err(`floodgate webhook-sources: ${error instanceof Error ? error.message : String(error)}\n`);
-    return 1;
-  }
+  };
+  const actions = {
+    add: (rest: readonly string[]) => withSources(rest, (store, values, positionals) => add(store, values, positionals, io)),
+    list: (rest: readonly string[]) => withSources(rest, (store, values, positionals) => list(store, values.json === true, positionals, io)),
+    remove: (rest: readonly string[]) => withSources(rest, (store, _values, positionals) => remove(store, positionals, io)),
+  };
+  return runSubcommand({ name: 'webhook-sources', usage: webhookSourcesUsage, actions }, argv, io);
 }
 
 type OwnValues = { scheme?: string; secret?: string[]; header?: string; json?: boolean };
