@@ -3,7 +3,8 @@
  * routes and the key cache read and write. Rows carry hashes, never keys; nothing here
  * returns a hash to a caller outside src/auth.
  */
-import pg from 'pg';
+import type pg from 'pg';
+import { openStorePool } from '../sink/database';
 import type { Scope } from './key-format';
 
 /** A key as listed: everything but its hash. */
@@ -57,10 +58,7 @@ export class KeyStore {
 
   /** Two connections: the cache's refresh and an admin call never wait on each other. */
   static open(connectionString: string): KeyStore {
-    const pool = new pg.Pool({ connectionString, max: 2, idleTimeoutMillis: 10_000 });
-    // An idle connection dropped by the server is reported here; the next query reconnects.
-    pool.on('error', () => undefined);
-    return new KeyStore(pool);
+    return new KeyStore(openStorePool({ connectionString, max: 2, idleTimeoutMillis: 10_000, application_name: 'floodgate-api-keys' }));
   }
 
   async create(name: string, scopes: readonly Scope[], keyHash: Buffer): Promise<KeyRecord> {

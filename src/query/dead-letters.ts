@@ -15,7 +15,8 @@
  * text, and a string never loses precision.
  */
 import { isDeepStrictEqual } from 'node:util';
-import pg from 'pg';
+import type pg from 'pg';
+import { openStorePool } from '../sink/database';
 import type { ErrorCode } from '../errors';
 
 export interface DeadLetterRecord {
@@ -85,10 +86,7 @@ export class DeadLetterStore {
 
   /** A store with its own small pool; close() ends it. */
   static open(connectionString: string): DeadLetterStore {
-    const pool = new pg.Pool({ connectionString, max: poolConnectionsMax, application_name: 'floodgate-dead-letters' });
-    // An idle connection the server drops must not crash the process; the pool replaces it.
-    pool.on('error', () => undefined);
-    return new DeadLetterStore(pool);
+    return new DeadLetterStore(openStorePool({ connectionString, max: poolConnectionsMax, application_name: 'floodgate-dead-letters' }));
   }
 
   async list(query: DeadLetterListQuery): Promise<DeadLetterPage> {

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import type { Config } from '../config/config';
 import { startEmbeddedPostgres } from './embedded-postgres';
 import type { SinkLogger } from './sink-logger';
@@ -20,4 +21,15 @@ export async function resolveDatabase(
   }
   const server = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPgPort, logger });
   return { connectionString: server.connectionString, embedded: true, stop: () => server.stop() };
+}
+
+/**
+ * A small pool of its own for a store beside the write path (dead letters, keys, webhook
+ * sources). An idle connection the server drops must not crash the process: the error is
+ * swallowed and the pool opens a new connection for the next query.
+ */
+export function openStorePool(config: pg.PoolConfig): pg.Pool {
+  const pool = new pg.Pool(config);
+  pool.on('error', () => undefined);
+  return pool;
 }

@@ -3,7 +3,8 @@
  * secrets and, for hmac-sha256, the signature header. Secrets are stored as given because
  * verifying an HMAC needs the key itself; they are never logged nor printed by the CLI.
  */
-import pg from 'pg';
+import type pg from 'pg';
+import { openStorePool } from '../sink/database';
 import { isSchemeName, schemes, type SchemeName } from './schemes';
 
 export interface WebhookSource {
@@ -53,10 +54,7 @@ export class WebhookSourceStore {
   }
 
   static open(connectionString: string): WebhookSourceStore {
-    const pool = new pg.Pool({ connectionString, max: 1, application_name: 'floodgate-webhook-sources' });
-    // An idle connection the server drops must not crash the process; the pool replaces it.
-    pool.on('error', () => undefined);
-    return new WebhookSourceStore(pool);
+    return new WebhookSourceStore(openStorePool({ connectionString, max: 1, application_name: 'floodgate-webhook-sources' }));
   }
 
   async list(): Promise<WebhookSource[]> {

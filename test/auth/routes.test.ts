@@ -13,7 +13,7 @@ import { startEngine, type Engine } from '../../src/engine';
 import { generateKey } from '../../src/auth/key-format';
 import { buildEvent } from '../support/builders';
 import { createTestDatabase } from '../support/database';
-import { testConfig } from '../support/engine';
+import { request, testConfig, type Answer } from '../support/engine';
 import { exchange, headerOf, jsonOf } from '../fuzz/raw-http';
 
 interface Running {
@@ -38,16 +38,8 @@ async function run(overrides: Partial<Config>): Promise<Running> {
   return running;
 }
 
-async function call(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: string) {
-  const response = await fetch(`${base}${path}`, { method, headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers }, body });
-  const text = await response.text();
-  let json: any = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = null;
-  }
-  return { status: response.status, headers: response.headers, json };
+function call(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Answer> {
+  return request(method, `${base}${path}`, body === undefined ? headers : { 'content-type': 'application/json', ...headers }, body);
 }
 
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });

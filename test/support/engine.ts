@@ -63,13 +63,21 @@ async function launch(database: { url: string; drop(): Promise<void> }, client: 
   };
 }
 
+export interface Answer {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly json: any;
+  readonly text: string;
+}
+
 /** POSTs a body and returns status, headers and parsed JSON (or text). */
-export async function post(
-  url: string,
-  body: string | Uint8Array,
-  headers: Record<string, string> = { 'content-type': 'application/json' },
-): Promise<{ status: number; headers: Headers; json: any; text: string }> {
-  const response = await fetch(url, { method: 'POST', body, headers });
+export function post(url: string, body: string | Uint8Array, headers: Record<string, string> = { 'content-type': 'application/json' }): Promise<Answer> {
+  return request('POST', url, headers, body);
+}
+
+/** Any method; the JSON is null when the answer is not JSON. */
+export async function request(method: string, url: string, headers: Record<string, string> = {}, body?: string | Uint8Array): Promise<Answer> {
+  const response = await fetch(url, { method, body, headers });
   const text = await response.text();
   let json: unknown = null;
   try {
