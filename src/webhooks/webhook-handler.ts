@@ -11,7 +11,6 @@
  * The body must be identity-encoded JSON: providers sign the bytes they send, and none of
  * the four schemes compresses.
  */
-import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/config';
 import { statusOf, type ErrorInfo } from '../errors';
 import { drainBodyThenAnswer } from '../ingress/body-drain';
@@ -19,7 +18,7 @@ import { readBody } from '../ingress/body-reader';
 import { isPlainObject } from '../ingress/client-input';
 import { reply, replyError } from '../ingress/http-reply';
 import type { IngestPipeline } from '../ingress/ingest-pipeline';
-import { isValidRequestId } from '../ingress/request-id';
+import { requestIdOf } from '../ingress/request-id';
 import { v1Body, type IngestResult } from '../ingress/responses';
 import type { UwsHttpRequest, UwsHttpResponse } from '../ingress/uws';
 import type { Logger } from '../log';
@@ -49,8 +48,7 @@ export function handleSignedWebhook(deps: WebhookRouteDependencies, res: UwsHttp
   const startedAtMs = performance.now();
   const name = req.getParameter(0) ?? '';
   const source = deps.sources.get(name);
-  const sent = req.getHeader('x-request-id');
-  const requestId = sent !== '' && isValidRequestId(sent) ? sent : randomUUID();
+  const requestId = requestIdOf(req);
   const lengthText = req.getHeader('content-length');
   const contentLength = lengthText === '' ? null : /^\d{1,15}$/.test(lengthText) ? Number(lengthText) : -1;
   const encoding = req.getHeader('content-encoding');
