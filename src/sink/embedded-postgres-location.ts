@@ -1,3 +1,8 @@
+/**
+ * Carries out placeCluster(): creates the directories, asks the `postgres` user whether
+ * it can reach them, and makes the link. Returns the real cluster directory, the one the
+ * server runs on and whose postmaster.pid is read.
+ */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, chown, lstat, mkdir, readFile, readlink, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
@@ -7,12 +12,6 @@ import { type ClusterEntry, placeCluster, relocatedClustersRoot } from './embedd
 import { binaryDir, reachableRuntime } from './embedded-postgres-runtime';
 import { isAlive, readPostmasterPid } from './postmaster-pid';
 import type { SinkLogger } from './sink-logger';
-
-/**
- * Carries out placeCluster(): creates the directories, asks the `postgres` user whether
- * it can reach them, and makes the link. Returns the real cluster directory, the one the
- * server runs on and whose postmaster.pid is read.
- */
 
 const ownerFileName = 'data-dir';
 
