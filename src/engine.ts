@@ -27,6 +27,7 @@ import { DeadLetterStore } from './query/dead-letters';
 import { createRingBuffer, recordBytesMaxFor } from './ring/layout';
 import { RingProducer } from './ring/ring-producer';
 import { resolveDatabase } from './sink/database';
+import { readDatabaseId } from './sink/database-identity';
 import { migrateDatabase } from './sink/migrations';
 import { PartitionMaintainer } from './sink/partition-maintainer';
 import { day15SignatureCheck } from './webhooks/day15-signature';
@@ -59,6 +60,7 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
   };
   try {
     await migrateDatabase(database.connectionString, log);
+    const databaseId = await readDatabaseId(database.connectionString);
     const partitions = new PartitionMaintainer(database.connectionString, config, log);
     await partitions.start();
     cleanups.push(() => partitions.stop());
@@ -90,7 +92,7 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
         if (message.transient) breaker.actorFault(message.actorIndex, message.code, message.message);
       }
     };
-    const actors = await startActors({ config, rings, connectionString: database.connectionString, log, onMessage: onActorMessage, readyTimeoutMs: actorsReadyTimeoutMs });
+    const actors = await startActors({ config, rings, connectionString: database.connectionString, databaseId, log, onMessage: onActorMessage, readyTimeoutMs: actorsReadyTimeoutMs });
     cleanups.push(() => actors.close());
     let actorFailure: string | null = null;
     actors.finished.catch((error: unknown) => {

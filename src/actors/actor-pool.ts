@@ -26,6 +26,7 @@ export async function startActors(options: {
   config: Config;
   rings: readonly SharedArrayBuffer[];
   connectionString: string;
+  databaseId: string;
   log: Logger;
   onMessage: (message: ActorMessage) => void;
   readyTimeoutMs: number;
@@ -55,7 +56,7 @@ export async function startActors(options: {
       if (message.type === 'ready' && ++readyCount === rings.length) onAllReady();
       if (message.type === 'stopped' && ++stoppedCount === rings.length) onAllStopped();
     });
-    const input: ActorInput = { actorIndex, ring, port: channel.port2, connectionString: options.connectionString, config };
+    const input: ActorInput = { actorIndex, ring, port: channel.port2, connectionString: options.connectionString, databaseId: options.databaseId, config };
     const task = pool.run(input, { transferList: [channel.port2] as never });
     return task;
   });

@@ -31,7 +31,7 @@ export default async function runActor(input: ActorInput): Promise<void> {
     else log.warn({ nice: config.actorNice, reason: priority.reason }, 'actor thread niceness not set');
   }
   const writer = await BatchWriter.open(input.connectionString, log, { flushAfterBytes: config.writerFlushAfterBytes });
-  const sharedLayer = config.redisUrl === null ? null : new RedisDedupe(config.redisUrl, config.redisDedupeTtlMs, log);
+  const sharedLayer = config.redisUrl === null ? null : new RedisDedupe(config.redisUrl, input.databaseId, config.redisDedupeTtlMs, log);
   // Measurements are posted once per second (and once more after the drain), never per event.
   const stats = new ActorStats(actorIndex);
   const postStats = (): void => port.postMessage(stats.takeMessage());

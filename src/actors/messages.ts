@@ -22,6 +22,8 @@ export interface ActorInput {
   readonly ring: SharedArrayBuffer;
   readonly port: MessagePort;
   readonly connectionString: string;
+  /** The database's identity: the namespace of this engine's keys in Redis (src/sink/database-identity.ts). */
+  readonly databaseId: string;
   readonly config: Config;
 }
 

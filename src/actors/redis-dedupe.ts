@@ -21,7 +21,6 @@
 import Redis from 'ioredis';
 import type { Logger } from '../log';
 
-const keyPrefix = 'fg:seen:';
 /** A Redis call slower than this is treated as a failure: ingest must not wait on Redis. */
 const commandTimeoutMs = 250;
 
@@ -34,11 +33,14 @@ return #KEYS`;
 
 export class RedisDedupe {
   readonly #redis: Redis;
+  /** `fg:seen:<database id>:`: ids seen for another database are not this one's. */
+  readonly #keyPrefix: string;
   readonly #ttlMs: number;
   readonly #log: Logger;
   #available = true;
 
-  constructor(url: string, ttlMs: number, log: Logger) {
+  constructor(url: string, databaseId: string, ttlMs: number, log: Logger) {
+    this.#keyPrefix = `fg:seen:${databaseId}:`;
     this.#ttlMs = ttlMs;
     this.#log = log;
     this.#redis = new Redis(url, {
@@ -58,7 +60,7 @@ export class RedisDedupe {
   async seen(eventIds: readonly string[]): Promise<boolean[] | null> {
     if (eventIds.length === 0) return [];
     try {
-      const values = await this.#redis.mget(eventIds.map((id) => keyPrefix + id));
+      const values = await this.#redis.mget(eventIds.map((id) => this.#keyPrefix + id));
       this.#markAvailable();
       return values.map((value) => value !== null);
     } catch (error) {
@@ -70,7 +72,7 @@ export class RedisDedupe {
   /** Records committed ids. Fire-and-forget: the acknowledgement does not wait for Redis. */
   remember(eventIds: readonly string[]): void {
     if (eventIds.length === 0) return;
-    const keys = eventIds.map((id) => keyPrefix + id);
+    const keys = eventIds.map((id) => this.#keyPrefix + id);
     this.#redis.eval(rememberScript, keys.length, ...keys, String(this.#ttlMs)).then(
       () => this.#markAvailable(),
       (error: unknown) => this.#markUnavailable(error),

@@ -126,6 +126,24 @@ const migrations: readonly Migration[] = [
        )`,
     ],
   },
+  /*
+   * v5: the database's own identity, a random id made once. Nodes share Redis state (the
+   * dedupe window, and rate limits) under it, so two deployments pointed at one Redis
+   * with different databases never take each other's ids for their own: an id "seen"
+   * for another database would be answered as a duplicate and never stored here.
+   */
+  {
+    version: 5,
+    name: 'floodgate_database',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS floodgate_database (
+         singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+         id uuid NOT NULL DEFAULT gen_random_uuid(),
+         created_at timestamptz NOT NULL DEFAULT now()
+       )`,
+      'INSERT INTO floodgate_database DEFAULT VALUES ON CONFLICT DO NOTHING',
+    ],
+  },
 ];
 
 /** The highest schema version this build knows. */

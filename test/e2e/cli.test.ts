@@ -113,9 +113,7 @@ test('without DATABASE_URL: embedded PostgreSQL, data survives a restart', async
   // As root, PostgreSQL runs as the postgres user, which must be able to enter the directory.
   chmodSync(dataDir, 0o755);
   cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
-  // No Redis: its dedupe window outlives this fresh database, so a re-run within its TTL
-  // would find these fixed ids already "seen" there and count them as duplicates.
-  const env = engineEnv({ FLOODGATE_DATA_DIR: dataDir, FLOODGATE_EMBEDDED_PG_PORT: String(await freePort()), PORT: '0', FLOODGATE_HOST: '127.0.0.1' }, ['DATABASE_URL', 'REDIS_URL']);
+  const env = engineEnv({ FLOODGATE_DATA_DIR: dataDir, FLOODGATE_EMBEDDED_PG_PORT: String(await freePort()), PORT: '0', FLOODGATE_HOST: '127.0.0.1' }, ['DATABASE_URL']);
   const body = JSON.stringify({ events: wireEvents(20, 'embedded') });
   const first = await serve(env);
   const stored = await post(`http://127.0.0.1:${first.port}/v1/events/bulk`, body, json);

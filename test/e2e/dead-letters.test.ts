@@ -327,9 +327,7 @@ test('dlq list on the embedded database leaves a running engine\'s PostgreSQL up
   // As root, PostgreSQL runs as the postgres user, which must be able to enter the directory.
   chmodSync(dataDir, 0o755);
   const embedded = { FLOODGATE_DATA_DIR: dataDir, FLOODGATE_EMBEDDED_PG_PORT: String(await freePort()) };
-  // No Redis: its dedupe window outlives this fresh database, so a re-run within its TTL
-  // would find these fixed ids already "seen" there and count them as duplicates.
-  const engineProcess = await spawnEngine(engineEnv({ ...embedded, PORT: '0', FLOODGATE_HOST: '127.0.0.1' }, ['DATABASE_URL', 'REDIS_URL']));
+  const engineProcess = await spawnEngine(engineEnv({ ...embedded, PORT: '0', FLOODGATE_HOST: '127.0.0.1' }, ['DATABASE_URL']));
   const { child, exited, port } = engineProcess;
   try {
     const listed = await runCli(['dlq', 'list'], { ...embedded, DATABASE_URL: '' });

@@ -56,6 +56,26 @@ test('a retry on the other node with a different timestamp is a duplicate (Redis
   assert.equal(rows.length, 1);
 });
 
+test('two deployments sharing one Redis but not a database each store the same ids', async (t) => {
+  const redisUrl = redisUrlOrSkip(t);
+  if (redisUrl === null) return;
+  // A regression test: Redis keys were not scoped to a database, so the second deployment
+  // answered these events as duplicates and never stored them.
+  const other = await startTestEngine({ redisUrl });
+  const elsewhere = await startTestEngine({ redisUrl });
+  try {
+    const body = JSON.stringify({ events: wireEvents(20, `two-databases-${run}`) });
+    const first = await post(`${other.baseUrl}/v1/events/bulk`, body, json);
+    assert.deepEqual([first.status, first.json.accepted], [200, 20], first.text);
+    const second = await post(`${elsewhere.baseUrl}/v1/events/bulk`, body, json);
+    assert.deepEqual([second.status, second.json.accepted, second.json.duplicates], [200, 20, 0], second.text);
+    assert.equal(await elsewhere.countEvents(), 20);
+  } finally {
+    await other.close();
+    await elsewhere.close();
+  }
+});
+
 test('Redis unreachable: ingest continues with in-memory and database dedupe', async (t) => {
   if (redisUrlOrSkip(t) === null) return;
   const harness = await startTestEngine({ redisUrl: `redis://127.0.0.1:${await freePort()}` });
