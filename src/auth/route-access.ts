@@ -45,6 +45,10 @@ export const routeAccess: Readonly<Record<string, RouteAccess>> = Object.freeze(
   'POST /v1/keys': admin,
   'GET /v1/keys': admin,
   'DELETE /v1/keys/:id': admin,
+  // The guard's audit line records each attempt; the handler adds one naming the change it made.
+  'POST /v1/webhook-sources': { kind: 'scope', scope: 'admin', audit: 'webhook_source.put' },
+  'GET /v1/webhook-sources': admin,
+  'DELETE /v1/webhook-sources/:name': { kind: 'scope', scope: 'admin', audit: 'webhook_source.remove' },
   // Signed inbound webhooks are authenticated by the provider's signature over the body.
   'POST /v1/webhooks/:name': { kind: 'signature' },
   'ANY /*': open,

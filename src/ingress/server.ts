@@ -10,6 +10,7 @@
  *   GET  /v1/dead-letters, POST …/replay         src/ingress/dead-letter-routes.ts
  *   POST /v1/webhooks/{name}                      signed webhooks (src/webhooks/webhook-handler.ts)
  *   POST/GET /v1/keys, DELETE /v1/keys/:id       src/auth/key-routes.ts
+ *   POST/GET /v1/webhook-sources, DELETE …/:name  src/webhooks/source-routes.ts
  *
  * Every route is registered through the guard (src/auth/guard.ts), which checks the
  * route's access (src/auth/route-access.ts) on the headers before the handler runs and
@@ -21,6 +22,7 @@
  */
 import type { RouteGuard } from '../auth/guard';
 import type { KeyRoutes } from '../auth/key-routes';
+import type { SourceRoutes } from '../webhooks/source-routes';
 import { FloodgateError } from '../errors';
 import type { DeadLetterStore } from '../query/dead-letters';
 import { routeDeadLetters } from './dead-letter-routes';
@@ -48,6 +50,8 @@ export interface ServerDependencies extends IngestDependencies {
   readonly guard: RouteGuard;
   /** POST/GET /v1/keys and DELETE /v1/keys/:id; absent means those routes answer 404. */
   readonly keyRoutes?: KeyRoutes;
+  /** POST/GET /v1/webhook-sources and DELETE /v1/webhook-sources/:name; absent means 404. */
+  readonly webhookSourceRoutes?: SourceRoutes;
 }
 
 export interface ObservabilityEndpoints {
@@ -56,6 +60,8 @@ export interface ObservabilityEndpoints {
   readonly metricsContentType: string;
   stats(): unknown;
   readonly dashboardHtml: string;
+  /** Content-Security-Policy and the other headers the page is served with. */
+  readonly dashboardHeaders: Readonly<Record<string, string>>;
 }
 
 export interface HttpServer {
@@ -86,6 +92,11 @@ export function startServer(deps: ServerDependencies, host: string, port: number
     app.post('/v1/keys', deps.keyRoutes.create);
     app.get('/v1/keys', deps.keyRoutes.list);
     app.del('/v1/keys/:id', deps.keyRoutes.revoke);
+  }
+  if (deps.webhookSourceRoutes !== undefined) {
+    app.post('/v1/webhook-sources', deps.webhookSourceRoutes.put);
+    app.get('/v1/webhook-sources', deps.webhookSourceRoutes.list);
+    app.del('/v1/webhook-sources/:name', deps.webhookSourceRoutes.remove);
   }
   app.get('/healthz', (res, req) => reply(res, 200, requestIdOf(req), { status: 'ok' }));
   app.get('/readyz', (res, req) => {
@@ -156,7 +167,7 @@ function routeObservability(app: UwsApp, deps: ServerDependencies, endpoints: Ob
     );
   });
   app.get('/v1/stats', (res, req) => reply(res, 200, requestIdOf(req), endpoints.stats()));
-  app.get('/', (res, req) => reply(res, 200, requestIdOf(req), endpoints.dashboardHtml, { contentType: 'text/html; charset=utf-8' }));
+  app.get('/', (res, req) => reply(res, 200, requestIdOf(req), endpoints.dashboardHtml, { contentType: 'text/html; charset=utf-8', headers: endpoints.dashboardHeaders }));
 }
 
 
