@@ -48,6 +48,8 @@ export function reply(res: UwsHttpResponse, status: number, requestId: string, b
     res.writeStatus(statusLines[status] ?? String(status));
     res.writeHeader('content-type', options.contentType ?? 'application/json');
     res.writeHeader('x-request-id', echoableRequestId(requestId));
+    // Every answer: a browser must not guess a JSON error (which may echo input) to be HTML.
+    res.writeHeader('x-content-type-options', 'nosniff');
     if (options.retryAfterS !== undefined) res.writeHeader('retry-after', String(options.retryAfterS));
     for (const [name, value] of Object.entries(options.headers ?? {})) res.writeHeader(name, value);
     if (options.close) res.writeHeader('connection', 'close');
