@@ -25,11 +25,14 @@ import type { KeyRoutes } from '../auth/key-routes';
 import type { SourceRoutes } from '../webhooks/source-routes';
 import { FloodgateError } from '../errors';
 import type { DeadLetterStore } from '../query/dead-letters';
+import { Cors } from './cors';
 import { routeDeadLetters } from './dead-letter-routes';
 import { reply, replyError } from './http-reply';
 import { requestIdOf } from './request-id';
 import { handleIngest, type IngestDependencies, type IngestRoute } from './ingest-handler';
 import type { UwsApp, UwsHttpRequest, UwsHttpResponse, UwsListenSocket, UwsModule } from './uws';
+
+type Handler = (res: UwsHttpResponse, req: UwsHttpRequest) => void;
 
 export interface ReadinessReport {
   readonly ready: boolean;
@@ -75,7 +78,8 @@ export function startServer(deps: ServerDependencies, host: string, port: number
   // Every registered path is recorded, so "wrong method" (405) and "no such route" (404)
   // are told apart from the routes themselves rather than from a list kept beside them.
   const paths = new Set<string>();
-  const app = recordingPaths(uwsApp, paths, deps.guard);
+  const cors = new Cors(deps.config.corsOrigins);
+  const app = recordingPaths(uwsApp, paths, deps.guard, cors);
   routeIngest(app, deps, '/v1/events', 'v1-single');
   routeIngest(app, deps, '/v1/events/bulk', 'v1-bulk');
   routeIngest(app, deps, '/webhook/events', 'webhook-event');
@@ -107,6 +111,7 @@ export function startServer(deps: ServerDependencies, host: string, port: number
     const report = deps.readiness();
     reply(res, report.ready ? 200 : 503, requestIdOf(req), { status: report.ready ? 'healthy' : 'unhealthy', ...deps.healthDetails() });
   });
+  if (cors.enabled) routePreflights(app, cors);
   app.any('/*', (res, req) => {
     const known = paths.has(req.getUrl());
     const requestId = requestIdOf(req);
@@ -116,25 +121,43 @@ export function startServer(deps: ServerDependencies, host: string, port: number
   return listen(deps.uws, uwsApp, host, port);
 }
 
-function recordingPaths(app: UwsApp, paths: Set<string>, guard: RouteGuard): UwsApp {
+/**
+ * Registers every route through the guard and, when CORS is on, behind `cors.mark`, which
+ * reads the Origin before the guard runs so that refusals (401/403) carry CORS headers too
+ * and a page can read them.
+ */
+function recordingPaths(app: UwsApp, paths: Set<string>, guard: RouteGuard, cors: Cors): UwsApp {
+  const wrap = (method: string, pattern: string, handler: Handler): Handler => {
+    const guarded = guard.wrap(method, pattern, handler);
+    if (!cors.enabled) return guarded;
+    return (res, req) => {
+      cors.mark(res, req);
+      guarded(res, req);
+    };
+  };
   const recording: UwsApp = {
     get: (pattern, handler) => {
       paths.add(pattern);
-      app.get(pattern, guard.wrap('GET', pattern, handler));
+      app.get(pattern, wrap('GET', pattern, handler));
       return recording;
     },
     post: (pattern, handler) => {
       paths.add(pattern);
-      app.post(pattern, guard.wrap('POST', pattern, handler));
+      app.post(pattern, wrap('POST', pattern, handler));
       return recording;
     },
     del: (pattern, handler) => {
       paths.add(pattern);
-      app.del(pattern, guard.wrap('DELETE', pattern, handler));
+      app.del(pattern, wrap('DELETE', pattern, handler));
+      return recording;
+    },
+    options: (pattern, handler) => {
+      paths.add(pattern);
+      app.options(pattern, wrap('OPTIONS', pattern, handler));
       return recording;
     },
     any: (pattern, handler) => {
-      app.any(pattern, guard.wrap('ANY', pattern, handler));
+      app.any(pattern, wrap('ANY', pattern, handler));
       return recording;
     },
     listen: (listenHost, listenPort, callback) => {
@@ -144,6 +167,12 @@ function recordingPaths(app: UwsApp, paths: Set<string>, guard: RouteGuard): Uws
     close: () => app.close(),
   };
   return recording;
+}
+
+/** Browsers preflight the ingest and read routes a page may call; admin routes get none. */
+function routePreflights(app: UwsApp, cors: Cors): void {
+  for (const pattern of ['/v1/events', '/v1/events/bulk', '/webhook/events', '/webhook/batch']) app.options(pattern, cors.preflight('POST'));
+  for (const pattern of ['/v1/stats', '/health']) app.options(pattern, cors.preflight('GET'));
 }
 
 function routeIngest(app: UwsApp, deps: IngestDependencies, pattern: string, route: IngestRoute): void {
