@@ -32,6 +32,7 @@ import { migrateDatabase } from './sink/migrations';
 import { PartitionMaintainer } from './sink/partition-maintainer';
 import { day15SignatureCheck } from './webhooks/day15-signature';
 import { WebhookSourceCache } from './webhooks/source-cache';
+import { sourceRoutes } from './webhooks/source-routes';
 import { WebhookSourceStore } from './webhooks/source-store';
 import { handleSignedWebhook } from './webhooks/webhook-handler';
 import { WebhookRejections } from './webhooks/webhook-metrics';
@@ -149,6 +150,7 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
         deadLetters: { store: deadLetterStore },
         guard: auth.guard,
         keyRoutes: auth.keyRoutes,
+        webhookSourceRoutes: sourceRoutes({ store: webhookStore, cache: webhookSources, log, bodyTimeoutMs: config.bodyTimeoutMs }),
         observer: observability.recorder,
         observability,
         healthDetails: () => ({

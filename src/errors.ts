@@ -36,7 +36,9 @@ export const errorCatalogue = {
   // Signed webhooks (POST /v1/webhooks/{name}; the Day-15 routes when FLOODGATE_WEBHOOK_SECRET is set). Nothing is stored.
   ERR_WEBHOOK_SIGNATURE: { status: 401, summary: 'the webhook signature is missing, malformed, or matches none of the source\'s secrets' },
   ERR_WEBHOOK_TIMESTAMP: { status: 401, summary: 'the signature verifies but its timestamp is more than five minutes from the receiver\'s clock' },
-  ERR_WEBHOOK_SOURCE_UNKNOWN: { status: 404, summary: 'no webhook source has the name in POST /v1/webhooks/{name}' },
+  ERR_WEBHOOK_SOURCE_UNKNOWN: { status: 404, summary: 'no webhook source has the name in POST /v1/webhooks/{name} or DELETE /v1/webhook-sources/{name}' },
+  ERR_WEBHOOK_SOURCE_BAD_REQUEST: { status: 400, summary: 'a webhook-source body or name is malformed (name, scheme, secrets, header)' },
+  ERR_WEBHOOK_SOURCE_UNAVAILABLE: { status: 503, summary: 'the webhook_sources table could not be read or updated (database unavailable); retry' },
   // Authentication (src/auth): checked on the headers, before any body is read.
   ERR_AUTH_REQUIRED: { status: 401, summary: 'the route needs an API key and the request carries none (or comes from outside loopback while no key exists)' },
   ERR_AUTH_INVALID: { status: 401, summary: 'the credential is malformed, unknown or revoked, or the request carries more than one credential' },

@@ -22,10 +22,11 @@ export interface EngineStats {
 
 const fetchTimeoutMs = 2000;
 
-export async function fetchEngineStats(host: string, port: number): Promise<EngineStats | null> {
+/** `authorization`: the header value when the engine has keys (GET /v1/stats then needs `read`). */
+export async function fetchEngineStats(host: string, port: number, authorization: string | null = null): Promise<EngineStats | null> {
   let body: Record<string, unknown>;
   try {
-    const response = await fetch(`http://${host}:${port}/v1/stats`, { signal: AbortSignal.timeout(fetchTimeoutMs) });
+    const response = await fetch(`http://${host}:${port}/v1/stats`, { signal: AbortSignal.timeout(fetchTimeoutMs), headers: authorization === null ? {} : { authorization } });
     if (response.status !== 200) {
       await response.arrayBuffer();
       return null;

@@ -134,10 +134,14 @@ export class HttpConnection {
   }
 }
 
-/** The request head for a body of `bodyBytes` bytes (the same for every stamped body). */
-export function requestHead(host: string, port: number, route: string, contentType: string, bodyBytes: number): Buffer {
+/**
+ * The request head for a body of `bodyBytes` bytes (the same for every stamped body), with
+ * an Authorization header when the run sends an API key (./api-key.ts).
+ */
+export function requestHead(host: string, port: number, route: string, contentType: string, bodyBytes: number, authorization: string | null = null): Buffer {
+  const auth = authorization === null ? '' : `Authorization: ${authorization}\r\n`;
   return Buffer.from(
-    `POST ${route} HTTP/1.1\r\nHost: ${host}:${port}\r\nContent-Type: ${contentType}\r\nContent-Length: ${bodyBytes}\r\n\r\n`,
+    `POST ${route} HTTP/1.1\r\nHost: ${host}:${port}\r\n${auth}Content-Type: ${contentType}\r\nContent-Length: ${bodyBytes}\r\n\r\n`,
     'latin1',
   );
 }

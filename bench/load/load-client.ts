@@ -22,6 +22,8 @@ export interface ClientConfig {
   /** [a-z0-9-], shared by every id of the run: the database check counts rows by it. */
   readonly idPrefix: string;
   readonly startAtEpochMs: number;
+  /** `Bearer <key>` sent on every request, or null for none (--api-key-scopes). */
+  readonly authorization: string | null;
 }
 
 /** How often unanswered requests are checked against requestTimeoutMs. */
@@ -55,7 +57,7 @@ export class LoadClient {
     const { scenario } = config;
     const stem = `${config.idPrefix}-c${String(config.clientIndex).padStart(2, '0')}-`;
     this.#template = buildBodyTemplate(scenario.route, scenario.format, scenario.eventsPerRequest, stem);
-    this.#head = requestHead(config.host, config.port, scenario.route, this.#template.contentType, this.#template.bytes.length);
+    this.#head = requestHead(config.host, config.port, scenario.route, this.#template.contentType, this.#template.bytes.length, config.authorization);
     this.#startMs = performance.now() + (config.startAtEpochMs - Date.now());
     this.#histogram = newLatencyHistogram();
     this.#sendLag = newLatencyHistogram();

@@ -44,7 +44,7 @@ function cpuRows(result: LoadResult): string[][] {
 export function renderLoadMarkdown(result: LoadResult): string {
   const { totals, latencyMs: latency, verification: check } = result;
   const lines = [
-    `# Load run: ${result.scenario.name} → ${result.run.target}`,
+    `# Load run: ${result.scenario.name} → ${result.run.target}${result.run.apiKeyScopes == null ? '' : ` (API key: ${result.run.apiKeyScopes.join(',')})`}`,
     '',
     result.scenario.description,
     '',

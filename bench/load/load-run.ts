@@ -20,6 +20,8 @@ import type { ClientConfig } from './load-client';
 import { scenarioDurationS, type Scenario } from './scenario';
 import { externalTarget, startBaseline, startFloodgate, type RunningTarget } from './targets';
 import { encodeHistogram } from './interval-stats';
+import type { Scope } from '../../src/auth/key-format';
+import { benchAdminKey, createBenchKeys, type BenchKeys } from './api-key';
 import { fetchEngineStats, type EngineStats } from './engine-stats';
 import { summarizeLatency, TimelineBuilder, type Counters, type LatencySummaryMs, type PhaseSummary, type TimelinePoint } from './timeline';
 
@@ -33,6 +35,8 @@ export interface RunOptions {
   readonly progress?: (line: string) => void;
   /** Node options for an engine the runner starts (the profiler's --cpu-prof). */
   readonly engineNodeArgs?: readonly string[];
+  /** Send an API key with these scopes (./api-key.ts); only for a Floodgate the runner starts. */
+  readonly apiKeyScopes?: readonly Scope[];
 }
 
 export interface Verification {
@@ -49,7 +53,7 @@ export interface Verification {
 
 export interface LoadResult {
   readonly scenario: Scenario;
-  readonly run: { readonly idPrefix: string; readonly startedAt: string; readonly durationS: number; readonly target: RunningTarget['kind']; readonly stopMs: number; readonly postgres: string };
+  readonly run: { readonly idPrefix: string; readonly startedAt: string; readonly durationS: number; readonly target: RunningTarget['kind']; readonly stopMs: number; readonly postgres: string; readonly apiKeyScopes: readonly Scope[] | null };
   readonly machine: MachineInfo;
   readonly totals: Counters & { readonly eventsPerS: number; readonly requestsPerS: number };
   readonly latencyMs: LatencySummaryMs;
@@ -78,6 +82,11 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const serverUrl = options.databaseUrl ?? serverUrlFromEnv();
   let scratch: ScratchDatabase | null = null;
   let target: RunningTarget | null = null;
+  const apiKeyScopes = options.apiKeyScopes ?? null;
+  if (apiKeyScopes !== null && (options.url !== undefined || scenario.target !== 'floodgate')) throw new Error('--api-key-scopes needs a Floodgate the runner starts (no --url, not the baseline)');
+  // A bootstrap admin key makes the engine's key routes usable at once; it then creates the run's keys.
+  const adminKey = apiKeyScopes === null ? null : benchAdminKey();
+  let keys: BenchKeys | null = null;
   try {
     let databaseUrl = serverUrl;
     if (options.url === undefined) {
@@ -85,14 +94,15 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       databaseUrl = scratch.url;
       if (scenario.target === 'baseline') await prepareSchema(databaseUrl);
       progress(`starting ${scenario.target} on scratch database ${scratch.name}`);
-      target = scenario.target === 'baseline' ? await startBaseline(databaseUrl, options.baselinePoolSize ?? 10) : await startFloodgate(databaseUrl, scenario.engineEnv, options.engineNodeArgs);
+      target = scenario.target === 'baseline' ? await startBaseline(databaseUrl, options.baselinePoolSize ?? 10) : await startFloodgate(databaseUrl, adminKey === null ? scenario.engineEnv : { ...scenario.engineEnv, FLOODGATE_ADMIN_KEY: adminKey }, options.engineNodeArgs);
+      if (adminKey !== null && apiKeyScopes !== null) keys = await createBenchKeys(target.host, target.port, adminKey, apiKeyScopes);
     } else {
       if (options.databaseUrl === undefined) throw new Error('--url needs --database-url (the engine\'s database, for the check)');
       target = externalTarget(options.url);
     }
     const startedAt = new Date();
-    const driven = await driveClients(scenario, target, idPrefix, databaseNameOf(databaseUrl), progress);
-    const engineStats = await fetchEngineStats(target.host, target.port);
+    const driven = await driveClients(scenario, target, idPrefix, databaseNameOf(databaseUrl), progress, keys?.loadAuthorization ?? null);
+    const engineStats = await fetchEngineStats(target.host, target.port, keys?.statsAuthorization ?? null);
     const stopped = await target.stop();
     const verification = await verify(databaseUrl, idPrefix, driven.builder.totals, scenario, options.url !== undefined);
     const durationS = scenarioDurationS(scenario);
@@ -104,7 +114,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     const rss = driven.samples.map((sample) => sample.engineRssBytes).filter((bytes): bytes is number => bytes !== null);
     return {
       scenario,
-      run: { idPrefix, startedAt: startedAt.toISOString(), durationS, target: target.kind, stopMs: stopped.stopMs, postgres: await serverVersion(serverUrl) },
+      run: { idPrefix, startedAt: startedAt.toISOString(), durationS, target: target.kind, stopMs: stopped.stopMs, postgres: await serverVersion(serverUrl), apiKeyScopes },
       machine,
       totals: { ...totals, eventsPerS: Math.round(measured.counters.eventsAcknowledged / measuredS), requestsPerS: round(measured.counters.requests / measuredS, 1) },
       latencyMs: summarizeLatency(measured.latency),
@@ -140,7 +150,7 @@ interface Driven {
 }
 
 /** Forks the clients, collects their seconds, samples /proc each second, prints progress. */
-async function driveClients(scenario: Scenario, target: RunningTarget, idPrefix: string, databaseName: string, progress: (line: string) => void): Promise<Driven> {
+async function driveClients(scenario: Scenario, target: RunningTarget, idPrefix: string, databaseName: string, progress: (line: string) => void, authorization: string | null): Promise<Driven> {
   const builder = new TimelineBuilder();
   const children: ChildProcess[] = [];
   const sampler = new ProcSampler({ enginePid: target.pid, clientPids: () => children.map((child) => child.pid ?? -1), databaseName });
@@ -173,7 +183,7 @@ async function driveClients(scenario: Scenario, target: RunningTarget, idPrefix:
     const finished = Array.from({ length: scenario.clients }, (_, clientIndex) => {
       const child = fork(clientScript, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       children.push(child);
-      const config: ClientConfig = { clientIndex, host: target.host, port: target.port, scenario, idPrefix, startAtEpochMs };
+      const config: ClientConfig = { clientIndex, host: target.host, port: target.port, scenario, idPrefix, startAtEpochMs, authorization };
       child.send({ type: 'start', config } satisfies ToClient);
       return new Promise<void>((resolve, reject) => {
         child.on('message', (message: FromClient) => {

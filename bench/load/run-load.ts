@@ -9,6 +9,7 @@
  *   --clients N               client processes (overrides the scenario)
  *   --rate R                  requests/s of every open-model phase (overrides the scenario)
  *   --url URL --database-url URL   use an engine that is already running (no RSS/CPU split)
+ *   --api-key-scopes S[,S]    Floodgate runs send an API key with these scopes on every request (./api-key.ts)
  *   --list                    list the scenarios
  *
  * Without --url the runner creates a scratch database on DATABASE_URL's server (default:
@@ -17,6 +18,8 @@
  */
 import { exitWithUsage, parseToolArgs, positiveNumber } from '../common/cli-args';
 import { fileStamp, writeResultFiles } from '../common/results';
+import type { Scope } from '../../src/auth/key-format';
+import { parseApiKeyScopes } from './api-key';
 import { renderLoadMarkdown, renderLoadSvg } from './load-report';
 import { runScenario, type LoadResult } from './load-run';
 import { adjustScenario, listScenarioNames, loadScenario, type Scenario, type Target } from './scenario';
@@ -30,10 +33,11 @@ interface CliOptions {
   ratePerS?: number;
   url?: string;
   databaseUrl?: string;
+  apiKeyScopes?: Scope[];
   list: boolean;
 }
 
-const usage = 'usage: npm run bench:load -- <scenario>… [--compare | --target floodgate|baseline] [--duration-scale X] [--clients N] [--rate R] [--url URL --database-url URL] [--list]';
+const usage = 'usage: npm run bench:load -- <scenario>… [--compare | --target floodgate|baseline] [--duration-scale X] [--clients N] [--rate R] [--url URL --database-url URL] [--api-key-scopes ingest[,read]] [--list]';
 
 function parseCli(argv: readonly string[]): CliOptions {
   const { values, positionals } = parseToolArgs({
@@ -47,10 +51,14 @@ function parseCli(argv: readonly string[]): CliOptions {
       rate: { type: 'string' },
       url: { type: 'string' },
       'database-url': { type: 'string' },
+      'api-key-scopes': { type: 'string' },
       list: { type: 'boolean' },
     },
   }, usage);
   const target = values.target;
+  const scopesText = values['api-key-scopes'];
+  const scopes = scopesText === undefined ? undefined : parseApiKeyScopes(scopesText);
+  if (scopes !== undefined && !scopes.ok) exitWithUsage(scopes.message, usage);
   if (target !== undefined && target !== 'floodgate' && target !== 'baseline') exitWithUsage('--target must be floodgate or baseline', usage);
   return {
     names: positionals,
@@ -61,6 +69,7 @@ function parseCli(argv: readonly string[]): CliOptions {
     ratePerS: positiveNumber(values.rate, '--rate', usage),
     url: values.url,
     databaseUrl: values['database-url'],
+    ...(scopes?.ok === true ? { apiKeyScopes: scopes.scopes } : {}),
     list: values.list ?? false,
   };
 }
@@ -111,6 +120,8 @@ async function main(): Promise<number> {
     const result = await runScenario(scenario, {
       url: options.url,
       databaseUrl: options.databaseUrl,
+      // With --compare the key goes to the Floodgate leg only: the baseline has no keys.
+      ...(options.apiKeyScopes === undefined || scenario.target !== 'floodgate' ? {} : { apiKeyScopes: options.apiKeyScopes }),
       progress: (line) => process.stderr.write(`${line}\n`),
     });
     // Not reloaded by name: a scenario given as a path lives outside bench/scenarios.

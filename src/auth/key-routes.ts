@@ -47,12 +47,13 @@ export function keyRoutes(deps: KeyRouteDependencies): KeyRoutes {
 
 const unknownCaller: Actor = Object.freeze({ keyId: null, keyName: null, address: '' });
 
-interface Call {
+/** Shared with the other admin routes (src/webhooks/source-routes.ts). */
+export interface Call {
   aborted: boolean;
   cancelRead: () => void;
 }
 
-function startCall(res: UwsHttpResponse): Call {
+export function startCall(res: UwsHttpResponse): Call {
   const call: Call = { aborted: false, cancelRead: () => undefined };
   res.onAborted(() => {
     call.aborted = true;
@@ -61,7 +62,7 @@ function startCall(res: UwsHttpResponse): Call {
   return call;
 }
 
-function failWith(res: UwsHttpResponse, call: Call, requestId: string) {
+export function failWith(res: UwsHttpResponse, call: Call, requestId: string) {
   return (code: ErrorCode, message: string, close = false): void => {
     if (!call.aborted) replyError(res, requestId, code, message, { close });
   };

@@ -4,7 +4,8 @@
  * register a route that has no row here, so a new route cannot be born unguarded: the
  * engine does not start, and every end-to-end test fails, until its access is decided.
  *
- *   open       anyone (liveness/readiness probes, the dashboard's static page, 404/405)
+ *   open       anyone (liveness/readiness probes, the dashboard's static page, 404/405,
+ *              CORS preflights, whose handler answers the preflight and nothing else)
  *   scope      an API key holding that scope; in `auto` posture while no key exists,
  *              ingest is open and read/admin answer loopback clients only
  *   metrics    open, unless FLOODGATE_METRICS_TOKEN is set: then Bearer that token
@@ -45,8 +46,19 @@ export const routeAccess: Readonly<Record<string, RouteAccess>> = Object.freeze(
   'POST /v1/keys': admin,
   'GET /v1/keys': admin,
   'DELETE /v1/keys/:id': admin,
+  // The guard's audit line records each attempt; the handler adds one naming the change it made.
+  'POST /v1/webhook-sources': { kind: 'scope', scope: 'admin', audit: 'webhook_source.put' },
+  'GET /v1/webhook-sources': admin,
+  'DELETE /v1/webhook-sources/:name': { kind: 'scope', scope: 'admin', audit: 'webhook_source.remove' },
   // Signed inbound webhooks are authenticated by the provider's signature over the body.
   'POST /v1/webhooks/:name': { kind: 'signature' },
+  // CORS preflights (registered only when FLOODGATE_CORS_ORIGINS is set; src/ingress/cors.ts).
+  'OPTIONS /v1/events': open,
+  'OPTIONS /v1/events/bulk': open,
+  'OPTIONS /webhook/events': open,
+  'OPTIONS /webhook/batch': open,
+  'OPTIONS /v1/stats': open,
+  'OPTIONS /health': open,
   'ANY /*': open,
 });
 

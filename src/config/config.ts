@@ -74,4 +74,6 @@ export interface Config {
   readonly adminKey: string | null;
   /** Bearer token GET /metrics requires when set (FLOODGATE_METRICS_TOKEN); never logged. */
   readonly metricsToken: string | null;
+  /** Allowed CORS origins: '' none (no CORS headers), '*' any, else comma-separated origins (FLOODGATE_CORS_ORIGINS). */
+  readonly corsOrigins: string;
 }

@@ -14,6 +14,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FloodgateError } from '../errors';
 import type { Config } from './config';
 import {
+  corsOriginsMax,
   dayMs,
   expectationOf,
   formatBytes,
@@ -284,6 +285,7 @@ function parseUrl(setting: UrlSetting, text: string): Parsed {
 }
 
 function parseString(setting: StringSetting, text: string): Parsed {
+  if (setting.format === 'origins') return parseOrigins(text);
   if (setting.format === 'host') {
     // Letters, digits, dots, hyphens, colons (IPv6) and underscores; no brackets or ports.
     return /^[A-Za-z0-9._:-]{1,253}$/.test(text) ? { ok: true, value: text } : { ok: false };
@@ -291,6 +293,16 @@ function parseString(setting: StringSetting, text: string): Parsed {
   // A NUL byte cannot be part of a path the operating system accepts.
   if (text === '' || text.includes('\0')) return { ok: false };
   return { ok: true, value: path.resolve(process.cwd(), text) };
+}
+
+/** An origin as browsers send it: scheme, host and an optional port; no path, no trailing slash. */
+const originPattern = /^https?:\/\/(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$/;
+
+function parseOrigins(text: string): Parsed {
+  if (text === '*') return { ok: true, value: text };
+  const origins = text.split(',').map((origin) => origin.trim().toLowerCase());
+  if (origins.length > corsOriginsMax || !origins.every((origin) => originPattern.test(origin))) return { ok: false };
+  return { ok: true, value: origins.join(',') };
 }
 
 function parseSecret(setting: SecretSetting, text: string): Parsed {

@@ -15,6 +15,8 @@ export const hourMs = 60 * minuteMs;
 export const dayMs = 24 * hourMs;
 /** Ten years of 365 days: the outer bound of the accepted timestamp window. */
 const tenYearsMs = 3650 * dayMs;
+/** Each allowed origin is compared on every CORS request: a short list, not a registry. */
+export const corsOriginsMax = 32;
 /** Bad values are echoed in messages; a pasted blob must not flood the log. */
 export const shownValueCharsMax = 120;
 
@@ -46,11 +48,14 @@ export interface EnumSetting extends SettingText {
   readonly values: readonly string[];
 }
 
-/** host: a hostname or IP literal; path: any path, resolved against the working directory. */
+/**
+ * host: a hostname or IP literal; path: any path, resolved against the working directory;
+ * origins: `*`, or comma-separated browser origins (scheme://host[:port]), kept lower-case.
+ */
 export interface StringSetting extends SettingText {
   readonly kind: 'string';
   readonly default: string;
-  readonly format: 'host' | 'path';
+  readonly format: 'host' | 'path' | 'origins';
 }
 
 /** Unset (null) unless given; the protocols listed are the only ones accepted. */
@@ -252,6 +257,10 @@ export const settingsByKey = {
     env: 'FLOODGATE_METRICS_TOKEN', flag: '--metrics-token', kind: 'secret', format: 'token', default: null, charsMin: 16, charsMax: 256, unit: 'token',
     description: 'When set, GET /metrics needs `Authorization: Bearer <token>`; unset, /metrics is open.',
   },
+  corsOrigins: {
+    env: 'FLOODGATE_CORS_ORIGINS', flag: '--cors-origins', kind: 'string', format: 'origins', default: '', unit: 'origins',
+    description: 'Browser origins allowed to call ingest and read routes (CORS): comma-separated, e.g. https://app.example.com, or * for any; empty: no CORS headers.',
+  },
 } as const satisfies { readonly [K in keyof Config]: SettingSpec & { readonly default: Config[K] } };
 
 /** Every setting, in docs/configuration.md's order. Frozen: shared, never edited at run time. */
@@ -281,6 +290,7 @@ export function expectationOf(setting: Setting): string {
     case 'url':
       return `a URL starting with ${setting.protocols.map((protocol) => `${protocol}//`).join(' or ')}`;
     case 'string':
+      if (setting.format === 'origins') return `* or up to ${corsOriginsMax} comma-separated origins such as https://app.example.com or http://localhost:3000 (no path)`;
       return setting.format === 'host'
         ? 'a hostname or IP address (letters, digits, ".", "-", "_", ":"; no port)'
         : 'a directory path without NUL characters';

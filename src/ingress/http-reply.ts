@@ -5,6 +5,7 @@
  * already-corked response is cheap.
  */
 import { errorCatalogue, type ErrorCode } from '../errors';
+import { writeCorsHeaders } from './cors';
 import { echoableRequestId } from './request-id';
 import type { UwsHttpResponse } from './uws';
 
@@ -48,6 +49,10 @@ export function reply(res: UwsHttpResponse, status: number, requestId: string, b
     res.writeStatus(statusLines[status] ?? String(status));
     res.writeHeader('content-type', options.contentType ?? 'application/json');
     res.writeHeader('x-request-id', echoableRequestId(requestId));
+    // Every answer: a browser must not guess a JSON error (which may echo input) to be HTML.
+    res.writeHeader('x-content-type-options', 'nosniff');
+    // Set only when CORS is on and the Origin is allowed (./cors.ts): one property read otherwise.
+    if (res.corsAllowOrigin !== undefined) writeCorsHeaders(res, res.corsAllowOrigin);
     if (options.retryAfterS !== undefined) res.writeHeader('retry-after', String(options.retryAfterS));
     for (const [name, value] of Object.entries(options.headers ?? {})) res.writeHeader(name, value);
     if (options.close) res.writeHeader('connection', 'close');

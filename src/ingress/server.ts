@@ -10,6 +10,7 @@
  *   GET  /v1/dead-letters, POST …/replay         src/ingress/dead-letter-routes.ts
  *   POST /v1/webhooks/{name}                      signed webhooks (src/webhooks/webhook-handler.ts)
  *   POST/GET /v1/keys, DELETE /v1/keys/:id       src/auth/key-routes.ts
+ *   POST/GET /v1/webhook-sources, DELETE …/:name  src/webhooks/source-routes.ts
  *
  * Every route is registered through the guard (src/auth/guard.ts), which checks the
  * route's access (src/auth/route-access.ts) on the headers before the handler runs and
@@ -21,13 +22,17 @@
  */
 import type { RouteGuard } from '../auth/guard';
 import type { KeyRoutes } from '../auth/key-routes';
+import type { SourceRoutes } from '../webhooks/source-routes';
 import { FloodgateError } from '../errors';
 import type { DeadLetterStore } from '../query/dead-letters';
+import { Cors } from './cors';
 import { routeDeadLetters } from './dead-letter-routes';
 import { reply, replyError } from './http-reply';
 import { requestIdOf } from './request-id';
 import { handleIngest, type IngestDependencies, type IngestRoute } from './ingest-handler';
 import type { UwsApp, UwsHttpRequest, UwsHttpResponse, UwsListenSocket, UwsModule } from './uws';
+
+type Handler = (res: UwsHttpResponse, req: UwsHttpRequest) => void;
 
 export interface ReadinessReport {
   readonly ready: boolean;
@@ -48,6 +53,8 @@ export interface ServerDependencies extends IngestDependencies {
   readonly guard: RouteGuard;
   /** POST/GET /v1/keys and DELETE /v1/keys/:id; absent means those routes answer 404. */
   readonly keyRoutes?: KeyRoutes;
+  /** POST/GET /v1/webhook-sources and DELETE /v1/webhook-sources/:name; absent means 404. */
+  readonly webhookSourceRoutes?: SourceRoutes;
 }
 
 export interface ObservabilityEndpoints {
@@ -56,6 +63,8 @@ export interface ObservabilityEndpoints {
   readonly metricsContentType: string;
   stats(): unknown;
   readonly dashboardHtml: string;
+  /** Content-Security-Policy and the other headers the page is served with. */
+  readonly dashboardHeaders: Readonly<Record<string, string>>;
 }
 
 export interface HttpServer {
@@ -69,7 +78,8 @@ export function startServer(deps: ServerDependencies, host: string, port: number
   // Every registered path is recorded, so "wrong method" (405) and "no such route" (404)
   // are told apart from the routes themselves rather than from a list kept beside them.
   const paths = new Set<string>();
-  const app = recordingPaths(uwsApp, paths, deps.guard);
+  const cors = new Cors(deps.config.corsOrigins);
+  const app = recordingPaths(uwsApp, paths, deps.guard, cors);
   routeIngest(app, deps, '/v1/events', 'v1-single');
   routeIngest(app, deps, '/v1/events/bulk', 'v1-bulk');
   routeIngest(app, deps, '/webhook/events', 'webhook-event');
@@ -87,6 +97,11 @@ export function startServer(deps: ServerDependencies, host: string, port: number
     app.get('/v1/keys', deps.keyRoutes.list);
     app.del('/v1/keys/:id', deps.keyRoutes.revoke);
   }
+  if (deps.webhookSourceRoutes !== undefined) {
+    app.post('/v1/webhook-sources', deps.webhookSourceRoutes.put);
+    app.get('/v1/webhook-sources', deps.webhookSourceRoutes.list);
+    app.del('/v1/webhook-sources/:name', deps.webhookSourceRoutes.remove);
+  }
   app.get('/healthz', (res, req) => reply(res, 200, requestIdOf(req), { status: 'ok' }));
   app.get('/readyz', (res, req) => {
     const report = deps.readiness();
@@ -96,6 +111,7 @@ export function startServer(deps: ServerDependencies, host: string, port: number
     const report = deps.readiness();
     reply(res, report.ready ? 200 : 503, requestIdOf(req), { status: report.ready ? 'healthy' : 'unhealthy', ...deps.healthDetails() });
   });
+  if (cors.enabled) routePreflights(app, cors);
   app.any('/*', (res, req) => {
     const known = paths.has(req.getUrl());
     const requestId = requestIdOf(req);
@@ -105,25 +121,43 @@ export function startServer(deps: ServerDependencies, host: string, port: number
   return listen(deps.uws, uwsApp, host, port);
 }
 
-function recordingPaths(app: UwsApp, paths: Set<string>, guard: RouteGuard): UwsApp {
+/**
+ * Registers every route through the guard and, when CORS is on, behind `cors.mark`, which
+ * reads the Origin before the guard runs so that refusals (401/403) carry CORS headers too
+ * and a page can read them.
+ */
+function recordingPaths(app: UwsApp, paths: Set<string>, guard: RouteGuard, cors: Cors): UwsApp {
+  const wrap = (method: string, pattern: string, handler: Handler): Handler => {
+    const guarded = guard.wrap(method, pattern, handler);
+    if (!cors.enabled) return guarded;
+    return (res, req) => {
+      cors.mark(res, req);
+      guarded(res, req);
+    };
+  };
   const recording: UwsApp = {
     get: (pattern, handler) => {
       paths.add(pattern);
-      app.get(pattern, guard.wrap('GET', pattern, handler));
+      app.get(pattern, wrap('GET', pattern, handler));
       return recording;
     },
     post: (pattern, handler) => {
       paths.add(pattern);
-      app.post(pattern, guard.wrap('POST', pattern, handler));
+      app.post(pattern, wrap('POST', pattern, handler));
       return recording;
     },
     del: (pattern, handler) => {
       paths.add(pattern);
-      app.del(pattern, guard.wrap('DELETE', pattern, handler));
+      app.del(pattern, wrap('DELETE', pattern, handler));
+      return recording;
+    },
+    options: (pattern, handler) => {
+      paths.add(pattern);
+      app.options(pattern, wrap('OPTIONS', pattern, handler));
       return recording;
     },
     any: (pattern, handler) => {
-      app.any(pattern, guard.wrap('ANY', pattern, handler));
+      app.any(pattern, wrap('ANY', pattern, handler));
       return recording;
     },
     listen: (listenHost, listenPort, callback) => {
@@ -133,6 +167,12 @@ function recordingPaths(app: UwsApp, paths: Set<string>, guard: RouteGuard): Uws
     close: () => app.close(),
   };
   return recording;
+}
+
+/** Browsers preflight the ingest and read routes a page may call; admin routes get none. */
+function routePreflights(app: UwsApp, cors: Cors): void {
+  for (const pattern of ['/v1/events', '/v1/events/bulk', '/webhook/events', '/webhook/batch']) app.options(pattern, cors.preflight('POST'));
+  for (const pattern of ['/v1/stats', '/health']) app.options(pattern, cors.preflight('GET'));
 }
 
 function routeIngest(app: UwsApp, deps: IngestDependencies, pattern: string, route: IngestRoute): void {
@@ -156,7 +196,7 @@ function routeObservability(app: UwsApp, deps: ServerDependencies, endpoints: Ob
     );
   });
   app.get('/v1/stats', (res, req) => reply(res, 200, requestIdOf(req), endpoints.stats()));
-  app.get('/', (res, req) => reply(res, 200, requestIdOf(req), endpoints.dashboardHtml, { contentType: 'text/html; charset=utf-8' }));
+  app.get('/', (res, req) => reply(res, 200, requestIdOf(req), endpoints.dashboardHtml, { contentType: 'text/html; charset=utf-8', headers: endpoints.dashboardHeaders }));
 }
 
 

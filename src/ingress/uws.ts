@@ -25,6 +25,8 @@ export interface UwsHttpResponse {
   resume(): void;
   /** The peer's address as text (IPv4 dotted, or IPv6): for loopback checks and audit lines. */
   getRemoteAddressAsText(): ArrayBuffer;
+  /** Our own field, set by src/ingress/cors.ts when the request's Origin is allowed; read by reply(). */
+  corsAllowOrigin?: string;
 }
 
 export interface UwsHttpRequest {
@@ -47,6 +49,7 @@ export interface UwsApp {
   get(pattern: string, handler: Handler): UwsApp;
   post(pattern: string, handler: Handler): UwsApp;
   del(pattern: string, handler: Handler): UwsApp;
+  options(pattern: string, handler: Handler): UwsApp;
   any(pattern: string, handler: Handler): UwsApp;
   listen(host: string, port: number, callback: (socket: UwsListenSocket | false) => void): UwsApp;
   /** Exists at run time in this build though the bundled typings lack it: closes every socket. */

@@ -5,7 +5,12 @@
  * can also be scripted against that endpoint.
  *
  * The script avoids template literals so this TypeScript template string needs no escapes.
+ * It has no style="" attributes either (classes instead): the Content-Security-Policy
+ * below allows the one inline <style> and the one inline <script> by their hashes, and
+ * nothing else.
  */
+import { createHash } from 'node:crypto';
+
 export const dashboardHtml = `<!doctype html>
 <html lang="en">
 <head>
@@ -31,6 +36,7 @@ export const dashboardHtml = `<!doctype html>
   .chart { background: var(--panel); border-radius: 6px; padding: 10px 12px; }
   .chart canvas { width: 100%; height: 160px; display: block; }
   .legend span { margin-right: 12px; font-size: 12px; }
+  .swatch-committed { color: #4fc1e9; } .swatch-received { color: #8a96a3; } .swatch-request { color: #f6bb42; } .swatch-commit { color: #ed5565; }
   .rings { background: var(--panel); border-radius: 6px; padding: 10px 12px; }
   .ring { display: grid; grid-template-columns: 70px 1fr 150px; gap: 10px; align-items: center; margin: 4px 0; font-variant-numeric: tabular-nums; }
   .bar { height: 10px; background: #2a333d; border-radius: 5px; overflow: hidden; }
@@ -62,11 +68,11 @@ export const dashboardHtml = `<!doctype html>
 </section>
 <section class="charts">
   <div class="chart">
-    <div class="legend"><span style="color:#4fc1e9">■ committed/s</span><span style="color:#8a96a3">■ received/s</span><span class="muted">last 2 min</span></div>
+    <div class="legend"><span class="swatch-committed">■ committed/s</span><span class="swatch-received">■ received/s</span><span class="muted">last 2 min</span></div>
     <canvas id="rate-chart" data-points="0"></canvas>
   </div>
   <div class="chart">
-    <div class="legend"><span style="color:#f6bb42">■ request p99 ms</span><span style="color:#ed5565">■ commit p99 ms</span><span class="muted">over the last 50-60 s, sampled each second</span></div>
+    <div class="legend"><span class="swatch-request">■ request p99 ms</span><span class="swatch-commit">■ commit p99 ms</span><span class="muted">over the last 50-60 s, sampled each second</span></div>
     <canvas id="latency-chart" data-points="0"></canvas>
   </div>
 </section>
@@ -209,3 +215,33 @@ export const dashboardHtml = `<!doctype html>
 </body>
 </html>
 `;
+
+/** The base64 SHA-256 of the text between `<tag>` and `</tag>`, as CSP's hash sources name it. */
+function inlineHash(html: string, tag: 'script' | 'style'): string {
+  const start = html.indexOf(`<${tag}>`) + tag.length + 2;
+  const end = html.indexOf(`</${tag}>`, start);
+  if (start < tag.length + 2 || end < 0) throw new Error(`the dashboard page has no inline <${tag}>`);
+  return `'sha256-${createHash('sha256').update(html.slice(start, end), 'utf8').digest('base64')}'`;
+}
+
+/**
+ * Headers for GET /, computed once. The page loads nothing from elsewhere and talks only to
+ * its own origin (connect-src 'self' for /v1/stats), so everything else is refused; a hash
+ * rather than 'unsafe-inline' means an injected script would not run. frame-ancestors and
+ * X-Frame-Options (for older browsers) keep it out of other sites' frames.
+ * X-Content-Type-Options: nosniff is on every answer (src/ingress/http-reply.ts).
+ */
+export const dashboardHeaders: Readonly<Record<string, string>> = Object.freeze({
+  'content-security-policy': [
+    "default-src 'none'",
+    `script-src ${inlineHash(dashboardHtml, 'script')}`,
+    `style-src ${inlineHash(dashboardHtml, 'style')}`,
+    "connect-src 'self'",
+    'img-src data:',
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; '),
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+});

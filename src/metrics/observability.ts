@@ -4,7 +4,7 @@
  */
 import type { Metric, Registry } from 'prom-client';
 import type { Logger } from '../log';
-import { dashboardHtml } from './dashboard-page';
+import { dashboardHeaders, dashboardHtml } from './dashboard-page';
 import { EngineMetrics, type MetricsSources } from './engine-metrics';
 import { createMetricsRegistry, renderExposition } from './prometheus';
 import { statsReport } from './stats-report';
@@ -12,6 +12,7 @@ import { statsReport } from './stats-report';
 export class Observability {
   readonly recorder: EngineMetrics;
   readonly dashboardHtml = dashboardHtml;
+  readonly dashboardHeaders = dashboardHeaders;
   readonly #registry: Registry;
 
   constructor(sources: MetricsSources, log: Logger) {

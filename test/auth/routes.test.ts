@@ -64,6 +64,9 @@ const routes: readonly Route[] = [
   { method: 'GET', path: '/v1/keys', scope: 'admin' },
   { method: 'POST', path: '/v1/keys', scope: 'admin', body: () => JSON.stringify({ name: 'made-in-matrix', scopes: ['ingest'] }) },
   { method: 'DELETE', path: '/v1/keys/999999', scope: 'admin' },
+  { method: 'GET', path: '/v1/webhook-sources', scope: 'admin' },
+  { method: 'POST', path: '/v1/webhook-sources', scope: 'admin', body: () => JSON.stringify({ name: 'matrix', scheme: 'github', secrets: ['s'] }) },
+  { method: 'DELETE', path: '/v1/webhook-sources/absent', scope: 'admin' },
 ];
 
 describe('with keys (auto posture, bootstrap admin key)', () => {
@@ -125,7 +128,7 @@ describe('with keys (auto posture, bootstrap admin key)', () => {
       const head = [`${method} ${path} HTTP/1.1`, 'Host: 127.0.0.1', ...headers.map(([name, value]) => `${name}: ${value}`), 'Content-Length: 0'];
       return exchange(port, [Buffer.from(`${head.join('\r\n')}\r\n\r\n`, 'latin1')], { timeoutMs: 2000 });
     };
-    for (const path of ['//v1/dead-letters', '/v1%2Fdead-letters', '/v1/dead-letters/', '/V1/Dead-Letters', '/v1/dead-letters/../dead-letters', '/v1/keys/', '/v1//keys', '/V1/KEYS', '/v1/stats/', '/v1/Stats']) {
+    for (const path of ['//v1/dead-letters', '/v1%2Fdead-letters', '/v1/dead-letters/', '/V1/Dead-Letters', '/v1/dead-letters/../dead-letters', '/v1/keys/', '/v1//keys', '/V1/KEYS', '/v1/stats/', '/v1/Stats', '/v1/webhook-sources/', '/V1/Webhook-Sources', '//v1/webhook-sources']) {
       for (const method of ['GET', 'POST', 'HEAD', 'OPTIONS', 'DELETE']) {
         const answer = await raw(method, path);
         assert.ok(answer.status !== null && [401, 403, 404, 405].includes(answer.status), `${method} ${path}: ${answer.status}`);

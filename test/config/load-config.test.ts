@@ -65,7 +65,7 @@ describe('settings table', () => {
     'FLOODGATE_EVENT_BYTES_MAX', 'FLOODGATE_ATTRIBUTES_BYTES_MAX', 'FLOODGATE_ATTRIBUTES_DEPTH_MAX',
     'FLOODGATE_TIMESTAMP_PAST_MS', 'FLOODGATE_TIMESTAMP_FUTURE_MS', 'FLOODGATE_BODY_TIMEOUT_MS',
     'FLOODGATE_ACK_TIMEOUT_MS', 'FLOODGATE_DRAIN_TIMEOUT_MS', 'FLOODGATE_LOG_LEVEL', 'FLOODGATE_WEBHOOK_SECRET', 'FLOODGATE_ALLOW_UWS_FALLBACK',
-    'FLOODGATE_AUTH', 'FLOODGATE_ADMIN_KEY', 'FLOODGATE_METRICS_TOKEN',
+    'FLOODGATE_AUTH', 'FLOODGATE_ADMIN_KEY', 'FLOODGATE_METRICS_TOKEN', 'FLOODGATE_CORS_ORIGINS',
   ];
 
   test('has exactly the documented environment names, once each', () => {
@@ -144,6 +144,7 @@ describe('defaults', () => {
       authMode: 'auto',
       adminKey: null,
       metricsToken: null,
+      corsOrigins: '',
     };
     assert.deepEqual(loadConfig({ env: {}, argv: [] }), expected);
     assert.deepEqual(defaultConfig(), expected);
@@ -215,6 +216,7 @@ const sampleValues: { readonly [K in keyof Config]: readonly [string, Config[K]]
   authMode: ['required', 'required'],
   adminKey: [`fgk_${'A'.repeat(43)}`, `fgk_${'A'.repeat(43)}`],
   metricsToken: ['scrape-token-0123456789', 'scrape-token-0123456789'],
+  corsOrigins: ['https://App.example.com, http://localhost:3000', 'https://app.example.com,http://localhost:3000'],
 };
 
 describe('every setting through the environment and through its flag', () => {
@@ -484,6 +486,20 @@ describe('strings', () => {
     for (const host of ['bad host', 'a/b', '[::1]', 'localhost,other']) {
       assertOnlyProblemAbout(problemsOf({ FLOODGATE_HOST: host }), settingFor('host'), host);
     }
+  });
+
+  test('CORS origins: * or exact origins (lower-cased), never paths, wildcards in hosts or a blob', () => {
+    const origins = (text: string) => loadConfig({ env: { FLOODGATE_CORS_ORIGINS: text }, argv: [] }).corsOrigins;
+    assert.equal(origins('*'), '*');
+    assert.equal(origins('https://a.example'), 'https://a.example');
+    assert.equal(origins('http://[::1]:8080,https://B.example'), 'http://[::1]:8080,https://b.example');
+    const tooMany = Array.from({ length: 33 }, (_, index) => `https://h${index}.example`).join(',');
+    for (const text of ['https://a.example/', 'https://a.example/app', '*.example.com', 'https://*.example.com', 'a.example', 'ftp://a.example', 'null', '*,https://a.example', 'https://a.example,,']) {
+      assertOnlyProblemAbout(problemsOf({ FLOODGATE_CORS_ORIGINS: text }), settingFor('corsOrigins'), text);
+    }
+    const problems = problemsOf({ FLOODGATE_CORS_ORIGINS: tooMany });
+    assert.equal(problems.length, 1);
+    assert.match(problems[0] ?? '', /^FLOODGATE_CORS_ORIGINS .*up to 32 comma-separated origins/);
   });
 
   test('dataDir is resolved against the working directory', () => {

@@ -80,6 +80,11 @@ test('the dashboard loads, shows live numbers that change under load, and is cap
     const response = await page.goto(`${harness.baseUrl}/`, { timeout: 15_000 });
     assert.equal(response?.status(), 200);
     assert.match(response?.headers()['content-type'] ?? '', /^text\/html/);
+    const headers = response?.headers() ?? {};
+    // The page works under its own Content-Security-Policy: a blocked inline script or style
+    // would show up below as a console error and as tiles that never update.
+    assert.match(headers['content-security-policy'] ?? '', /script-src 'sha256-[A-Za-z0-9+/]+=*'/);
+    assert.equal(headers['x-content-type-options'], 'nosniff');
     assert.equal(await page.title(), 'Floodgate');
     await waitForText(page, 'updated', (text) => text !== 'never', 10_000);
     const idle = await readTiles(page);

@@ -16,6 +16,7 @@
 export const unitTestPaths: readonly string[] = Object.freeze([
   'test/actors',
   'test/auth/credentials.test.ts',
+  'test/bench/api-key.test.ts',
   'test/bench/bodies.test.ts',
   'test/bench/metronome.test.ts',
   'test/bench/micro.test.ts',
