@@ -90,6 +90,17 @@ describe('with allowed origins and a key', () => {
     assert.deepEqual(corsHeaderNames(none), []);
     assert.equal(headerOf(none, 'x-content-type-options'), 'nosniff');
   });
+
+  test('one keep-alive connection: an answer without Origin carries no header left by the one before', async () => {
+    // fetch keeps the connection open between the two requests, so both reach the same socket.
+    const url = `${engine.baseUrl}/healthz`;
+    const first = await fetch(url, { headers: { origin: allowed } });
+    assert.equal(first.headers.get('access-control-allow-origin'), allowed);
+    await first.text();
+    const second = await fetch(url);
+    assert.equal(second.headers.get('access-control-allow-origin'), null);
+    await second.text();
+  });
 });
 
 describe('with * and no key', () => {
