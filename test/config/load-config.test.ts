@@ -144,6 +144,9 @@ describe('defaults', () => {
       authMode: 'auto',
       adminKey: null,
       metricsToken: null,
+      openIngestEventsPerS: 0,
+      openIngestBurstEvents: 0,
+      trustedProxies: '',
     };
     assert.deepEqual(loadConfig({ env: {}, argv: [] }), expected);
     assert.deepEqual(defaultConfig(), expected);
@@ -215,6 +218,9 @@ const sampleValues: { readonly [K in keyof Config]: readonly [string, Config[K]]
   authMode: ['required', 'required'],
   adminKey: [`fgk_${'A'.repeat(43)}`, `fgk_${'A'.repeat(43)}`],
   metricsToken: ['scrape-token-0123456789', 'scrape-token-0123456789'],
+  openIngestEventsPerS: ['500', 500],
+  openIngestBurstEvents: ['1000', 1000],
+  trustedProxies: ['10.0.0.0/8, ::1', '10.0.0.0/8, ::1'],
 };
 
 describe('every setting through the environment and through its flag', () => {
