@@ -112,6 +112,6 @@ function mapOf(rows: readonly ActiveKeyRow[]): Map<string, ActiveKey> {
     id: row.id,
     name: row.name,
     scopes: new Set(row.scopes),
-    rateLimit: keySubjectOf(row.id, row.eventsPerS, row.burstEvents),
+    rateLimit: keySubjectOf(row.keyHash, row.eventsPerS, row.burstEvents),
   }]));
 }

@@ -4,6 +4,7 @@
  * this costs nothing per request), else, for open ingest with an address limit
  * configured, the client address's. Null: not limited.
  */
+import { createHash } from 'node:crypto';
 import type { Actor } from '../auth/audit';
 import type { UwsHttpRequest, UwsHttpResponse } from '../ingress/uws';
 import { clientAddressOf, type TrustedProxies } from './client-address';
@@ -32,8 +33,14 @@ export function limitSubjectOf(limits: RateLimits, caller: Actor | undefined, re
   return { kind: 'address', bucket: `address:${address}`, limit: limits.openIngestLimit };
 }
 
-/** The key's subject, built when the key cache loads the key; null for an unlimited key. */
-export function keySubjectOf(keyId: string, eventsPerS: number | null, burstEvents: number | null): LimitSubject | null {
+/**
+ * The key's subject, built when the key cache loads the key; null for an unlimited key.
+ * The bucket is named by a digest of the key's stored hash, not by its id: ids restart at
+ * 1 in every database, and two deployments (or test databases) sharing one Redis must not
+ * share buckets. The digest reveals nothing of the key or of its stored hash.
+ */
+export function keySubjectOf(keyHash: Buffer, eventsPerS: number | null, burstEvents: number | null): LimitSubject | null {
   if (eventsPerS === null) return null;
-  return { kind: 'key', bucket: `key:${keyId}`, limit: { eventsPerS, burstEvents: burstEvents ?? eventsPerS } };
+  const name = createHash('sha256').update('floodgate-rate-limit:').update(keyHash).digest('base64url').slice(0, 22);
+  return { kind: 'key', bucket: `key:${name}`, limit: { eventsPerS, burstEvents: burstEvents ?? eventsPerS } };
 }

@@ -26,7 +26,7 @@ export const limitKinds: readonly LimitKind[] = ['key', 'address'];
 
 export interface LimitSubject {
   readonly kind: LimitKind;
-  /** The bucket's name: `key:<id>` or `address:<ip>`. */
+  /** The bucket's name: `key:<digest of the key's hash>` or `address:<ip>` (src/limits/limit-subject.ts). */
   readonly bucket: string;
   readonly limit: BucketLimit;
 }
