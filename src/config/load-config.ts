@@ -285,7 +285,8 @@ function parseUrl(setting: UrlSetting, text: string): Parsed {
 }
 
 function parseString(setting: StringSetting, text: string): Parsed {
-  if (setting.format === 'address-list') return parseTrustedProxies(text).ok ? { ok: true, value: text } : { ok: false };
+  // Blank is refused like any other blank string; leaving the setting unset trusts nobody.
+  if (setting.format === 'address-list') return text !== '' && parseTrustedProxies(text).ok ? { ok: true, value: text } : { ok: false };
   if (setting.format === 'host') {
     // Letters, digits, dots, hyphens, colons (IPv6) and underscores; no brackets or ports.
     return /^[A-Za-z0-9._:-]{1,253}$/.test(text) ? { ok: true, value: text } : { ok: false };
