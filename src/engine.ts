@@ -5,7 +5,7 @@
  *   start: uWS loads (native, or refuse) → database (DATABASE_URL or embedded)
  *          → migrations → partitions for the accepted time window → rings → actors
  *          (each connects, then reports ready) → readiness probe → API keys (src/auth)
- *          → HTTP listen
+ *          → rate limiter (src/limits) → HTTP listen
  *   stop:  draining (new requests 503 + close) → stop listening → rings' stop flags
  *          → actors write everything queued, acks answer pending requests
  *          → connections closed → actors' pool → probe → embedded database
@@ -21,6 +21,9 @@ import { PendingRequests } from './ingress/pending-requests';
 import { RingRouter } from './ingress/ring-router';
 import { startServer, type ReadinessReport } from './ingress/server';
 import { loadUws } from './ingress/uws';
+import { parseTrustedProxies } from './limits/client-address';
+import { RateLimiter } from './limits/rate-limiter';
+import type { RateLimits } from './limits/limit-subject';
 import type { Logger } from './log';
 import { Observability } from './metrics/observability';
 import { DeadLetterStore } from './query/dead-letters';
@@ -109,6 +112,10 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
     const auth = await startAuth(database.connectionString, config, log);
     cleanups.push(() => auth.stop());
 
+    const rateLimits = startRateLimits(config, databaseId, log);
+    rateLimits.limiter.metrics().forEach((metric) => observability.register(metric));
+    cleanups.push(() => rateLimits.limiter.close());
+
     const webhookStore = WebhookSourceStore.open(database.connectionString);
     cleanups.push(() => webhookStore.close());
     const rejections = new WebhookRejections();
@@ -149,6 +156,7 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
         readiness,
         deadLetters: { store: deadLetterStore },
         guard: auth.guard,
+        rateLimits,
         keyRoutes: auth.keyRoutes,
         webhookSourceRoutes: sourceRoutes({ store: webhookStore, cache: webhookSources, log, bodyTimeoutMs: config.bodyTimeoutMs }),
         observer: observability.recorder,
@@ -181,6 +189,15 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
     await cleanUp();
     throw error;
   }
+}
+
+function startRateLimits(config: Config, databaseId: string, log: Logger): RateLimits {
+  const proxies = parseTrustedProxies(config.trustedProxies);
+  // The config loader has validated the list already.
+  if (!proxies.ok) throw new Error(`FLOODGATE_TRUSTED_PROXIES: ${proxies.message}`);
+  const rate = config.openIngestEventsPerS;
+  const openIngestLimit = rate === 0 ? null : { eventsPerS: rate, burstEvents: config.openIngestBurstEvents || rate };
+  return { limiter: new RateLimiter(config.redisUrl, databaseId, log), openIngestLimit, trustedProxies: proxies.proxies };
 }
 
 async function drainActors(producers: readonly RingProducer[], actors: ActorPool, drainTimeoutMs: number, log: Logger): Promise<void> {

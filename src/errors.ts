@@ -45,6 +45,9 @@ export const errorCatalogue = {
   ERR_AUTH_SCOPE: { status: 403, summary: 'the API key is valid but lacks the scope the route needs (ingest, read or admin)' },
   ERR_KEY_BAD_REQUEST: { status: 400, summary: 'a key-management body or path is malformed (name, scopes, id)' },
   ERR_KEY_NOT_FOUND: { status: 404, summary: 'no API key has this id' },
+  // Rate limits (src/limits): checked once the body is decoded, before any event is queued; nothing is stored.
+  ERR_RATE_LIMITED: { status: 429, summary: 'the key\'s (or, for open ingest, the client address\'s) events-per-second limit has too few tokens for the whole request; retry after Retry-After seconds' },
+  ERR_RATE_LIMIT_BURST: { status: 413, summary: 'the request holds more events than the limit\'s burst, so it can never fit: split it' },
   ERR_KEY_UNAVAILABLE: { status: 503, summary: 'the api_keys table could not be read or updated (database unavailable); retry' },
 
   // Event level (status is the one used when the event is sent alone to POST /v1/events).

@@ -4,6 +4,7 @@
  * `audit: true` so they can be routed apart from the engine's other logs. Never a key,
  * a hash or a secret: only ids and names.
  */
+import type { LimitSubject } from '../limits/rate-limiter';
 import type { Logger } from '../log';
 
 export interface Actor {
@@ -11,6 +12,8 @@ export interface Actor {
   readonly keyId: string | null;
   readonly keyName: string | null;
   readonly address: string;
+  /** The key's rate limit (src/limits), when it has one; the ingest handler spends from it. */
+  readonly rateLimit?: LimitSubject | null;
 }
 
 export function auditLog(log: Pick<Logger, 'info'>, action: string, actor: Actor, details: Record<string, unknown> = {}): void {

@@ -2,7 +2,7 @@
  * `floodgate keys`: API keys from a terminal, against the database like `dlq list`
  * (DATABASE_URL, or the embedded PostgreSQL under FLOODGATE_DATA_DIR).
  *
- *   floodgate keys create --name NAME --scopes ingest[,read,admin] [--json]
+ *   floodgate keys create --name NAME --scopes ingest[,read,admin] [--events-per-s N [--burst-events N]] [--json]
  *   floodgate keys list [--json]
  *   floodgate keys revoke ID
  *
@@ -13,6 +13,7 @@
  */
 import os from 'node:os';
 import pino from 'pino';
+import { parseKeyLimit } from '../limits/key-limit';
 import { auditLog, type Actor } from './audit';
 import { generateKey, hashKey, keyNameProblem, parseScopes } from './key-format';
 import { isKeyId } from './key-routes';
@@ -21,8 +22,9 @@ import { openDatabase, runSubcommand, stdio, takeFlags, UsageError, type Output 
 import { loadConfig } from '../config/load-config';
 
 export const keysUsage = `Usage:
-  floodgate keys create --name NAME --scopes ingest[,read,admin] [--json]
+  floodgate keys create --name NAME --scopes ingest[,read,admin] [--events-per-s N [--burst-events N]] [--json]
       Creates a key and prints it once (with --json: one object with id and key).
+      --events-per-s limits the key's ingest (429 beyond it); the burst defaults to N.
   floodgate keys list [--json]
       Every key with its scopes and times; never the key itself. --json: one object per line.
   floodgate keys revoke ID
@@ -66,7 +68,7 @@ function auditor(): { log: pino.Logger; actor: Actor } {
 }
 
 async function create(argv: readonly string[], env: NodeJS.ProcessEnv, io: Output): Promise<number> {
-  const { flags, rest } = takeFlags(argv, ['name', 'scopes'], ['json']);
+  const { flags, rest } = takeFlags(argv, ['name', 'scopes', 'events-per-s', 'burst-events'], ['json']);
   const name = flags.get('--name');
   if (name === undefined) throw new UsageError('--name is required');
   const nameProblem = keyNameProblem(name);
@@ -75,11 +77,13 @@ async function create(argv: readonly string[], env: NodeJS.ProcessEnv, io: Outpu
   if (scopesText === undefined) throw new UsageError('--scopes is required (e.g. --scopes ingest or --scopes ingest,read)');
   const scopes = parseScopes(scopesText);
   if (!scopes.ok) throw new UsageError(`--scopes: ${scopes.message}`);
+  const limit = parseKeyLimit(flags.get('--events-per-s'), flags.get('--burst-events'), ['--events-per-s', '--burst-events'], 'flags');
+  if (!limit.ok) throw new UsageError(limit.message);
   const settings = settingsArgs(rest, 'create');
   const key = generateKey();
-  const record = await withStore(settings, env, (store) => store.create(name, scopes.scopes, hashKey(key)));
+  const record = await withStore(settings, env, (store) => store.create(name, scopes.scopes, hashKey(key), limit.limit));
   const { log, actor } = auditor();
-  auditLog(log, 'key.create', actor, { target_key_id: record.id, target_key_name: record.name, scopes: record.scopes });
+  auditLog(log, 'key.create', actor, { target_key_id: record.id, target_key_name: record.name, scopes: record.scopes, events_per_s: record.eventsPerS, burst_events: record.burstEvents });
   if (flags.has('--json')) io.out(`${JSON.stringify({ ...keyItemOf(record), key })}\n`);
   else io.out(`created key ${record.id} (${record.name}; scopes ${record.scopes.join(',')})\n${key}\nThis is the only time the key is shown: store it now.\n`);
   return 0;
@@ -108,13 +112,15 @@ async function revoke(argv: readonly string[], env: NodeJS.ProcessEnv, io: Outpu
   return 0;
 }
 
-const tableColumns = ['id', 'name', 'scopes', 'created_at', 'last_used_at', 'revoked_at'] as const;
+const tableColumns = ['id', 'name', 'scopes', 'events_per_s', 'burst_events', 'created_at', 'last_used_at', 'revoked_at'] as const;
 
 function renderTable(records: readonly KeyRecord[]): string {
   const rows = records.map((record) => [
     record.id,
     record.name.replace(/[\u0000-\u001f\u007f]/g, '?'),
     record.scopes.join(','),
+    record.eventsPerS === null ? '-' : String(record.eventsPerS),
+    record.burstEvents === null ? '-' : String(record.burstEvents),
     record.createdAt.toISOString(),
     record.lastUsedAt?.toISOString() ?? '-',
     record.revokedAt?.toISOString() ?? '-',

@@ -110,7 +110,9 @@ export class RouteGuard {
     }
     // The address costs a copy out of uWS: taken for admin calls (audit lines) only, not for ingest.
     const isAdmin = access.kind === 'scope' && access.scope === 'admin';
-    const caller: Actor = { keyId: decision.key?.id ?? null, keyName: decision.key?.name ?? null, address: isAdmin ? addressOf() : '' };
+    const key = decision.key;
+    // The key's rate limit rides along for the ingest handler (src/limits): built per key-cache refresh, not here.
+    const caller: Actor = { keyId: key?.id ?? null, keyName: key?.name ?? null, address: isAdmin ? addressOf() : '', rateLimit: key?.rateLimit ?? null };
     if (access.kind === 'scope' && access.audit !== undefined) auditLog(this.#options.log, access.audit, caller);
     handler(res, req, caller);
   }

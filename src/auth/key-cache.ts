@@ -11,6 +11,8 @@
  * database is down) the last snapshot stays in force, logged once per outage: refusing
  * every key during an outage would stop ingest that needs no database to be accepted.
  */
+import { keySubjectOf } from '../limits/limit-subject';
+import type { LimitSubject } from '../limits/rate-limiter';
 import type { Logger } from '../log';
 import { hashKey, type Scope } from './key-format';
 import type { ActiveKeyRow, KeySnapshot, KeyStore } from './key-store';
@@ -21,6 +23,8 @@ export interface ActiveKey {
   readonly id: string;
   readonly name: string;
   readonly scopes: ReadonlySet<Scope>;
+  /** Built once per refresh, so that a request's limit costs nothing to find; null: unlimited. */
+  readonly rateLimit: LimitSubject | null;
 }
 
 export class KeyCache {
@@ -104,5 +108,10 @@ export class KeyCache {
 }
 
 function mapOf(rows: readonly ActiveKeyRow[]): Map<string, ActiveKey> {
-  return new Map(rows.map((row) => [row.keyHash.toString('base64'), { id: row.id, name: row.name, scopes: new Set(row.scopes) }]));
+  return new Map(rows.map((row) => [row.keyHash.toString('base64'), {
+    id: row.id,
+    name: row.name,
+    scopes: new Set(row.scopes),
+    rateLimit: keySubjectOf(row.keyHash, row.eventsPerS, row.burstEvents),
+  }]));
 }

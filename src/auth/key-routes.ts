@@ -1,7 +1,8 @@
 /**
  * Key management over HTTP (admin scope; the guard checks it before these run):
  *
- *   POST   /v1/keys        {"name": "…", "scopes": ["ingest"]}  → 201 {id, key, name, scopes, …}
+ *   POST   /v1/keys        {"name": "…", "scopes": ["ingest"], "events_per_s"?: N, "burst_events"?: N}
+ *                           → 201 {id, key, name, scopes, events_per_s, burst_events, …}
  *   GET    /v1/keys        → 200 {keys: [...]}   (never a key or a hash)
  *   DELETE /v1/keys/:id    → 200 {id, …, revoked_at}
  *
@@ -15,6 +16,7 @@ import { readBody } from '../ingress/body-reader';
 import { reply, replyError } from '../ingress/http-reply';
 import { requestIdOf } from '../ingress/request-id';
 import type { UwsHttpRequest, UwsHttpResponse } from '../ingress/uws';
+import { parseKeyLimit } from '../limits/key-limit';
 import { auditLog, type Actor } from './audit';
 import type { GuardedHandler } from './guard';
 import type { KeyCache } from './key-cache';
@@ -44,6 +46,8 @@ export function keyRoutes(deps: KeyRouteDependencies): KeyRoutes {
     revoke: (res, req, caller = unknownCaller) => handleRevoke(deps, res, req, caller),
   };
 }
+
+const createFields: readonly string[] = ['name', 'scopes', 'events_per_s', 'burst_events'];
 
 const unknownCaller: Actor = Object.freeze({ keyId: null, keyName: null, address: '' });
 
@@ -87,24 +91,27 @@ function handleCreate(deps: KeyRouteDependencies, res: UwsHttpResponse, req: Uws
     bodyTimeoutMs: deps.bodyTimeoutMs,
     onError: (error) => fail(error.code, error.message, true),
     onBody: (bytes) => {
-      let body: { name?: unknown; scopes?: unknown };
+      let body: { name?: unknown; scopes?: unknown; events_per_s?: unknown; burst_events?: unknown };
       try {
         body = JSON.parse(bytes.toString('utf8'));
       } catch {
         return fail('ERR_KEY_BAD_REQUEST', 'the body is not valid JSON');
       }
       if (typeof body !== 'object' || body === null || Array.isArray(body)) return fail('ERR_KEY_BAD_REQUEST', 'the body must be an object {"name": …, "scopes": [...]}');
-      const unknown = Object.keys(body).find((field) => field !== 'name' && field !== 'scopes');
-      if (unknown !== undefined) return fail('ERR_KEY_BAD_REQUEST', `unknown field "${unknown.slice(0, 32)}"; known: name, scopes`);
+      const unknown = Object.keys(body).find((field) => !createFields.includes(field));
+      if (unknown !== undefined) return fail('ERR_KEY_BAD_REQUEST', `unknown field "${unknown.slice(0, 32)}"; known: ${createFields.join(', ')}`);
       const nameProblem = keyNameProblem(body.name);
       if (nameProblem !== null) return fail('ERR_KEY_BAD_REQUEST', nameProblem);
       const scopes = Array.isArray(body.scopes) ? parseScopes(body.scopes) : { ok: false as const, message: 'scopes must be an array such as ["ingest"]' };
       if (!scopes.ok) return fail('ERR_KEY_BAD_REQUEST', scopes.message);
+      const limit = parseKeyLimit(body.events_per_s, body.burst_events, ['events_per_s', 'burst_events'], 'json');
+      if (!limit.ok) return fail('ERR_KEY_BAD_REQUEST', limit.message);
       const key = generateKey();
       deps.store
-        .create(body.name as string, scopes.scopes, hashKey(key))
+        .create(body.name as string, scopes.scopes, hashKey(key), limit.limit)
         .then(async (record) => {
-          auditLog(deps.log, 'key.create', caller, { target_key_id: record.id, target_key_name: record.name, scopes: record.scopes });
+          const limits = { events_per_s: record.eventsPerS, burst_events: record.burstEvents };
+          auditLog(deps.log, 'key.create', caller, { target_key_id: record.id, target_key_name: record.name, scopes: record.scopes, ...limits });
           await deps.cache.refresh();
           if (!call.aborted) reply(res, 201, requestId, { ...keyItemOf(record), key });
         })

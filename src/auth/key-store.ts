@@ -15,7 +15,18 @@ export interface KeyRecord {
   readonly createdAt: Date;
   readonly lastUsedAt: Date | null;
   readonly revokedAt: Date | null;
+  /** The rate limit (src/limits); null: unlimited. */
+  readonly eventsPerS: number | null;
+  readonly burstEvents: number | null;
 }
+
+/** A key's rate limit as created: both set (burst defaults to the rate) or both null. */
+export interface KeyLimitFields {
+  readonly eventsPerS: number | null;
+  readonly burstEvents: number | null;
+}
+
+export const unlimited: KeyLimitFields = Object.freeze({ eventsPerS: null, burstEvents: null });
 
 /** The cache's view of one active key. */
 export interface ActiveKeyRow {
@@ -23,6 +34,8 @@ export interface ActiveKeyRow {
   readonly name: string;
   readonly scopes: readonly Scope[];
   readonly keyHash: Buffer;
+  readonly eventsPerS: number | null;
+  readonly burstEvents: number | null;
 }
 
 export interface KeySnapshot {
@@ -34,7 +47,7 @@ export interface KeySnapshot {
 /** Listing is for people; a deployment with more keys than this pages nothing and says so. */
 export const keyListRowsMax = 10_000;
 
-const recordColumns = 'id::text AS id, name, scopes, created_at, last_used_at, revoked_at';
+const recordColumns = 'id::text AS id, name, scopes, created_at, last_used_at, revoked_at, events_per_s, burst_events';
 
 interface RecordRow {
   id: string;
@@ -43,10 +56,12 @@ interface RecordRow {
   created_at: Date;
   last_used_at: Date | null;
   revoked_at: Date | null;
+  events_per_s: number | null;
+  burst_events: number | null;
 }
 
 function recordOf(row: RecordRow): KeyRecord {
-  return { id: row.id, name: row.name, scopes: row.scopes, createdAt: row.created_at, lastUsedAt: row.last_used_at, revokedAt: row.revoked_at };
+  return { id: row.id, name: row.name, scopes: row.scopes, createdAt: row.created_at, lastUsedAt: row.last_used_at, revokedAt: row.revoked_at, eventsPerS: row.events_per_s, burstEvents: row.burst_events };
 }
 
 export class KeyStore {
@@ -61,10 +76,10 @@ export class KeyStore {
     return new KeyStore(openStorePool({ connectionString, max: 2, idleTimeoutMillis: 10_000, application_name: 'floodgate-api-keys' }));
   }
 
-  async create(name: string, scopes: readonly Scope[], keyHash: Buffer): Promise<KeyRecord> {
+  async create(name: string, scopes: readonly Scope[], keyHash: Buffer, limit: KeyLimitFields = unlimited): Promise<KeyRecord> {
     const result = await this.#pool.query<RecordRow>(
-      `INSERT INTO api_keys (name, scopes, key_hash) VALUES ($1, $2, $3) RETURNING ${recordColumns}`,
-      [name, scopes, keyHash],
+      `INSERT INTO api_keys (name, scopes, key_hash, events_per_s, burst_events) VALUES ($1, $2, $3, $4, $5) RETURNING ${recordColumns}`,
+      [name, scopes, keyHash, limit.eventsPerS, limit.burstEvents],
     );
     return recordOf(result.rows[0] as RecordRow);
   }
@@ -100,12 +115,16 @@ export class KeyStore {
 
   /** One query for the cache: the active keys and whether any key ever existed. */
   async snapshot(): Promise<KeySnapshot> {
-    const result = await this.#pool.query<{ keys_ever: number; id: string | null; name: string; scopes: Scope[]; key_hash: Buffer }>(
-      `SELECT (SELECT count(*) FROM api_keys)::int AS keys_ever, k.id::text AS id, k.name, k.scopes, k.key_hash
+    type Row = { keys_ever: number; id: string | null; name: string; scopes: Scope[]; key_hash: Buffer; events_per_s: number | null; burst_events: number | null };
+    const result = await this.#pool.query<Row>(
+      `SELECT (SELECT count(*) FROM api_keys)::int AS keys_ever, k.id::text AS id, k.name, k.scopes, k.key_hash, k.events_per_s, k.burst_events
          FROM (SELECT 1) AS one LEFT JOIN api_keys AS k ON k.revoked_at IS NULL`,
     );
     const keysEver = result.rows[0]?.keys_ever ?? 0;
-    const active = result.rows.filter((row) => row.id !== null).map((row) => ({ id: row.id as string, name: row.name, scopes: row.scopes, keyHash: row.key_hash }));
+    const active = result.rows.filter((row) => row.id !== null).map((row) => ({
+      id: row.id as string, name: row.name, scopes: row.scopes, keyHash: row.key_hash,
+      eventsPerS: row.events_per_s, burstEvents: row.burst_events,
+    }));
     return { keysEver, active };
   }
 
@@ -129,5 +148,7 @@ export function keyItemOf(record: KeyRecord): Record<string, unknown> {
     created_at: record.createdAt.toISOString(),
     last_used_at: record.lastUsedAt?.toISOString() ?? null,
     revoked_at: record.revokedAt?.toISOString() ?? null,
+    events_per_s: record.eventsPerS,
+    burst_events: record.burstEvents,
   };
 }

@@ -76,4 +76,11 @@ export interface Config {
   readonly metricsToken: string | null;
   /** Allowed CORS origins: '' none (no CORS headers), '*' any, else comma-separated origins (FLOODGATE_CORS_ORIGINS). */
   readonly corsOrigins: string;
+
+  /** Events per second each client address may send to open ingest (no key); 0: no limit (FLOODGATE_OPEN_INGEST_EVENTS_PER_S). */
+  readonly openIngestEventsPerS: number;
+  /** Burst of that limit; 0: equal to openIngestEventsPerS (FLOODGATE_OPEN_INGEST_BURST_EVENTS). */
+  readonly openIngestBurstEvents: number;
+  /** Comma-separated IPs/CIDRs whose X-Forwarded-For is believed (FLOODGATE_TRUSTED_PROXIES); empty: nobody's. */
+  readonly trustedProxies: string;
 }

@@ -12,6 +12,7 @@
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FloodgateError } from '../errors';
+import { parseTrustedProxies } from '../limits/client-address';
 import type { Config } from './config';
 import {
   corsOriginsMax,
@@ -286,6 +287,8 @@ function parseUrl(setting: UrlSetting, text: string): Parsed {
 
 function parseString(setting: StringSetting, text: string): Parsed {
   if (setting.format === 'origins') return parseOrigins(text);
+  // Blank is refused like any other blank string; leaving the setting unset trusts nobody.
+  if (setting.format === 'address-list') return text !== '' && parseTrustedProxies(text).ok ? { ok: true, value: text } : { ok: false };
   if (setting.format === 'host') {
     // Letters, digits, dots, hyphens, colons (IPv6) and underscores; no brackets or ports.
     return /^[A-Za-z0-9._:-]{1,253}$/.test(text) ? { ok: true, value: text } : { ok: false };
@@ -381,6 +384,15 @@ export const crossFieldRules: readonly CrossFieldRule[] = Object.freeze([
       return `${labelOf('ackTimeoutMs')} = ${config.ackTimeoutMs} ms must be greater than ` +
         `${labelOf('batchWaitMs')} = ${config.batchWaitMs} ms: an event may wait batchWaitMs before its batch ` +
         'is written, so durable requests would time out (503) before their commit';
+    },
+  },
+  {
+    keys: ['openIngestBurstEvents', 'openIngestEventsPerS'],
+    summary: 'openIngestBurstEvents needs openIngestEventsPerS: a burst without a rate limits nothing.',
+    check(config: Config): string | null {
+      if (config.openIngestBurstEvents === 0 || config.openIngestEventsPerS > 0) return null;
+      return `${labelOf('openIngestBurstEvents')} = ${config.openIngestBurstEvents} is set but ${labelOf('openIngestEventsPerS')} ` +
+        'is 0 (off): set the rate too, or leave the burst unset';
     },
   },
   {

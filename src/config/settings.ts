@@ -51,11 +51,12 @@ export interface EnumSetting extends SettingText {
 /**
  * host: a hostname or IP literal; path: any path, resolved against the working directory;
  * origins: `*`, or comma-separated browser origins (scheme://host[:port]), kept lower-case.
+ * address-list: comma-separated IP addresses and CIDR blocks (src/limits/client-address.ts).
  */
 export interface StringSetting extends SettingText {
   readonly kind: 'string';
   readonly default: string;
-  readonly format: 'host' | 'path' | 'origins';
+  readonly format: 'host' | 'path' | 'origins' | 'address-list';
 }
 
 /** Unset (null) unless given; the protocols listed are the only ones accepted. */
@@ -261,6 +262,18 @@ export const settingsByKey = {
     env: 'FLOODGATE_CORS_ORIGINS', flag: '--cors-origins', kind: 'string', format: 'origins', default: '', unit: 'origins',
     description: 'Browser origins allowed to call ingest and read routes (CORS): comma-separated, e.g. https://app.example.com, or * for any; empty: no CORS headers.',
   },
+  openIngestEventsPerS: {
+    env: 'FLOODGATE_OPEN_INGEST_EVENTS_PER_S', flag: '--open-ingest-events-per-s', kind: 'integer', default: 0, min: 0, max: 2_147_483_647, unit: 'events/s',
+    description: 'Open ingest (auto posture, no key): events per second each client address may send (429 beyond); 0 turns the limit off.',
+  },
+  openIngestBurstEvents: {
+    env: 'FLOODGATE_OPEN_INGEST_BURST_EVENTS', flag: '--open-ingest-burst-events', kind: 'integer', default: 0, min: 0, max: 2_147_483_647, unit: 'events',
+    description: 'Burst of the open-ingest address limit (the bucket size); 0 means one second\'s worth (FLOODGATE_OPEN_INGEST_EVENTS_PER_S).',
+  },
+  trustedProxies: {
+    env: 'FLOODGATE_TRUSTED_PROXIES', flag: '--trusted-proxies', kind: 'string', format: 'address-list', default: '', unit: 'addresses',
+    description: 'Comma-separated IPs and CIDR blocks of proxies whose X-Forwarded-For is believed (the right-most address not itself trusted is the client); empty trusts none.',
+  },
 } as const satisfies { readonly [K in keyof Config]: SettingSpec & { readonly default: Config[K] } };
 
 /** Every setting, in docs/configuration.md's order. Frozen: shared, never edited at run time. */
@@ -291,6 +304,7 @@ export function expectationOf(setting: Setting): string {
       return `a URL starting with ${setting.protocols.map((protocol) => `${protocol}//`).join(' or ')}`;
     case 'string':
       if (setting.format === 'origins') return `* or up to ${corsOriginsMax} comma-separated origins such as https://app.example.com or http://localhost:3000 (no path)`;
+      if (setting.format === 'address-list') return 'a comma-separated list of IP addresses and CIDR blocks (e.g. 10.0.0.0/8, ::1)';
       return setting.format === 'host'
         ? 'a hostname or IP address (letters, digits, ".", "-", "_", ":"; no port)'
         : 'a directory path without NUL characters';
@@ -356,6 +370,7 @@ function rangeText(setting: Setting): string {
     case 'url':
       return setting.protocols.map((protocol) => `${protocol}//`).join(' or ');
     case 'string':
+      if (setting.format === 'address-list') return 'IPs and CIDR blocks, comma-separated';
       return setting.format === 'host' ? 'hostname or IP address' : 'directory path';
     case 'secret':
       return `${setting.charsMin}..${setting.charsMax} characters${setting.format === 'api-key' ? ', fgk_…' : ''} (secret)`;

@@ -3,7 +3,8 @@
  *
  *   headers ─▶ checks (draining, media type, encoding, Content-Length, request id)
  *     ─▶ body streams in (byte limit, event count, timeout) ─▶ gunzip (bounded)
- *     ─▶ decode ─▶ validate each event ─▶ ring router (all rings or none; full → 503)
+ *     ─▶ decode ─▶ rate limit (key or address; whole request or 429: src/limits)
+ *     ─▶ validate each event ─▶ ring router (all rings or none; full → 503)
  *     ─▶ async: 202 now │ durable: wait for the actors' outcomes, then 200 (or 503)
  *
  * uWebSockets.js lets `req` be read only synchronously inside the route handler, so all
@@ -11,8 +12,12 @@
  * handler that returns without it takes the whole process down.
  */
 import { randomUUID } from 'node:crypto';
+import type { Actor } from '../auth/audit';
 import type { Config } from '../config/config';
 import { statusOf, type ErrorInfo, type EventError } from '../errors';
+import { limitSubjectOf, type RateLimits } from '../limits/limit-subject';
+import { rateLimitHeaders } from '../limits/rate-limit-headers';
+import type { LimitSubject } from '../limits/rate-limiter';
 import type { Logger } from '../log';
 import { drainBodyThenAnswer } from './body-drain';
 import { bodyFormatOf, type BodyFormat } from './body-format';
@@ -42,6 +47,8 @@ export interface IngestDependencies {
    * header; an error refuses the request. src/webhooks/day15-signature.ts provides it.
    */
   readonly checkBody?: (route: IngestRoute, body: Buffer, signature: string) => ErrorInfo | null;
+  /** Per-key and per-address rate limits (src/limits); absent: none. */
+  readonly rateLimits?: RateLimits;
 }
 
 export interface RequestObserver {
@@ -64,9 +71,11 @@ interface RequestHeaders {
   readonly signature: string;
 }
 
-export function handleIngest(deps: IngestDependencies, route: IngestRoute, res: UwsHttpResponse, req: UwsHttpRequest): void {
+export function handleIngest(deps: IngestDependencies, route: IngestRoute, res: UwsHttpResponse, req: UwsHttpRequest, caller?: Actor): void {
   const startedAtMs = performance.now();
   const headers = readHeaders(req);
+  // Decided now: uWS lets `req` be read only in this tick; the tokens are taken once the body is decoded.
+  const limitSubject = deps.rateLimits === undefined ? null : limitSubjectOf(deps.rateLimits, caller, res, req);
   const requestId = headers.requestId === '' ? randomUUID() : headers.requestId;
   const call: Call = {
     aborted: false,
@@ -108,7 +117,7 @@ export function handleIngest(deps: IngestDependencies, route: IngestRoute, res: 
         if (refusal !== null) return refuse(refusal, false);
         const body = gzip ? gunzipBounded(raw, deps.config.bodyDecodedBytesMax) : { ok: true as const, bytes: raw };
         if (!body.ok) return refuse(body.error, false);
-        ingestBody(deps, route, res, call, { requestId, headers, format, bytes: body.bytes, scanner, startedAtMs });
+        ingestBody(deps, route, res, call, { requestId, headers, format, bytes: body.bytes, scanner, startedAtMs, limitSubject });
       } catch (error) {
         deps.log.error({ err: error, requestId, route }, 'ingest request failed unexpectedly');
         refuse({ code: 'ERR_INTERNAL', message: 'internal error while handling the request' }, true);
@@ -164,6 +173,8 @@ interface DecodedRequest {
   /** The scanner that saw `bytes` while they streamed in (uncompressed bulk bodies), else null. */
   readonly scanner: EventCountScanner | null;
   readonly startedAtMs: number;
+  /** The bucket this request spends from, or null when it is not limited. */
+  readonly limitSubject: LimitSubject | null;
 }
 
 function ingestBody(deps: IngestDependencies, route: IngestRoute, res: UwsHttpResponse, call: Call, request: DecodedRequest): void {
@@ -188,15 +199,52 @@ function ingestBody(deps: IngestDependencies, route: IngestRoute, res: UwsHttpRe
   }
   const idempotencyKey = headers.idempotencyKey || headers.requestId || bodyRequestId || null;
   const ingestRequest = { requestId, items, lineErrors, rawAttributes, idempotencyKey, ackMode: deps.config.ackMode, startedAtMs: request.startedAtMs };
-  deps.pipeline.submit(ingestRequest, (outcome) => {
+  const submit = (answerHeaders: Readonly<Record<string, string>> | undefined): void => {
+    deps.pipeline.submit(ingestRequest, (outcome) => {
+      if (call.aborted) return;
+      if (!outcome.ok) return call.answered(replyError(res, requestId, outcome.code, outcome.message), outcome.code);
+      call.answered(answer(deps, route, res, outcome.result, answerHeaders), null);
+    });
+  };
+  const subject = request.limitSubject;
+  if (subject === null || deps.rateLimits === undefined) return submit(undefined);
+  spendTokens(deps.rateLimits, subject, items.length, res, call, requestId, submit);
+}
+
+/**
+ * Takes one token per event the request carries, valid or not (every decoded item costs
+ * the engine its validation), all or none: a request that does not fit is answered 429
+ * and nothing of it is queued. The limiter may wait for Redis; the request waits with it.
+ */
+function spendTokens(
+  rateLimits: RateLimits,
+  subject: LimitSubject,
+  events: number,
+  res: UwsHttpResponse,
+  call: Call,
+  requestId: string,
+  submit: (headers: Readonly<Record<string, string>>) => void,
+): void {
+  const { limit } = subject;
+  if (events > limit.burstEvents) {
+    const message = `the request holds ${events} events, more than this ${subject.kind === 'key' ? 'key' : 'client address'}'s burst of ${limit.burstEvents}: split it`;
+    return call.answered(replyError(res, requestId, 'ERR_RATE_LIMIT_BURST', message), 'ERR_RATE_LIMIT_BURST');
+  }
+  rateLimits.limiter.take(subject, events).then((outcome) => {
     if (call.aborted) return;
-    if (!outcome.ok) return call.answered(replyError(res, requestId, outcome.code, outcome.message), outcome.code);
-    call.answered(answer(deps, route, res, outcome.result), null);
+    const headers = rateLimitHeaders(limit, outcome);
+    if (outcome.taken) return submit(headers);
+    const message = `rate limit: ${limit.eventsPerS} events/s with a burst of ${limit.burstEvents}; these ${events} events fit in ${outcome.retryAfterS} s`;
+    call.answered(replyError(res, requestId, 'ERR_RATE_LIMITED', message, { headers, retryAfterS: outcome.retryAfterS }), 'ERR_RATE_LIMITED');
+  }, (error: unknown) => {
+    // The limiter falls back to this node's buckets itself; reaching here is a bug.
+    if (!call.aborted) call.answered(replyError(res, requestId, 'ERR_INTERNAL', `rate limiter failed: ${String(error)}`), 'ERR_INTERNAL');
   });
 }
 
 /** Chooses the status and body for a finished request, by route and outcome; returns the status. */
-function answer(deps: IngestDependencies, route: IngestRoute, res: UwsHttpResponse, result: IngestResult): number {
+function answer(deps: IngestDependencies, route: IngestRoute, res: UwsHttpResponse, result: IngestResult, headers?: Readonly<Record<string, string>>): number {
+  const options = headers === undefined ? {} : { headers };
   const stored = result.accepted + result.duplicates;
   // A 2xx must never cover an event that was not written. When the database could not take
   // some of a request's events (their actor gave up retrying while another actor's part
@@ -210,13 +258,13 @@ function answer(deps: IngestDependencies, route: IngestRoute, res: UwsHttpRespon
   const okStatus = deps.config.ackMode === 'durable' ? 200 : 202;
   if (route === 'webhook-event') {
     const { status, body } = webhookEventBody(result, new Date().toISOString());
-    return reply(res, status, result.requestId, body);
+    return reply(res, status, result.requestId, body, options);
   }
   if (route === 'webhook-batch') {
-    return reply(res, stored === 0 && result.errors.length > 0 ? 400 : 202, result.requestId, webhookBatchBody(result));
+    return reply(res, stored === 0 && result.errors.length > 0 ? 400 : 202, result.requestId, webhookBatchBody(result), options);
   }
   const body = v1Body(result, route === 'v1-single');
-  if (stored > 0) return reply(res, okStatus, result.requestId, body);
+  if (stored > 0) return reply(res, okStatus, result.requestId, body, options);
   const first = result.errors[0];
   if (route === 'v1-single' && first !== undefined) {
     return reply(res, statusOf(first.code), result.requestId, { ...body, error: { code: first.code, field: first.field, message: first.message } });

@@ -20,6 +20,7 @@
  * (new connections are refused, keep-alive ones stay so pending answers can be sent),
  * then `close` shuts every connection once the drain is over.
  */
+import type { Actor } from '../auth/audit';
 import type { RouteGuard } from '../auth/guard';
 import type { KeyRoutes } from '../auth/key-routes';
 import type { SourceRoutes } from '../webhooks/source-routes';
@@ -176,7 +177,7 @@ function routePreflights(app: UwsApp, cors: Cors): void {
 }
 
 function routeIngest(app: UwsApp, deps: IngestDependencies, pattern: string, route: IngestRoute): void {
-  app.post(pattern, (res: UwsHttpResponse, req: UwsHttpRequest) => handleIngest(deps, route, res, req));
+  app.post(pattern, (res: UwsHttpResponse, req: UwsHttpRequest, caller?: Actor) => handleIngest(deps, route, res, req, caller));
 }
 
 function routeObservability(app: UwsApp, deps: ServerDependencies, endpoints: ObservabilityEndpoints): void {

@@ -9,6 +9,7 @@
 import { errorCatalogue, type ErrorCode } from '../errors';
 import { answerStatuses } from '../ingress/http-reply';
 import { ingestRoutes, type IngestRoute } from '../ingress/ingest-handler';
+import { limitKinds, type LimitKind } from '../limits/rate-limiter';
 
 /** `code` of floodgate_events_rejected_total: every catalogue code. */
 export const rejectionCodes = Object.keys(errorCatalogue) as readonly ErrorCode[];
@@ -16,3 +17,5 @@ export const rejectionCodes = Object.keys(errorCatalogue) as readonly ErrorCode[
 export const requestRoutes: readonly IngestRoute[] = ingestRoutes;
 /** `status` of floodgate_requests_total. */
 export const requestStatuses: readonly number[] = answerStatuses;
+/** `limit` of floodgate_rate_limited_requests_total and _events_total (src/limits/rate-limiter.ts counts from these). */
+export const rateLimitKinds: readonly LimitKind[] = limitKinds;

@@ -63,6 +63,33 @@ test('create, list and revoke, with and without --json; bad flags are clear', as
   }
 });
 
+test('keys create --events-per-s [--burst-events]: stored, listed, validated', async () => {
+  const database = await createTestDatabase();
+  cleanups.push(() => database.drop());
+  await migrateDatabase(database.url, createLogger('silent'));
+  const limited = keys(database.url, 'create', '--name', 'partner', '--scopes', 'ingest', '--events-per-s', '2000', '--burst-events', '4000', '--json');
+  assert.equal(limited.status, 0, limited.stderr);
+  assert.deepEqual([JSON.parse(limited.stdout).events_per_s, JSON.parse(limited.stdout).burst_events], [2000, 4000]);
+  assert.equal(keys(database.url, 'create', '--name', 'small', '--scopes', 'ingest', '--events-per-s', '50').status, 0);
+  assert.equal(keys(database.url, 'create', '--name', 'free', '--scopes', 'ingest').status, 0);
+  const rows = keys(database.url, 'list', '--json').stdout.trim().split('\n').map((line) => JSON.parse(line));
+  assert.deepEqual(rows.map((row) => [row.name, row.events_per_s, row.burst_events]), [['partner', 2000, 4000], ['small', 50, 50], ['free', null, null]]);
+  const table = keys(database.url, 'list').stdout;
+  assert.match(table, /^id\s+name\s+scopes\s+events_per_s\s+burst_events/);
+  assert.match(table, /small\s+ingest\s+50\s+50/);
+  for (const [args, message] of [
+    [['--events-per-s', '0'], /--events-per-s must be a whole number of events from 1/],
+    [['--events-per-s', '1.5'], /--events-per-s must be a whole number/],
+    [['--events-per-s', '10', '--burst-events', '-1'], /--burst-events/],
+    [['--burst-events', '10'], /--burst-events needs --events-per-s/],
+    [['--events-per-s', '2147483648'], /--events-per-s must be a whole number/],
+  ] as const) {
+    const result = keys(database.url, 'create', '--name', 'bad', '--scopes', 'ingest', ...args);
+    assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
+    assert.match(result.stderr, message);
+  }
+});
+
 test('a key revoked with the CLI is refused by another engine on the same database within 5 s', async () => {
   const first = await startTestEngine({ authMode: 'required' });
   cleanups.push(() => first.close());

@@ -92,7 +92,7 @@ describe('reading the credential', () => {
 });
 
 describe('the decision', () => {
-  const ingestKey: ActiveKey = { id: '1', name: 'writer', scopes: new Set(['ingest']) };
+  const ingestKey: ActiveKey = { id: '1', name: 'writer', scopes: new Set(['ingest']), rateLimit: null };
   const state = (mode: 'auto' | 'required', keysExist: boolean): GuardState => ({ mode, keysExist, lookup: (text) => (text === key ? ingestKey : undefined) });
   const none = { kind: 'none' } as const;
   const codeOf = (decision: ReturnType<typeof decideScope>) => (decision.ok ? 'ok' : decision.code);

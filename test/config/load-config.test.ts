@@ -66,6 +66,7 @@ describe('settings table', () => {
     'FLOODGATE_TIMESTAMP_PAST_MS', 'FLOODGATE_TIMESTAMP_FUTURE_MS', 'FLOODGATE_BODY_TIMEOUT_MS',
     'FLOODGATE_ACK_TIMEOUT_MS', 'FLOODGATE_DRAIN_TIMEOUT_MS', 'FLOODGATE_LOG_LEVEL', 'FLOODGATE_WEBHOOK_SECRET', 'FLOODGATE_ALLOW_UWS_FALLBACK',
     'FLOODGATE_AUTH', 'FLOODGATE_ADMIN_KEY', 'FLOODGATE_METRICS_TOKEN', 'FLOODGATE_CORS_ORIGINS',
+    'FLOODGATE_OPEN_INGEST_EVENTS_PER_S', 'FLOODGATE_OPEN_INGEST_BURST_EVENTS', 'FLOODGATE_TRUSTED_PROXIES',
   ];
 
   test('has exactly the documented environment names, once each', () => {
@@ -145,6 +146,9 @@ describe('defaults', () => {
       adminKey: null,
       metricsToken: null,
       corsOrigins: '',
+      openIngestEventsPerS: 0,
+      openIngestBurstEvents: 0,
+      trustedProxies: '',
     };
     assert.deepEqual(loadConfig({ env: {}, argv: [] }), expected);
     assert.deepEqual(defaultConfig(), expected);
@@ -217,6 +221,9 @@ const sampleValues: { readonly [K in keyof Config]: readonly [string, Config[K]]
   adminKey: [`fgk_${'A'.repeat(43)}`, `fgk_${'A'.repeat(43)}`],
   metricsToken: ['scrape-token-0123456789', 'scrape-token-0123456789'],
   corsOrigins: ['https://App.example.com, http://localhost:3000', 'https://app.example.com,http://localhost:3000'],
+  openIngestEventsPerS: ['500', 500],
+  openIngestBurstEvents: ['1000', 1000],
+  trustedProxies: ['10.0.0.0/8, ::1', '10.0.0.0/8, ::1'],
 };
 
 describe('every setting through the environment and through its flag', () => {
@@ -264,6 +271,7 @@ function companionsFor(key: keyof Config, value: number): Env {
   if (key === 'attributesBytesMax') {
     return { FLOODGATE_EVENT_BYTES_MAX: String(Math.max(value, 256)), FLOODGATE_RING_BYTES: String(4 * Math.max(value, 256) + 64 * KiB) };
   }
+  if (key === 'openIngestBurstEvents') return { FLOODGATE_OPEN_INGEST_EVENTS_PER_S: '1' };
   return {};
 }
 
@@ -333,6 +341,12 @@ describe('malformed values, for every setting', () => {
   test('FLOODGATE_ADMIN_KEY must be fgk_ and base64url, and is never echoed', () => {
     for (const raw of [`xyz_${'A'.repeat(43)}`, `fgk_${'A'.repeat(40)}!!`, `fgk_${'A'.repeat(31)}`]) {
       assertOnlyProblemAbout(problemsOf({ FLOODGATE_ADMIN_KEY: raw }), settingFor('adminKey'), raw);
+    }
+  });
+
+  test('FLOODGATE_TRUSTED_PROXIES takes IPs and CIDR blocks only', () => {
+    for (const raw of ['localhost', '10.0.0.0/33', '10.0.0.1,,garbage', '::/129', '10.0.0.0/8/8']) {
+      assertOnlyProblemAbout(problemsOf({ FLOODGATE_TRUSTED_PROXIES: raw }), settingFor('trustedProxies'), raw);
     }
   });
 
@@ -614,6 +628,13 @@ describe('cross-field rules', () => {
     assert.match(problems[0] ?? '', /^FLOODGATE_ATTRIBUTES_BYTES_MAX \(--attributes-bytes-max\) = 65537 bytes exceeds FLOODGATE_EVENT_BYTES_MAX/);
   });
 
+  test('an open-ingest burst needs an open-ingest rate', () => {
+    assert.equal(loadConfig({ env: { FLOODGATE_OPEN_INGEST_EVENTS_PER_S: '10', FLOODGATE_OPEN_INGEST_BURST_EVENTS: '50' }, argv: [] }).openIngestBurstEvents, 50);
+    const problems = problemsOf({ FLOODGATE_OPEN_INGEST_BURST_EVENTS: '50' });
+    assert.equal(problems.length, 1);
+    assert.match(problems[0] ?? '', /^FLOODGATE_OPEN_INGEST_BURST_EVENTS \(--open-ingest-burst-events\) = 50 is set but FLOODGATE_OPEN_INGEST_EVENTS_PER_S/);
+  });
+
   test('the ack timeout must exceed the batch wait', () => {
     assert.equal(loadConfig({ env: { FLOODGATE_BATCH_WAIT_MS: '99', FLOODGATE_ACK_TIMEOUT_MS: '100' }, argv: [] }).ackTimeoutMs, 100);
     const problems = problemsOf({ FLOODGATE_BATCH_WAIT_MS: '100', FLOODGATE_ACK_TIMEOUT_MS: '100' });
@@ -641,7 +662,7 @@ describe('cross-field rules', () => {
   });
 
   test('every rule has a summary for docs/configuration.md', () => {
-    assert.equal(crossFieldRules.length, 5);
+    assert.equal(crossFieldRules.length, 6);
     for (const rule of crossFieldRules) assert.ok(rule.summary.length > 0);
   });
 });
