@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { errorCatalogue } from '../../src/errors';
 import { answerStatuses } from '../../src/ingress/http-reply';
 import { ingestRoutes } from '../../src/ingress/ingest-handler';
+import { limitKinds } from '../../src/limits/rate-limiter';
 import { reportedQuantiles } from '../../src/metrics/engine-metrics';
 import { startTestEngine, type TestEngine } from '../support/engine';
 import { parseExposition, valueOf, type Family } from './exposition-format';
@@ -43,6 +44,11 @@ describe('a fresh engine exports every label value at 0', () => {
         assert.equal(valueOf(families, 'floodgate_requests_total', { route, status: String(status) }), 0, `requests_total{route="${route}",status="${status}"}`);
       }
     }
+    for (const limit of limitKinds) {
+      for (const name of ['floodgate_rate_limited_requests_total', 'floodgate_rate_limited_events_total']) {
+        assert.equal(valueOf(families, name, { limit }), 0, `${name}{limit="${limit}"}`);
+      }
+    }
     const summaries = ['floodgate_request_duration_seconds', 'floodgate_commit_latency_seconds', 'floodgate_ring_wait_seconds', 'floodgate_flush_duration_seconds', 'floodgate_batch_rows'];
     for (const name of summaries) {
       for (const quantile of reportedQuantiles) assert.ok(Number.isNaN(valueOf(families, name, { quantile: String(quantile) })), `${name}{quantile="${quantile}"} is NaN`);
@@ -54,7 +60,7 @@ describe('a fresh engine exports every label value at 0', () => {
   });
 
   test('no labelled floodgate_* family carries a label this test does not know', async () => {
-    const known = new Set(['code', 'route', 'status', 'quantile', 'actor']);
+    const known = new Set(['code', 'route', 'status', 'quantile', 'actor', 'limit']);
     for (const family of (await scrape()).values()) {
       if (!family.name.startsWith('floodgate_')) continue;
       for (const sample of family.samples) for (const label of Object.keys(sample.labels)) assert.ok(known.has(label), `${family.name} has label ${label}`);
