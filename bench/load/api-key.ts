@@ -9,6 +9,10 @@
  *             the engine's key cache before answering, so the keys work at once
  *          ─▶ clients put `Authorization: Bearer <load key>` in their precomputed request head
  *
+ * The load key carries a rate limit far above any load a run offers (loadKeyEventsPerS),
+ * so the pair measures the limiter's check on every request as well as the key lookup,
+ * never a refusal.
+ *
  * The key is part of the head built once per client (http-connection.ts requestHead), so
  * a request costs the client nothing more; the engine pays the lookup it would in use.
  */
@@ -19,6 +23,9 @@ export function parseApiKeyScopes(text: string): { ok: true; scopes: Scope[] } |
   const parsed = parseScopes(text);
   return parsed.ok ? parsed : { ok: false, message: `--api-key-scopes: ${parsed.message}` };
 }
+
+/** 10 million events/s with a burst as large: a limit every request passes through, none hits. */
+export const loadKeyEventsPerS = 10_000_000;
 
 export interface BenchKeys {
   /** Sent by the load clients on every request. */
@@ -33,17 +40,17 @@ export function benchAdminKey(): string {
 }
 
 export async function createBenchKeys(host: string, port: number, adminKey: string, scopes: readonly Scope[]): Promise<BenchKeys> {
-  const create = async (name: string, keyScopes: readonly Scope[]): Promise<string> => {
+  const create = async (name: string, keyScopes: readonly Scope[], limit: object = {}): Promise<string> => {
     const response = await fetch(`http://${host}:${port}/v1/keys`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${adminKey}` },
-      body: JSON.stringify({ name, scopes: keyScopes }),
+      body: JSON.stringify({ name, scopes: keyScopes, ...limit }),
     });
     const body = (await response.json()) as { key?: string };
     if (response.status !== 201 || typeof body.key !== 'string') throw new Error(`POST /v1/keys answered ${response.status}: ${JSON.stringify(body).slice(0, 200)}`);
     return `Bearer ${body.key}`;
   };
-  const loadAuthorization = await create('bench-load', scopes);
+  const loadAuthorization = await create('bench-load', scopes, { events_per_s: loadKeyEventsPerS, burst_events: loadKeyEventsPerS });
   const statsAuthorization = scopes.includes('read') ? loadAuthorization : await create('bench-stats', ['read']);
   return { loadAuthorization, statsAuthorization };
 }
