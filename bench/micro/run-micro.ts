@@ -11,6 +11,7 @@
 import type { Bench } from 'tinybench' with { 'resolution-mode': 'import' };
 import { parseToolArgs, positiveNumber } from '../common/cli-args';
 import { fileStamp, formatCount, machineInfo, markdownTable, round, writeResultFiles, type MachineInfo } from '../common/results';
+import { suite as authCheck } from './auth-check';
 import { suite as copyEncoder } from './copy-encoder';
 import { suite as decodeValidate } from './decode-validate';
 import { suite as dedupeWindow } from './dedupe-window';
@@ -19,7 +20,7 @@ import { suite as hdrRecording } from './hdr-recording';
 import type { MicroSuite } from './micro-suite';
 import { suite as ring } from './ring';
 
-export const suites: readonly MicroSuite[] = [decodeValidate, envelope, ring, dedupeWindow, copyEncoder, hdrRecording];
+export const suites: readonly MicroSuite[] = [decodeValidate, envelope, ring, dedupeWindow, copyEncoder, hdrRecording, authCheck];
 
 export interface MicroRow {
   readonly suite: string;

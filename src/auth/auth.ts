@@ -37,7 +37,13 @@ export async function startAuth(connectionString: string, config: Config, log: L
       mode: config.authMode,
       metricsToken: config.metricsToken,
       log,
-      state: () => ({ mode: config.authMode, keysExist: cache.keysExist, lookup: (key) => cache.lookup(key) }),
+      state: {
+        mode: config.authMode,
+        get keysExist() {
+          return cache.keysExist;
+        },
+        lookup: (key) => cache.lookup(key),
+      },
     });
     const routes = keyRoutes({ store, cache, log, bodyTimeoutMs: config.bodyTimeoutMs });
     return {

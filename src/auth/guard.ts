@@ -70,7 +70,8 @@ export type GuardedHandler = (res: UwsHttpResponse, req: UwsHttpRequest, caller?
 export interface RouteGuardOptions {
   readonly mode: AuthMode;
   readonly metricsToken: string | null;
-  readonly state: () => GuardState;
+  /** Read on every guarded request: one object made at start-up, its fields live. */
+  readonly state: GuardState;
   readonly log: Logger;
 }
 
@@ -102,7 +103,7 @@ export class RouteGuard {
         ? { ok: true, key: null }
         : { ok: false, code: headers.authorization.length + headers.apiKey.length === 0 ? 'ERR_AUTH_REQUIRED' : 'ERR_AUTH_INVALID', message: 'GET /metrics needs Authorization: Bearer <FLOODGATE_METRICS_TOKEN>' };
     } else {
-      decision = decideScope(access.scope, readCredential(headers), this.#options.state(), () => isLoopbackAddress(addressOf()));
+      decision = decideScope(access.scope, readCredential(headers), this.#options.state, () => isLoopbackAddress(addressOf()));
     }
     if (!decision.ok) {
       refuse(res, req, decision);

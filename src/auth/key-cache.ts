@@ -14,7 +14,7 @@
 import { keySubjectOf } from '../limits/limit-subject';
 import type { LimitSubject } from '../limits/rate-limiter';
 import type { Logger } from '../log';
-import { hashKey, type Scope } from './key-format';
+import { keyHashText, type Scope } from './key-format';
 import type { ActiveKeyRow, KeySnapshot, KeyStore } from './key-store';
 
 export const refreshIntervalMs = 1000;
@@ -60,7 +60,7 @@ export class KeyCache {
 
   /** The active key with this text, or undefined (unknown or revoked). */
   lookup(key: string): ActiveKey | undefined {
-    const found = this.#byHash.get(hashKey(key).toString('base64'));
+    const found = this.#byHash.get(keyHashText(key));
     if (found !== undefined) this.#used.add(found.id);
     return found;
   }

@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { bearerTokenOf, readCredential } from '../../src/auth/credentials';
 import { decideScope, metricsTokenMatches, RouteGuard, type GuardState } from '../../src/auth/guard';
 import type { ActiveKey } from '../../src/auth/key-cache';
-import { generateKey, hashKey, isWellFormedKey, keyNameProblem, parseScopes } from '../../src/auth/key-format';
+import { generateKey, hashKey, isWellFormedKey, keyHashText, keyNameProblem, parseScopes } from '../../src/auth/key-format';
 import { isLoopbackAddress } from '../../src/auth/loopback';
 import { accessOf, routeAccess } from '../../src/auth/route-access';
 
@@ -17,6 +17,10 @@ const basic = (text: string) => `Basic ${Buffer.from(text).toString('base64')}`;
 const read = (authorization: string[], apiKey: string[] = []) => readCredential({ authorization, apiKey });
 
 describe('key format', () => {
+  test('the cache\'s hash text is the stored hash in base64, for any key', () => {
+    for (const key of [generateKey(), generateKey(), 'fgk_short', 'not a key at all, é']) assert.equal(keyHashText(key), hashKey(key).toString('base64'));
+  });
+
   test('generated keys are fgk_ + 43 base64url characters, different every time', () => {
     const keys = new Set(Array.from({ length: 100 }, generateKey));
     assert.equal(keys.size, 100);
@@ -140,7 +144,7 @@ describe('route access table', () => {
   });
 
   test('the guard refuses to register a route without an access rule', () => {
-    const guard = new RouteGuard({ mode: 'auto', metricsToken: null, log: {} as never, state: () => ({ mode: 'auto', keysExist: false, lookup: () => undefined }) });
+    const guard = new RouteGuard({ mode: 'auto', metricsToken: null, log: {} as never, state: { mode: 'auto', keysExist: false, lookup: () => undefined } });
     assert.throws(() => guard.wrap('GET', '/v1/new-route', () => undefined), /no access rule: add it to src\/auth\/route-access.ts/);
     assert.throws(() => guard.wrap('POST', '/v1/stats', () => undefined), /no access rule/);
   });
