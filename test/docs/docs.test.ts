@@ -6,7 +6,8 @@
  * it names one. No database, no network: files only.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { errorCatalogue } from '../../src/errors';
@@ -15,6 +16,9 @@ import { generatedSections, repoRoot, sectionOf } from '../../scripts/doc-sectio
 
 /** The README is the front door; depth belongs in docs/. */
 const readmeLinesMax = 300;
+/** The repository stays a product, not a lab notebook: run records live outside git. */
+const trackedFilesMax = 399;
+const trackedBytesMax = 5 * 1024 * 1024;
 
 const read = (file: string): string => readFileSync(path.join(repoRoot, file), 'utf8');
 
@@ -95,4 +99,18 @@ test('every relative Markdown link reaches an existing file, and a heading when 
     }
   }
   assert.deepEqual(broken, []);
+});
+
+test('the repository stays lean: under 400 tracked files and 5 MiB', (t) => {
+  let listing: string;
+  try {
+    listing = execFileSync('git', ['ls-files', '-z'], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    t.skip('not a git checkout');
+    return;
+  }
+  const files = listing.split('\0').filter((file) => file !== '' && existsSync(path.join(repoRoot, file)));
+  const bytes = files.reduce((sum, file) => sum + statSync(path.join(repoRoot, file)).size, 0);
+  assert.ok(files.length <= trackedFilesMax, `${files.length} tracked files (at most ${trackedFilesMax}): commit only the run records the docs cite`);
+  assert.ok(bytes <= trackedBytesMax, `${bytes} tracked bytes (at most ${trackedBytesMax})`);
 });
