@@ -16,6 +16,7 @@ import type { AuthMode } from '../config/config';
 import type { ErrorCode } from '../errors';
 import type { Logger } from '../log';
 import { drainBodyThenAnswer } from '../ingress/body-drain';
+import { declaredLengthOf } from '../ingress/body-reader';
 import { replyError } from '../ingress/http-reply';
 import { requestIdOf } from '../ingress/request-id';
 import type { UwsHttpRequest, UwsHttpResponse } from '../ingress/uws';
@@ -140,8 +141,8 @@ function addressText(res: UwsHttpResponse): string {
  */
 function refuse(res: UwsHttpResponse, req: UwsHttpRequest, decision: Extract<Decision, { ok: false }>): void {
   const requestId = requestIdOf(req);
-  const lengthText = req.getHeader('content-length');
-  const hasBody = req.getHeader('transfer-encoding') !== '' || (lengthText !== '' && lengthText !== '0');
+  const declared = declaredLengthOf(req);
+  const hasBody = req.getHeader('transfer-encoding') !== '' || (declared !== null && declared !== 0);
   const headers: Record<string, string> = decision.code === 'ERR_AUTH_SCOPE' ? {} : { 'www-authenticate': wwwAuthenticate };
   let aborted = false;
   let cancel: () => void = () => undefined;
@@ -156,6 +157,5 @@ function refuse(res: UwsHttpResponse, req: UwsHttpRequest, decision: Extract<Dec
     answer();
     return;
   }
-  const declared = /^\d{1,15}$/.test(lengthText) ? Number(lengthText) : null;
-  cancel = drainBodyThenAnswer(res, declared, answer);
+  cancel = drainBodyThenAnswer(res, declared === -1 ? null : declared, answer);
 }

@@ -12,7 +12,7 @@
  */
 import type { ErrorCode } from '../errors';
 import type { Logger } from '../log';
-import { readBody } from '../ingress/body-reader';
+import { declaredLengthOf, notDecimalLength, readBody } from '../ingress/body-reader';
 import { reply, replyError } from '../ingress/http-reply';
 import { requestIdOf } from '../ingress/request-id';
 import type { UwsHttpRequest, UwsHttpResponse } from '../ingress/uws';
@@ -83,10 +83,10 @@ function handleCreate(deps: KeyRouteDependencies, res: UwsHttpResponse, req: Uws
   const call = startCall(res);
   const requestId = requestIdOf(req);
   const fail = failWith(res, call, requestId);
-  const lengthText = req.getHeader('content-length');
-  if (lengthText !== '' && !/^\d{1,15}$/.test(lengthText)) return fail('ERR_INGEST_BAD_HEADER', 'Content-Length is not a decimal number', true);
+  const contentLength = declaredLengthOf(req);
+  if (contentLength === -1) return fail(notDecimalLength.code, notDecimalLength.message, true);
   call.cancelRead = readBody(res, {
-    contentLength: lengthText === '' ? null : Number(lengthText),
+    contentLength,
     bodyBytesMax: keyBodyBytesMax,
     bodyTimeoutMs: deps.bodyTimeoutMs,
     onError: (error) => fail(error.code, error.message, true),

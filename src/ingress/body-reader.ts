@@ -16,7 +16,15 @@
  */
 import type { ErrorInfo } from '../errors';
 import { isDrainable, startBodyDrain, type BodyDrain } from './body-drain';
-import type { UwsHttpResponse } from './uws';
+import type { UwsHttpRequest, UwsHttpResponse } from './uws';
+
+/** Content-Length as the client declared it: null when absent, -1 when not a decimal number (refuse with notDecimalLength). */
+export function declaredLengthOf(req: UwsHttpRequest): number | null {
+  const text = req.getHeader('content-length');
+  return text === '' ? null : /^\d{1,15}$/.test(text) ? Number(text) : -1;
+}
+
+export const notDecimalLength = { code: 'ERR_INGEST_BAD_HEADER', message: 'Content-Length is not a decimal number' } as const satisfies ErrorInfo;
 
 export interface BodyReadOptions {
   readonly contentLength: number | null;

@@ -35,7 +35,7 @@ import {
   type DeadLetterStore,
 } from '../query/dead-letters';
 import { bodyFormatOf } from './body-format';
-import { readBody } from './body-reader';
+import { declaredLengthOf, notDecimalLength, readBody } from './body-reader';
 import { reply } from './http-reply';
 import { requestIdOf } from './request-id';
 import type { IngestPipeline } from './ingest-pipeline';
@@ -212,11 +212,11 @@ function handleReplay(deps: DeadLetterRouteDependencies, res: UwsHttpResponse, r
   const refuse = (problem: Problem, close = false): void => {
     if (!call.aborted) replyProblem(res, requestId, problem, close);
   };
-  const early = checkReplayHeaders(deps, req.getHeader('content-type'), req.getHeader('content-encoding'), req.getHeader('content-length'));
+  const contentLength = declaredLengthOf(req);
+  const early = checkReplayHeaders(deps, req.getHeader('content-type'), req.getHeader('content-encoding'), contentLength);
   if (early !== null) return refuse(early, true);
-  const lengthText = req.getHeader('content-length');
   call.cancelRead = readBody(res, {
-    contentLength: lengthText === '' ? null : Number(lengthText),
+    contentLength,
     bodyBytesMax: replayBodyBytesMax,
     bodyTimeoutMs: deps.bodyTimeoutMs,
     onError: (error) => refuse({ code: error.code, parameter: null, message: error.message }, true),
@@ -243,12 +243,12 @@ function handleReplay(deps: DeadLetterRouteDependencies, res: UwsHttpResponse, r
   });
 }
 
-function checkReplayHeaders(deps: DeadLetterRouteDependencies, contentType: string, contentEncoding: string, contentLength: string): Problem | null {
+function checkReplayHeaders(deps: DeadLetterRouteDependencies, contentType: string, contentEncoding: string, contentLength: number | null): Problem | null {
   if (deps.isDraining()) return { code: 'ERR_INGEST_DRAINING', parameter: null, message: 'Floodgate is shutting down; replay on another node or later' };
   if (bodyFormatOf(contentType) !== 'json') return { code: 'ERR_INGEST_UNSUPPORTED_MEDIA_TYPE', parameter: null, message: 'the replay body must be application/json' };
   if (contentEncoding !== '' && contentEncoding.toLowerCase() !== 'identity') return { code: 'ERR_INGEST_UNSUPPORTED_ENCODING', parameter: null, message: 'the replay body must not be compressed' };
-  if (contentLength !== '' && !/^\d{1,15}$/.test(contentLength)) return { code: 'ERR_INGEST_BAD_HEADER', parameter: null, message: 'Content-Length is not a decimal number' };
-  if (contentLength !== '' && Number(contentLength) > replayBodyBytesMax) {
+  if (contentLength === -1) return { ...notDecimalLength, parameter: null };
+  if (contentLength !== null && contentLength > replayBodyBytesMax) {
     return { code: 'ERR_INGEST_BODY_TOO_LARGE', parameter: null, message: `the replay body may hold at most ${replayBodyBytesMax} bytes` };
   }
   return null;

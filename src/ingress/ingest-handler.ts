@@ -21,7 +21,7 @@ import type { LimitSubject } from '../limits/rate-limiter';
 import type { Logger } from '../log';
 import { drainBodyThenAnswer } from './body-drain';
 import { bodyFormatOf, type BodyFormat } from './body-format';
-import { readBody } from './body-reader';
+import { declaredLengthOf, notDecimalLength, readBody } from './body-reader';
 import { decodeBulkBody, decodeSingleBody, nestedTooDeep, type RawAttributes } from './decode-body';
 import { EventCountScanner } from './event-count-scanner';
 import { contentEncodingOf, gunzipBounded } from './gunzip-bounded';
@@ -127,11 +127,10 @@ export function handleIngest(deps: IngestDependencies, route: IngestRoute, res: 
 }
 
 function readHeaders(req: UwsHttpRequest): RequestHeaders {
-  const lengthText = req.getHeader('content-length');
   return {
     contentType: req.getHeader('content-type'),
     contentEncoding: req.getHeader('content-encoding'),
-    contentLength: lengthText === '' ? null : /^\d{1,15}$/.test(lengthText) ? Number(lengthText) : -1,
+    contentLength: declaredLengthOf(req),
     requestId: req.getHeader('x-request-id'),
     idempotencyKey: req.getHeader('idempotency-key'),
     signature: req.getHeader('x-webhook-signature'),
@@ -149,7 +148,7 @@ function checkHeaders(deps: IngestDependencies, route: IngestRoute, headers: Req
   if (encoding === null) {
     return { code: 'ERR_INGEST_UNSUPPORTED_ENCODING', message: `Content-Encoding "${headers.contentEncoding}" is not supported; use gzip or none` };
   }
-  if (headers.contentLength === -1) return { code: 'ERR_INGEST_BAD_HEADER', message: 'Content-Length is not a decimal number' };
+  if (headers.contentLength === -1) return notDecimalLength;
   if (headers.contentLength !== null && headers.contentLength > deps.config.bodyBytesMax) {
     return { code: 'ERR_INGEST_BODY_TOO_LARGE', message: `Content-Length ${headers.contentLength} exceeds bodyBytesMax (${deps.config.bodyBytesMax} bytes)` };
   }

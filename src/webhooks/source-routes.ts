@@ -17,7 +17,7 @@ import type { Logger } from '../log';
 import { auditLog, type Actor } from '../auth/audit';
 import type { GuardedHandler } from '../auth/guard';
 import { failWith, startCall } from '../auth/key-routes';
-import { readBody } from '../ingress/body-reader';
+import { declaredLengthOf, notDecimalLength, readBody } from '../ingress/body-reader';
 import { reply } from '../ingress/http-reply';
 import { requestIdOf } from '../ingress/request-id';
 import type { UwsHttpRequest, UwsHttpResponse } from '../ingress/uws';
@@ -93,10 +93,10 @@ function handlePut(deps: SourceRouteDependencies, res: UwsHttpResponse, req: Uws
   const call = startCall(res);
   const requestId = requestIdOf(req);
   const fail = failWith(res, call, requestId);
-  const lengthText = req.getHeader('content-length');
-  if (lengthText !== '' && !/^\d{1,15}$/.test(lengthText)) return fail('ERR_INGEST_BAD_HEADER', 'Content-Length is not a decimal number', true);
+  const contentLength = declaredLengthOf(req);
+  if (contentLength === -1) return fail(notDecimalLength.code, notDecimalLength.message, true);
   call.cancelRead = readBody(res, {
-    contentLength: lengthText === '' ? null : Number(lengthText),
+    contentLength,
     bodyBytesMax: sourceBodyBytesMax,
     bodyTimeoutMs: deps.bodyTimeoutMs,
     onError: (error) => fail(error.code, error.message, true),

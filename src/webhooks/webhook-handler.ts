@@ -14,7 +14,7 @@
 import type { Config } from '../config/config';
 import { statusOf, type ErrorInfo } from '../errors';
 import { drainBodyThenAnswer } from '../ingress/body-drain';
-import { readBody } from '../ingress/body-reader';
+import { declaredLengthOf, notDecimalLength, readBody } from '../ingress/body-reader';
 import { isPlainObject } from '../ingress/client-input';
 import { reply, replyError } from '../ingress/http-reply';
 import type { IngestPipeline } from '../ingress/ingest-pipeline';
@@ -49,8 +49,7 @@ export function handleSignedWebhook(deps: WebhookRouteDependencies, res: UwsHttp
   const name = req.getParameter(0) ?? '';
   const source = deps.sources.get(name);
   const requestId = requestIdOf(req);
-  const lengthText = req.getHeader('content-length');
-  const contentLength = lengthText === '' ? null : /^\d{1,15}$/.test(lengthText) ? Number(lengthText) : -1;
+  const contentLength = declaredLengthOf(req);
   const encoding = req.getHeader('content-encoding');
   const headers = new Map<string, string>();
   if (source !== undefined) {
@@ -93,7 +92,7 @@ function earlyRefusal(deps: WebhookRouteDependencies, name: string, source: Webh
   // The name is the client's: it is echoed only when it is a well-formed source name.
   if (source === undefined) return { code: 'ERR_WEBHOOK_SOURCE_UNKNOWN', message: /^[A-Za-z0-9._-]{1,64}$/.test(name) ? `no webhook source named "${name}"` : 'no such webhook source' };
   if (encoding !== '' && encoding.toLowerCase() !== 'identity') return { code: 'ERR_INGEST_UNSUPPORTED_ENCODING', message: 'signed webhooks take identity-encoded bodies only' };
-  if (contentLength === -1) return { code: 'ERR_INGEST_BAD_HEADER', message: 'Content-Length is not a decimal number' };
+  if (contentLength === -1) return notDecimalLength;
   if (contentLength !== null && contentLength > deps.config.bodyBytesMax) {
     return { code: 'ERR_INGEST_BODY_TOO_LARGE', message: `Content-Length ${contentLength} exceeds bodyBytesMax (${deps.config.bodyBytesMax} bytes)` };
   }
