@@ -10,11 +10,9 @@
  * refreshed before the answer, so this node applies it at once; the others within a
  * refresh interval.
  */
-import type { ErrorCode } from '../errors';
 import type { Logger } from '../log';
-import { declaredLengthOf, notDecimalLength, readBody } from '../ingress/body-reader';
-import { reply, replyError } from '../ingress/http-reply';
-import { requestIdOf } from '../ingress/request-id';
+import { startAdminCall, type AdminCall } from '../ingress/admin-call';
+import { reply } from '../ingress/http-reply';
 import type { UwsHttpRequest, UwsHttpResponse } from '../ingress/uws';
 import { parseKeyLimit } from '../limits/key-limit';
 import { auditLog, type Actor } from './audit';
@@ -51,88 +49,55 @@ const createFields: readonly string[] = ['name', 'scopes', 'events_per_s', 'burs
 
 const unknownCaller: Actor = Object.freeze({ keyId: null, keyName: null, address: '' });
 
-/** Shared with the other admin routes (src/webhooks/source-routes.ts). */
-export interface Call {
-  aborted: boolean;
-  cancelRead: () => void;
-}
-
-export function startCall(res: UwsHttpResponse): Call {
-  const call: Call = { aborted: false, cancelRead: () => undefined };
-  res.onAborted(() => {
-    call.aborted = true;
-    call.cancelRead();
-  });
-  return call;
-}
-
-export function failWith(res: UwsHttpResponse, call: Call, requestId: string) {
-  return (code: ErrorCode, message: string, close = false): void => {
-    if (!call.aborted) replyError(res, requestId, code, message, { close });
-  };
-}
-
-function unavailable(deps: KeyRouteDependencies, fail: (code: ErrorCode, message: string) => void, requestId: string) {
+function unavailable(deps: KeyRouteDependencies, call: AdminCall) {
   return (error: unknown): void => {
-    deps.log.error({ err: error, requestId }, 'api_keys could not be read or updated');
-    fail('ERR_KEY_UNAVAILABLE', 'the api_keys table could not be read or updated; retry');
+    deps.log.error({ err: error, requestId: call.requestId }, 'api_keys could not be read or updated');
+    call.fail('ERR_KEY_UNAVAILABLE', 'the api_keys table could not be read or updated; retry');
   };
 }
 
 function handleCreate(deps: KeyRouteDependencies, res: UwsHttpResponse, req: UwsHttpRequest, caller: Actor): void {
-  const call = startCall(res);
-  const requestId = requestIdOf(req);
-  const fail = failWith(res, call, requestId);
-  const contentLength = declaredLengthOf(req);
-  if (contentLength === -1) return fail(notDecimalLength.code, notDecimalLength.message, true);
-  call.cancelRead = readBody(res, {
-    contentLength,
-    bodyBytesMax: keyBodyBytesMax,
-    bodyTimeoutMs: deps.bodyTimeoutMs,
-    onError: (error) => fail(error.code, error.message, true),
-    onBody: (bytes) => {
-      let body: { name?: unknown; scopes?: unknown; events_per_s?: unknown; burst_events?: unknown };
-      try {
-        body = JSON.parse(bytes.toString('utf8'));
-      } catch {
-        return fail('ERR_KEY_BAD_REQUEST', 'the body is not valid JSON');
-      }
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) return fail('ERR_KEY_BAD_REQUEST', 'the body must be an object {"name": …, "scopes": [...]}');
-      const unknown = Object.keys(body).find((field) => !createFields.includes(field));
-      if (unknown !== undefined) return fail('ERR_KEY_BAD_REQUEST', `unknown field "${unknown.slice(0, 32)}"; known: ${createFields.join(', ')}`);
-      const nameProblem = keyNameProblem(body.name);
-      if (nameProblem !== null) return fail('ERR_KEY_BAD_REQUEST', nameProblem);
-      const scopes = Array.isArray(body.scopes) ? parseScopes(body.scopes) : { ok: false as const, message: 'scopes must be an array such as ["ingest"]' };
-      if (!scopes.ok) return fail('ERR_KEY_BAD_REQUEST', scopes.message);
-      const limit = parseKeyLimit(body.events_per_s, body.burst_events, ['events_per_s', 'burst_events'], 'json');
-      if (!limit.ok) return fail('ERR_KEY_BAD_REQUEST', limit.message);
-      const key = generateKey();
-      deps.store
-        .create(body.name as string, scopes.scopes, hashKey(key), limit.limit)
-        .then(async (record) => {
-          const limits = { events_per_s: record.eventsPerS, burst_events: record.burstEvents };
-          auditLog(deps.log, 'key.create', caller, { target_key_id: record.id, target_key_name: record.name, scopes: record.scopes, ...limits });
-          await deps.cache.refresh();
-          if (!call.aborted) reply(res, 201, requestId, { ...keyItemOf(record), key });
-        })
-        .catch(unavailable(deps, fail, requestId));
-    },
+  const call = startAdminCall(res, req);
+  const { requestId, fail } = call;
+  call.readBody({ bytesMax: keyBodyBytesMax, timeoutMs: deps.bodyTimeoutMs }, (text) => {
+    let body: { name?: unknown; scopes?: unknown; events_per_s?: unknown; burst_events?: unknown };
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return fail('ERR_KEY_BAD_REQUEST', 'the body is not valid JSON');
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return fail('ERR_KEY_BAD_REQUEST', 'the body must be an object {"name": …, "scopes": [...]}');
+    const unknown = Object.keys(body).find((field) => !createFields.includes(field));
+    if (unknown !== undefined) return fail('ERR_KEY_BAD_REQUEST', `unknown field "${unknown.slice(0, 32)}"; known: ${createFields.join(', ')}`);
+    const nameProblem = keyNameProblem(body.name);
+    if (nameProblem !== null) return fail('ERR_KEY_BAD_REQUEST', nameProblem);
+    const scopes = Array.isArray(body.scopes) ? parseScopes(body.scopes) : { ok: false as const, message: 'scopes must be an array such as ["ingest"]' };
+    if (!scopes.ok) return fail('ERR_KEY_BAD_REQUEST', scopes.message);
+    const limit = parseKeyLimit(body.events_per_s, body.burst_events, ['events_per_s', 'burst_events'], 'json');
+    if (!limit.ok) return fail('ERR_KEY_BAD_REQUEST', limit.message);
+    const key = generateKey();
+    deps.store
+      .create(body.name as string, scopes.scopes, hashKey(key), limit.limit)
+      .then(async (record) => {
+        const limits = { events_per_s: record.eventsPerS, burst_events: record.burstEvents };
+        auditLog(deps.log, 'key.create', caller, { target_key_id: record.id, target_key_name: record.name, scopes: record.scopes, ...limits });
+        await deps.cache.refresh();
+        if (!call.aborted()) reply(res, 201, requestId, { ...keyItemOf(record), key });
+      })
+      .catch(unavailable(deps, call));
   });
 }
 
 function handleList(deps: KeyRouteDependencies, res: UwsHttpResponse, req: UwsHttpRequest): void {
-  const call = startCall(res);
-  const requestId = requestIdOf(req);
-  const fail = failWith(res, call, requestId);
+  const call = startAdminCall(res, req);
   deps.store.list().then((records) => {
-    if (!call.aborted) reply(res, 200, requestId, { keys: records.map(keyItemOf) });
-  }, unavailable(deps, fail, requestId));
+    if (!call.aborted()) reply(res, 200, call.requestId, { keys: records.map(keyItemOf) });
+  }, unavailable(deps, call));
 }
 
 function handleRevoke(deps: KeyRouteDependencies, res: UwsHttpResponse, req: UwsHttpRequest, caller: Actor): void {
-  const call = startCall(res);
-  const requestId = requestIdOf(req);
-  const fail = failWith(res, call, requestId);
+  const call = startAdminCall(res, req);
+  const { requestId, fail } = call;
   const id = req.getParameter(0) ?? '';
   if (!isKeyId(id)) return fail('ERR_KEY_BAD_REQUEST', 'the key id must be a positive decimal integer');
   deps.store
@@ -141,9 +106,9 @@ function handleRevoke(deps: KeyRouteDependencies, res: UwsHttpResponse, req: Uws
       if (record === null) return fail('ERR_KEY_NOT_FOUND', `no API key has id ${id}`);
       auditLog(deps.log, 'key.revoke', caller, { target_key_id: record.id, target_key_name: record.name });
       await deps.cache.refresh();
-      if (!call.aborted) reply(res, 200, requestId, keyItemOf(record));
+      if (!call.aborted()) reply(res, 200, requestId, keyItemOf(record));
     })
-    .catch(unavailable(deps, fail, requestId));
+    .catch(unavailable(deps, call));
 }
 
 /** Ids are bigint identities: 1 to 19 digits, no leading zero, within int8. */

@@ -12,14 +12,11 @@
  * node's source cache reloads before the answer, so the source verifies at once here; the
  * other nodes follow within the cache's refresh interval.
  */
-import type { ErrorCode } from '../errors';
 import type { Logger } from '../log';
 import { auditLog, type Actor } from '../auth/audit';
 import type { GuardedHandler } from '../auth/guard';
-import { failWith, startCall } from '../auth/key-routes';
-import { declaredLengthOf, notDecimalLength, readBody } from '../ingress/body-reader';
+import { startAdminCall, type AdminCall } from '../ingress/admin-call';
 import { reply } from '../ingress/http-reply';
-import { requestIdOf } from '../ingress/request-id';
 import type { UwsHttpRequest, UwsHttpResponse } from '../ingress/uws';
 import type { SchemeName } from './schemes';
 import type { WebhookSourceCache } from './source-cache';
@@ -82,55 +79,43 @@ export function parseSourceBody(text: string): Parsed {
   return { ok: true, name: fields.name, scheme: fields.scheme as SchemeName, secrets, header };
 }
 
-function unavailable(deps: SourceRouteDependencies, fail: (code: ErrorCode, message: string) => void, requestId: string) {
+function unavailable(deps: SourceRouteDependencies, call: AdminCall) {
   return (error: unknown): void => {
-    deps.log.error({ err: error, requestId }, 'webhook_sources could not be read or updated');
-    fail('ERR_WEBHOOK_SOURCE_UNAVAILABLE', 'the webhook_sources table could not be read or updated; retry');
+    deps.log.error({ err: error, requestId: call.requestId }, 'webhook_sources could not be read or updated');
+    call.fail('ERR_WEBHOOK_SOURCE_UNAVAILABLE', 'the webhook_sources table could not be read or updated; retry');
   };
 }
 
 function handlePut(deps: SourceRouteDependencies, res: UwsHttpResponse, req: UwsHttpRequest, caller: Actor): void {
-  const call = startCall(res);
-  const requestId = requestIdOf(req);
-  const fail = failWith(res, call, requestId);
-  const contentLength = declaredLengthOf(req);
-  if (contentLength === -1) return fail(notDecimalLength.code, notDecimalLength.message, true);
-  call.cancelRead = readBody(res, {
-    contentLength,
-    bodyBytesMax: sourceBodyBytesMax,
-    bodyTimeoutMs: deps.bodyTimeoutMs,
-    onError: (error) => fail(error.code, error.message, true),
-    onBody: (bytes) => {
-      const parsed = parseSourceBody(bytes.toString('utf8'));
-      if (!parsed.ok) return fail('ERR_WEBHOOK_SOURCE_BAD_REQUEST', parsed.message);
-      const source = { name: parsed.name, scheme: parsed.scheme, secrets: parsed.secrets, signatureHeader: parsed.header };
-      deps.store
-        .put(source)
-        .then(async (added) => {
-          const outcome = added ? 'added' : 'replaced';
-          auditLog(deps.log, `webhook_source.${outcome}`, caller, { target_source: source.name, scheme: source.scheme, secrets: source.secrets.length });
-          await deps.cache.refresh();
-          const item = sourceItemOf(deps.cache.get(source.name) ?? { ...source, signatureHeader: source.signatureHeader ?? '' });
-          if (!call.aborted) reply(res, added ? 201 : 200, requestId, { ...item, outcome, path: `/v1/webhooks/${source.name}` });
-        })
-        .catch(unavailable(deps, fail, requestId));
-    },
+  const call = startAdminCall(res, req);
+  const { requestId, fail } = call;
+  call.readBody({ bytesMax: sourceBodyBytesMax, timeoutMs: deps.bodyTimeoutMs }, (text) => {
+    const parsed = parseSourceBody(text);
+    if (!parsed.ok) return fail('ERR_WEBHOOK_SOURCE_BAD_REQUEST', parsed.message);
+    const source = { name: parsed.name, scheme: parsed.scheme, secrets: parsed.secrets, signatureHeader: parsed.header };
+    deps.store
+      .put(source)
+      .then(async (added) => {
+        const outcome = added ? 'added' : 'replaced';
+        auditLog(deps.log, `webhook_source.${outcome}`, caller, { target_source: source.name, scheme: source.scheme, secrets: source.secrets.length });
+        await deps.cache.refresh();
+        const item = sourceItemOf(deps.cache.get(source.name) ?? { ...source, signatureHeader: source.signatureHeader ?? '' });
+        if (!call.aborted()) reply(res, added ? 201 : 200, requestId, { ...item, outcome, path: `/v1/webhooks/${source.name}` });
+      })
+      .catch(unavailable(deps, call));
   });
 }
 
 function handleList(deps: SourceRouteDependencies, res: UwsHttpResponse, req: UwsHttpRequest): void {
-  const call = startCall(res);
-  const requestId = requestIdOf(req);
-  const fail = failWith(res, call, requestId);
+  const call = startAdminCall(res, req);
   deps.store.list().then((sources) => {
-    if (!call.aborted) reply(res, 200, requestId, { sources: sources.map(sourceItemOf) });
-  }, unavailable(deps, fail, requestId));
+    if (!call.aborted()) reply(res, 200, call.requestId, { sources: sources.map(sourceItemOf) });
+  }, unavailable(deps, call));
 }
 
 function handleRemove(deps: SourceRouteDependencies, res: UwsHttpResponse, req: UwsHttpRequest, caller: Actor): void {
-  const call = startCall(res);
-  const requestId = requestIdOf(req);
-  const fail = failWith(res, call, requestId);
+  const call = startAdminCall(res, req);
+  const { requestId, fail } = call;
   const name = req.getParameter(0) ?? '';
   // Names are plain ASCII, so a percent-encoded or otherwise odd segment cannot name one.
   if (!sourceNamePattern.test(name)) return fail('ERR_WEBHOOK_SOURCE_BAD_REQUEST', 'the name must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit');
@@ -140,7 +125,7 @@ function handleRemove(deps: SourceRouteDependencies, res: UwsHttpResponse, req: 
       if (!removed) return fail('ERR_WEBHOOK_SOURCE_UNKNOWN', `no webhook source named "${name}"`);
       auditLog(deps.log, 'webhook_source.removed', caller, { target_source: name });
       await deps.cache.refresh();
-      if (!call.aborted) reply(res, 200, requestId, { name, outcome: 'removed' });
+      if (!call.aborted()) reply(res, 200, requestId, { name, outcome: 'removed' });
     })
-    .catch(unavailable(deps, fail, requestId));
+    .catch(unavailable(deps, call));
 }
