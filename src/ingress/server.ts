@@ -136,27 +136,17 @@ function recordingPaths(app: UwsApp, paths: Set<string>, guard: RouteGuard, cors
       guarded(res, req);
     };
   };
+  // A registration records its path (for 404 against 405) and goes through the wrap.
+  const register = (method: string, add: (pattern: string, handler: Handler) => unknown) => (pattern: string, handler: Handler): UwsApp => {
+    paths.add(pattern);
+    add(pattern, wrap(method, pattern, handler));
+    return recording;
+  };
   const recording: UwsApp = {
-    get: (pattern, handler) => {
-      paths.add(pattern);
-      app.get(pattern, wrap('GET', pattern, handler));
-      return recording;
-    },
-    post: (pattern, handler) => {
-      paths.add(pattern);
-      app.post(pattern, wrap('POST', pattern, handler));
-      return recording;
-    },
-    del: (pattern, handler) => {
-      paths.add(pattern);
-      app.del(pattern, wrap('DELETE', pattern, handler));
-      return recording;
-    },
-    options: (pattern, handler) => {
-      paths.add(pattern);
-      app.options(pattern, wrap('OPTIONS', pattern, handler));
-      return recording;
-    },
+    get: register('GET', (pattern, handler) => app.get(pattern, handler)),
+    post: register('POST', (pattern, handler) => app.post(pattern, handler)),
+    del: register('DELETE', (pattern, handler) => app.del(pattern, handler)),
+    options: register('OPTIONS', (pattern, handler) => app.options(pattern, handler)),
     any: (pattern, handler) => {
       app.any(pattern, wrap('ANY', pattern, handler));
       return recording;

@@ -7,40 +7,24 @@
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import { after, before, describe, test } from 'node:test';
-import pino from 'pino';
 import type { Config } from '../../src/config/config';
-import { startEngine, type Engine } from '../../src/engine';
 import { generateKey } from '../../src/auth/key-format';
 import { buildEvent } from '../support/builders';
-import { createTestDatabase } from '../support/database';
-import { request, testConfig, type Answer } from '../support/engine';
+import { callRoute, startLoggedEngine, type LoggedEngine } from '../support/engine';
 import { exchange, headerOf, jsonOf } from '../fuzz/raw-http';
-
-interface Running {
-  readonly engine: Engine;
-  readonly base: string;
-  readonly logs: string[];
-  close(): Promise<void>;
-}
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
 
-async function run(overrides: Partial<Config>): Promise<Running> {
-  const database = await createTestDatabase();
-  const logs: string[] = [];
-  const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(line) });
-  const engine = await startEngine(testConfig(database.url, { logLevel: 'info', ...overrides }), log);
-  const running = { engine, base: `http://127.0.0.1:${engine.port}`, logs, close: async () => { await engine.stop(); await database.drop(); } };
+async function run(overrides: Partial<Config>): Promise<LoggedEngine> {
+  const running = await startLoggedEngine(overrides);
   cleanups.push(running.close);
   return running;
 }
 
-function call(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Answer> {
-  return request(method, `${base}${path}`, body === undefined ? headers : { 'content-type': 'application/json', ...headers }, body);
-}
+const call = callRoute;
 
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 const event = () => JSON.stringify(buildEvent({ timestamp: new Date().toISOString() }));
@@ -71,7 +55,7 @@ const routes: readonly Route[] = [
 
 describe('with keys (auto posture, bootstrap admin key)', () => {
   const adminKey = generateKey();
-  let engine: Running;
+  let engine: LoggedEngine;
   const keys: Record<string, string> = {};
 
   before(async () => {

@@ -4,6 +4,7 @@
  * fetch over loopback and check PostgreSQL directly.
  */
 import pg from 'pg';
+import pino from 'pino';
 import type { Config } from '../../src/config/config';
 import { defaultConfig } from '../../src/config/load-config';
 import { startEngine, type Engine } from '../../src/engine';
@@ -86,4 +87,32 @@ export async function request(method: string, url: string, headers: Record<strin
     json = null;
   }
   return { status: response.status, headers: response.headers, json, text };
+}
+
+export interface LoggedEngine {
+  readonly engine: Engine;
+  readonly base: string;
+  /** Every JSON log line the engine wrote (level info and up), for tests that read them. */
+  readonly logs: string[];
+  /** Stops the engine and drops its database. */
+  close(): Promise<void>;
+}
+
+/** An engine on a fresh database whose log lines are kept in memory. */
+export async function startLoggedEngine(overrides: Partial<Config> = {}): Promise<LoggedEngine> {
+  const database = await createTestDatabase();
+  const logs: string[] = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(line) });
+  const engine = await startEngine(testConfig(database.url, { logLevel: 'info', ...overrides }), log);
+  const close = async (): Promise<void> => {
+    await engine.stop();
+    await database.drop();
+  };
+  return { engine, base: `http://127.0.0.1:${engine.port}`, logs, close };
+}
+
+/** A request to `base + path`; a body that is not a string goes as JSON, with its content type. */
+export function callRoute(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: unknown): Promise<Answer> {
+  const text = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  return request(method, `${base}${path}`, text === undefined ? headers : { 'content-type': 'application/json', ...headers }, text);
 }

@@ -8,46 +8,29 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import pino from 'pino';
 import type { Config } from '../../src/config/config';
-import { startEngine } from '../../src/engine';
 import { generateKey } from '../../src/auth/key-format';
-import { createTestDatabase } from '../support/database';
-import { request, testConfig, type Answer } from '../support/engine';
-
-interface Running {
-  readonly base: string;
-  readonly logs: string[];
-}
+import { callRoute, startLoggedEngine, type LoggedEngine } from '../support/engine';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
 
-async function run(overrides: Partial<Config>): Promise<Running> {
-  const database = await createTestDatabase();
-  const logs: string[] = [];
-  const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(line) });
-  const engine = await startEngine(testConfig(database.url, { logLevel: 'info', ...overrides }), log);
-  cleanups.push(async () => {
-    await engine.stop();
-    await database.drop();
-  });
-  return { base: `http://127.0.0.1:${engine.port}`, logs };
+async function run(overrides: Partial<Config>): Promise<LoggedEngine> {
+  const running = await startLoggedEngine(overrides);
+  cleanups.push(running.close);
+  return running;
 }
 
-function call(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: unknown): Promise<Answer> {
-  const text = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-  return request(method, `${base}${path}`, text === undefined ? headers : { 'content-type': 'application/json', ...headers }, text);
-}
+const call = callRoute;
 
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 const secrets = ['first-secret-do-not-show', 'second-secret-do-not-show'];
 
 describe('with an admin key', () => {
   const adminKey = generateKey();
-  let engine: Running;
+  let engine: LoggedEngine;
   let ingestKey = '';
 
   before(async () => {
