@@ -18,11 +18,10 @@
  * ~140 bytes in Redis: 50k ids/s for 10 minutes is ~4 GB
  * (docs/decisions/0011-dedupe-layers-and-primary-key.md).
  */
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
+import { openFailFastRedis } from '../redis-client';
 import type { Logger } from '../log';
 
-/** A Redis call slower than this is treated as a failure: ingest must not wait on Redis. */
-const commandTimeoutMs = 250;
 
 /** Sets every key with the same PX TTL in one round trip (a script: ~2× a pipeline's ids/s). */
 const rememberScript = `
@@ -43,16 +42,7 @@ export class RedisDedupe {
     this.#keyPrefix = `fg:seen:${databaseId}:`;
     this.#ttlMs = ttlMs;
     this.#log = log;
-    this.#redis = new Redis(url, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: commandTimeoutMs,
-      connectTimeout: 1000,
-      retryStrategy: (times) => Math.min(times * 200, 2000),
-    });
-    // Connection errors are reported through the failing calls; an unhandled 'error'
-    // event would otherwise be printed on every reconnect attempt.
-    this.#redis.on('error', () => undefined);
+    this.#redis = openFailFastRedis(url);
     this.#redis.on('ready', () => this.#markAvailable());
   }
 

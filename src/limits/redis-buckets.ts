@@ -7,11 +7,10 @@
  *
  *   fg:rate:<database id>:<subject>  hash { t: tokens (float, as text), a: updated at (ms, Redis clock) }
  */
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
+import { openFailFastRedis } from '../redis-client';
 import type { BucketLimit } from './token-bucket';
 
-/** A Redis answer slower than this counts as an outage: the request then uses the node's bucket. */
-export const redisCommandTimeoutMs = 250;
 
 // The same arithmetic as takeTokens in ./token-bucket.ts; test/limits keeps the two in step.
 const takeScript = `
@@ -46,15 +45,7 @@ export class RedisBuckets {
 
   constructor(url: string, databaseId: string) {
     this.#keyPrefix = `fg:rate:${databaseId}:`;
-    this.#redis = new Redis(url, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: redisCommandTimeoutMs,
-      connectTimeout: 1000,
-      retryStrategy: (times) => Math.min(times * 200, 2000),
-    });
-    // Failures reach the caller through the failing calls; see src/actors/redis-dedupe.ts.
-    this.#redis.on('error', () => undefined);
+    this.#redis = openFailFastRedis(url);
     // EVALSHA with a fallback to EVAL: one round trip per request.
     this.#redis.defineCommand('floodgateTakeTokens', { numberOfKeys: 1, lua: takeScript });
   }

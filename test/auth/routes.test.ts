@@ -7,22 +7,14 @@
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import { after, before, describe, test } from 'node:test';
-import type { Config } from '../../src/config/config';
 import { generateKey } from '../../src/auth/key-format';
 import { buildEvent } from '../support/builders';
-import { callRoute, startLoggedEngine, type LoggedEngine } from '../support/engine';
+import { callRoute, loggedEngines, type LoggedEngine } from '../support/engine';
 import { exchange, headerOf, jsonOf } from '../fuzz/raw-http';
 
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
-
-async function run(overrides: Partial<Config>): Promise<LoggedEngine> {
-  const running = await startLoggedEngine(overrides);
-  cleanups.push(running.close);
-  return running;
-}
+const engines = loggedEngines();
+after(() => engines.closeAll());
+const run = engines.start;
 
 const call = callRoute;
 

@@ -116,3 +116,18 @@ export function callRoute(base: string, method: string, path: string, headers: R
   const text = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
   return request(method, `${base}${path}`, text === undefined ? headers : { 'content-type': 'application/json', ...headers }, text);
 }
+
+/** Starts logged engines and closes them all at once: `after(() => engines.closeAll())`. */
+export function loggedEngines(): { start(overrides?: Partial<Config>): Promise<LoggedEngine>; closeAll(): Promise<void> } {
+  const started: LoggedEngine[] = [];
+  return {
+    start: async (overrides = {}) => {
+      const running = await startLoggedEngine(overrides);
+      started.push(running);
+      return running;
+    },
+    closeAll: async () => {
+      for (const running of started.splice(0).reverse()) await running.close();
+    },
+  };
+}

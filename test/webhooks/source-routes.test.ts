@@ -8,20 +8,12 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import type { Config } from '../../src/config/config';
 import { generateKey } from '../../src/auth/key-format';
-import { callRoute, startLoggedEngine, type LoggedEngine } from '../support/engine';
+import { callRoute, loggedEngines, type LoggedEngine } from '../support/engine';
 
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
-
-async function run(overrides: Partial<Config>): Promise<LoggedEngine> {
-  const running = await startLoggedEngine(overrides);
-  cleanups.push(running.close);
-  return running;
-}
+const engines = loggedEngines();
+after(() => engines.closeAll());
+const run = engines.start;
 
 const call = callRoute;
 
