@@ -30,7 +30,8 @@ export default async function runActor(input: ActorInput): Promise<void> {
     if (priority.applied) log.info({ nice: config.actorNice, threadId: priority.threadId }, 'actor thread niceness set');
     else log.warn({ nice: config.actorNice, reason: priority.reason }, 'actor thread niceness not set');
   }
-  const writer = await BatchWriter.open(input.connectionString, log, { flushAfterBytes: config.writerFlushAfterBytes });
+  const rollupShard = config.rollups === 'on' ? actorIndex : null;
+  const writer = await BatchWriter.open(input.connectionString, log, { flushAfterBytes: config.writerFlushAfterBytes }, rollupShard);
   const sharedLayer = config.redisUrl === null ? null : new RedisDedupe(config.redisUrl, input.databaseId, config.redisDedupeTtlMs, log);
   // Measurements are posted once per second (and once more after the drain), never per event.
   const stats = new ActorStats(actorIndex);

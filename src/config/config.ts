@@ -42,6 +42,8 @@ export interface Config {
   readonly retryAttemptsMax: number;
   /** backend_flush_after of the writer sessions, in bytes; 0 leaves the server's setting. */
   readonly writerFlushAfterBytes: number;
+  /** on: each write also updates the rollup tables in its transaction; off only to measure their cost (FLOODGATE_ROLLUPS). */
+  readonly rollups: 'on' | 'off';
 
   /** Limits on input, checked while the body streams in where possible. */
   readonly bodyBytesMax: number;

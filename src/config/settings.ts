@@ -190,6 +190,15 @@ export const settingsByKey = {
     max: 2 * MiB, multipleOf: 8 * KiB, unit: 'bytes',
     description: "PostgreSQL backend_flush_after for the actors' writer sessions: the backend asks the kernel to write out every this many bytes it wrote, so writeback never comes in stalling bursts. 0 leaves the server's own setting.",
   },
+  rollups: {
+    /*
+     * A benchmark switch, not a feature flag: off exists to measure what the rollup upserts
+     * cost ingest (docs/decisions/0021-rollups-in-the-write-transaction.md). Rows written
+     * while it is off are missing from the rollups until `floodgate rollups rebuild`.
+     */
+    env: 'FLOODGATE_ROLLUPS', flag: '--rollups', kind: 'enum', default: 'on', values: ['on', 'off'], unit: 'mode',
+    description: 'on: every write transaction also adds its rows to the per-minute and per-day rollup tables. off: a benchmark switch to measure their cost; rows written while off are missing from the rollups until `floodgate rollups rebuild`.',
+  },
   bodyBytesMax: {
     env: 'FLOODGATE_BODY_BYTES_MAX', flag: '--body-bytes-max', kind: 'bytes', default: 10 * MiB, min: KiB,
     max: 256 * MiB, unit: 'bytes', description: 'Largest request body as sent (before gzip decoding); larger is 413.',

@@ -6,6 +6,7 @@ import { RingEvent } from '../ring/envelope-reader';
 import { copyColumns, CopyEncoder, copyIntoEventsSql } from './copy-encoder';
 import { deadLetterReasonOf, insertDeadLetter } from './dead-letters';
 import { dayOfUs, isPartitionableDay, PartitionCache } from './partitions';
+import { RollupCounts } from './rollup-counts';
 import { classifyDatabaseError, errorCodeOf } from './retry-policy';
 import { errorFields, type SinkLogger } from './sink-logger';
 import { connectWriterSession, defaultWriterSession, type WriterSessionOptions } from './writer-session';
@@ -26,6 +27,13 @@ import { connectWriterSession, defaultWriterSession, type WriterSessionOptions }
  *     ▼                                             ▼
  *   bisect: each half through the duplicate path in its own transaction, recursively;
  *     a row failing alone goes to dead_letters with its SQLSTATE and message.
+ *
+ * Rollups: when the writer has a rollup shard, every transaction that inserts rows also adds
+ * the counts of exactly the rows it inserted to event_counts_minute and event_counts_daily
+ * (src/sink/rollup-counts.ts): on the fast path the upserts ride in the COPY's own Query
+ * message (one implicit transaction), on the staging path they follow the INSERT's
+ * RETURNING before COMMIT. Dead-lettered and duplicate rows are never counted, and a
+ * rolled-back attempt takes its counts with it.
  *
  * Transient and fatal errors (src/sink/retry-policy.ts decides) are thrown as they came,
  * with their `.code`; the caller retries with backoff. The writer reconnects on the next
@@ -99,6 +107,8 @@ export class BatchWriter {
   readonly #partitions = new PartitionCache();
   readonly #encoder = new CopyEncoder();
   readonly #settled = new Map<string, EventOutcome>();
+  /** Null when rollups are off (FLOODGATE_ROLLUPS=off, a benchmark switch). */
+  readonly #rollups: RollupCounts | null;
   #client: pg.Client | null = null;
   #broken = false;
   #stagingReady = false;
@@ -106,14 +116,21 @@ export class BatchWriter {
   #closed = false;
   #identity = new Uint32Array(0);
 
-  private constructor(connectionString: string, session: WriterSessionOptions, logger: SinkLogger) {
+  private constructor(connectionString: string, session: WriterSessionOptions, logger: SinkLogger, rollupShard: number | null) {
+    this.#rollups = rollupShard === null ? null : new RollupCounts(rollupShard);
     this.#connectionString = connectionString;
     this.#session = session;
     this.#logger = logger;
   }
 
-  static async open(connectionString: string, logger: SinkLogger, session: WriterSessionOptions = defaultWriterSession): Promise<BatchWriter> {
-    const writer = new BatchWriter(connectionString, session, logger);
+  /** `rollupShard`: the actor index under which this writer counts its rows; null writes no rollups. */
+  static async open(
+    connectionString: string,
+    logger: SinkLogger,
+    session: WriterSessionOptions = defaultWriterSession,
+    rollupShard: number | null = null,
+  ): Promise<BatchWriter> {
+    const writer = new BatchWriter(connectionString, session, logger, rollupShard);
     await writer.#connection();
     return writer;
   }
@@ -188,7 +205,7 @@ export class BatchWriter {
       // which 'finish' waits for, and rolls it back on error. BEGIN and COMMIT around it
       // were two more round trips per batch, about 40% of the driver's CPU per row at
       // 100-row batches (docs/decisions/0004-copy-pipelining.md).
-      await this.#copy(client, copyIntoEventsSql, rows, indices);
+      await this.#copy(client, copyIntoEventsSql, rows, indices, this.#rollupSqlOf(rows, indices));
       for (const index of indices) outcomes[index] = EventOutcome.committed;
       return;
     } catch (error) {
@@ -240,17 +257,25 @@ export class BatchWriter {
       this.#stagingReady = true;
     }
     state.transactions += 1;
-    const inserted = await this.#inTransaction(client, async () => {
+    const stored = await this.#inTransaction(client, async () => {
       await this.#copy(client, copyIntoStagingSql, rows, indices);
       const result = await client.query<{ event_id: string }>(insertFromStagingSql);
-      return new Set(result.rows.map((row) => row.event_id));
+      const storedIndices = insertedIndices(rows, indices, result.rows);
+      const rollupSql = this.#rollupSqlOf(rows, storedIndices);
+      if (rollupSql !== '') await client.query(rollupSql);
+      return storedIndices;
     });
-    for (const index of indices) {
-      const eventId = (rows[index] as BatchRow).event.eventId;
-      // An id holding a lone surrogate comes back from the server as U+FFFD.
-      const stored = inserted.has(eventId) || inserted.has(Buffer.from(eventId, 'utf8').toString('utf8'));
-      outcomes[index] = stored ? EventOutcome.committed : EventOutcome.duplicate;
-    }
+    for (const index of indices) outcomes[index] = EventOutcome.duplicate;
+    for (const index of stored) outcomes[index] = EventOutcome.committed;
+  }
+
+  /** The rollup upserts counting rows[indices], or '' when rollups are off. */
+  #rollupSqlOf(rows: readonly BatchRow[], indices: Uint32Array): string {
+    const rollups = this.#rollups;
+    if (rollups === null) return '';
+    rollups.reset();
+    for (const index of indices) rollups.add((rows[index] as BatchRow).event);
+    return rollups.upsertSql();
   }
 
   /**
@@ -288,7 +313,13 @@ export class BatchWriter {
     }
   }
 
-  async #copy(client: pg.Client, sql: string, rows: readonly BatchRow[], indices: Uint32Array): Promise<void> {
+  async #copy(
+    client: pg.Client,
+    sql: string,
+    rows: readonly BatchRow[],
+    indices: Uint32Array,
+    trailingSql = '',
+  ): Promise<void> {
     const encoder = this.#encoder;
     encoder.reset();
     for (const index of indices) {
@@ -299,7 +330,7 @@ export class BatchWriter {
     }
     // copyIn settles only once the socket has let go of the encoder's buffer, so the next
     // batch may overwrite it whatever the outcome of this one.
-    await copyIn(client, sql, encoder.finish());
+    await copyIn(client, sql, encoder.finish(), trailingSql);
   }
 
   async #inTransaction<T>(client: pg.Client, work: () => Promise<T>): Promise<T> {
@@ -383,6 +414,18 @@ const connectionLostPattern = /Connection terminated|not queryable|Client was cl
 
 function isMissingPartition(error: unknown): boolean {
   return errorCodeOf(error) === '23514' && error instanceof Error && error.message.startsWith('no partition of relation');
+}
+
+/** Which of rows[indices] the INSERT returned, i.e. inserted. */
+function insertedIndices(rows: readonly BatchRow[], indices: Uint32Array, returned: readonly { event_id: string }[]): Uint32Array {
+  const inserted = new Set(returned.map((row) => row.event_id));
+  const stored: number[] = [];
+  for (const index of indices) {
+    const eventId = (rows[index] as BatchRow).event.eventId;
+    // An id holding a lone surrogate comes back from the server as U+FFFD.
+    if (inserted.has(eventId) || inserted.has(Buffer.from(eventId, 'utf8').toString('utf8'))) stored.push(index);
+  }
+  return Uint32Array.from(stored);
 }
 
 function settledKey(event: RowEvent): string {

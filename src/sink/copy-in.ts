@@ -21,11 +21,12 @@ import type pg from 'pg';
  * writing it: after that the caller may reuse its buffer, even when the server answered
  * an early error while our bytes were still queued.
  */
-export function copyIn(client: pg.Client, sql: string, payload: Uint8Array): Promise<number> {
+export function copyIn(client: pg.Client, sql: string, payload: Uint8Array, trailingSql = ''): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     // pg accepts any object with submit() (a "submittable") and routes the server's answers
     // to its handle* methods; the typings only know pg's own query shapes.
-    client.query(new CopyInQuery(sql, payload, resolve, reject) as unknown as pg.QueryConfig);
+    const message = trailingSql === '' ? queryMessage(sql) : queryMessageWith(sql, trailingSql);
+    client.query(new CopyInQuery(message, payload, resolve, reject) as unknown as pg.QueryConfig);
   });
 }
 
@@ -33,6 +34,15 @@ const queryTag = 0x51; // 'Q'
 const copyDataTag = 0x64; // 'd'
 const copyDoneTag = 0x63; // 'c'
 const copyDone = Buffer.from([copyDoneTag, 0, 0, 0, 4]);
+
+/**
+ * `trailingSql` (statements after the COPY, e.g. the batch's rollup upserts) goes in the
+ * same Query message. PostgreSQL runs a multi-statement simple query as one implicit
+ * transaction, reading the COPY's data when it reaches the COPY and going on to the next
+ * statement after CopyDone: the statements commit or roll back together, still in one
+ * round trip (docs/decisions/0021-rollups-in-the-write-transaction.md). A failure in any
+ * of them rolls all of them back and skips the rest.
+ */
 
 /**
  * Query messages by statement: the sink uses two statements (COPY into events or into its
@@ -43,14 +53,24 @@ const queryMessages = new Map<string, Buffer>();
 function queryMessage(sql: string): Buffer {
   let message = queryMessages.get(sql);
   if (message === undefined) {
-    const sqlBytes = Buffer.byteLength(sql, 'utf8');
-    message = Buffer.allocUnsafe(1 + 4 + sqlBytes + 1);
-    message[0] = queryTag;
-    message.writeUInt32BE(4 + sqlBytes + 1, 1);
-    message.write(sql, 5, 'utf8');
-    message[5 + sqlBytes] = 0;
+    message = encodeQuery(sql);
     queryMessages.set(sql, message);
   }
+  return message;
+}
+
+/** A Query message for `sql;trailingSql`, built for one call (the trailing text changes per batch). */
+function queryMessageWith(sql: string, trailingSql: string): Buffer {
+  return encodeQuery(`${sql};${trailingSql}`);
+}
+
+function encodeQuery(text: string): Buffer {
+  const textBytes = Buffer.byteLength(text, 'utf8');
+  const message = Buffer.allocUnsafe(1 + 4 + textBytes + 1);
+  message[0] = queryTag;
+  message.writeUInt32BE(4 + textBytes + 1, 1);
+  message.write(text, 5, 'utf8');
+  message[5 + textBytes] = 0;
   return message;
 }
 
@@ -76,7 +96,7 @@ interface PgSocket {
 type Answer = { readonly ok: true; readonly rows: number } | { readonly ok: false; readonly error: unknown };
 
 class CopyInQuery {
-  readonly #sql: string;
+  readonly #message: Buffer;
   readonly #payload: Uint8Array;
   readonly #resolve: (rows: number) => void;
   readonly #reject: (error: unknown) => void;
@@ -85,8 +105,8 @@ class CopyInQuery {
   /** False only while the socket holds the payload; a query refused before submit() never wrote it. */
   #written = true;
 
-  constructor(sql: string, payload: Uint8Array, resolve: (rows: number) => void, reject: (error: unknown) => void) {
-    this.#sql = sql;
+  constructor(message: Buffer, payload: Uint8Array, resolve: (rows: number) => void, reject: (error: unknown) => void) {
+    this.#message = message;
     this.#payload = payload;
     this.#resolve = resolve;
     this.#reject = reject;
@@ -96,7 +116,7 @@ class CopyInQuery {
     const socket = connection.stream;
     this.#written = false;
     socket.cork();
-    socket.write(queryMessage(this.#sql));
+    socket.write(this.#message);
     socket.write(copyDataHeader(this.#payload.length));
     // Called once the payload has been handed to the kernel, or with an error if the
     // socket was destroyed first: either way Node holds no reference to it any more.

@@ -144,6 +144,35 @@ const migrations: readonly Migration[] = [
       'INSERT INTO floodgate_database DEFAULT VALUES ON CONFLICT DO NOTHING',
     ],
   },
+  /**
+   * v6: rollups, counts of stored events per UTC minute and per UTC day by (event_type,
+   * source). Each actor's writer adds its batch's counts in the transaction that inserts the
+   * rows (src/sink/rollup-counts.ts), under its own `shard` so that two actors never wait on
+   * one row; readers sum the shards. Keys compare bytes like event_id (decision 0007).
+   * docs/decisions/0021-rollups-in-the-write-transaction.md.
+   */
+  {
+    version: 6,
+    name: 'event_counts',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS event_counts_minute (
+         bucket timestamptz NOT NULL,
+         event_type text COLLATE "C" NOT NULL,
+         source text COLLATE "C" NOT NULL,
+         shard smallint NOT NULL,
+         count bigint NOT NULL CHECK (count >= 0),
+         PRIMARY KEY (bucket, event_type, source, shard)
+       )`,
+      `CREATE TABLE IF NOT EXISTS event_counts_daily (
+         day date NOT NULL,
+         event_type text COLLATE "C" NOT NULL,
+         source text COLLATE "C" NOT NULL,
+         shard smallint NOT NULL,
+         count bigint NOT NULL CHECK (count >= 0),
+         PRIMARY KEY (day, event_type, source, shard)
+       )`,
+    ],
+  },
 ];
 
 /** The highest schema version this build knows. */
