@@ -60,7 +60,7 @@ describe('settings table', () => {
   const expectedEnvNames = [
     'PORT', 'FLOODGATE_HOST', 'DATABASE_URL', 'REDIS_URL', 'FLOODGATE_REDIS_DEDUPE_TTL_MS', 'FLOODGATE_ACK', 'FLOODGATE_DATA_DIR',
     'FLOODGATE_EMBEDDED_PG_PORT', 'FLOODGATE_ACTORS', 'FLOODGATE_ACTOR_NICE', 'FLOODGATE_RING_BYTES', 'FLOODGATE_BATCH_ROWS_MAX',
-    'FLOODGATE_BATCH_WAIT_MS', 'FLOODGATE_DEDUPE_WINDOW_ENTRIES_MAX', 'FLOODGATE_RETRY_ATTEMPTS_MAX', 'FLOODGATE_WRITER_FLUSH_AFTER_BYTES',
+    'FLOODGATE_BATCH_WAIT_MS', 'FLOODGATE_DEDUPE_WINDOW_ENTRIES_MAX', 'FLOODGATE_RETRY_ATTEMPTS_MAX', 'FLOODGATE_WRITER_FLUSH_AFTER_BYTES', 'FLOODGATE_ROLLUPS',
     'FLOODGATE_BODY_BYTES_MAX', 'FLOODGATE_BODY_DECODED_BYTES_MAX', 'FLOODGATE_EVENTS_PER_REQUEST_MAX',
     'FLOODGATE_EVENT_BYTES_MAX', 'FLOODGATE_ATTRIBUTES_BYTES_MAX', 'FLOODGATE_ATTRIBUTES_DEPTH_MAX',
     'FLOODGATE_TIMESTAMP_PAST_MS', 'FLOODGATE_TIMESTAMP_FUTURE_MS', 'FLOODGATE_BODY_TIMEOUT_MS',
@@ -465,6 +465,12 @@ describe('enums', () => {
     }
     assert.equal(loadConfig({ env: { FLOODGATE_ACK: ' async ' }, argv: [] }).ackMode, 'async');
     assert.deepEqual(problemsOf({ FLOODGATE_ACK: 'fast' }), ['FLOODGATE_ACK (--ack) = "fast": expected one of durable, async']);
+  });
+
+  test('FLOODGATE_ROLLUPS: on by default, off only when asked, anything else refused', () => {
+    assert.equal(loadConfig({ env: {}, argv: [] }).rollups, 'on');
+    assert.equal(loadConfig({ env: {}, argv: ['--rollups', 'off'] }).rollups, 'off');
+    assert.deepEqual(problemsOf({ FLOODGATE_ROLLUPS: 'false' }), ['FLOODGATE_ROLLUPS (--rollups) = "false": expected one of on, off']);
   });
 });
 

@@ -96,6 +96,23 @@ test('verify and rebuild refuse bad ranges with exit 2', async () => {
   assert.equal((await rollups('verify', '--from', '2026-12-02', '--to', '2026-12-01')).code, 2);
 });
 
+test('FLOODGATE_ROLLUPS=off writes no counts (a benchmark switch); verify sees the gap and rebuild fills it', async () => {
+  const off = await startTestEngine({ rollups: 'off' });
+  try {
+    const answer = await post(`${off.baseUrl}/v1/events/bulk`, JSON.stringify({ events: wireEvents(10, 'off') }), json);
+    assert.equal(answer.status, 200, answer.text);
+    assert.deepEqual(await off.query('SELECT * FROM event_counts_minute'), []);
+    const io = { out: () => undefined, err: () => undefined };
+    const env = { DATABASE_URL: off.databaseUrl };
+    assert.equal(await runRollups(['verify'], env, io), 1);
+    const range = ['--from', new Date(Date.now() - dayMs).toISOString(), '--to', new Date().toISOString()];
+    assert.equal(await runRollups(['rebuild', ...range], env, io), 0);
+    assert.equal(await runRollups(['verify'], env, io), 0);
+  } finally {
+    await off.close();
+  }
+});
+
 test('kill -9 twice under load with late events and two actors: the real CLI verifies 0 differences', { timeout: 120_000 }, async () => {
   const database = await createTestDatabase();
   const port = await freePort();
