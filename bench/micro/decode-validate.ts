@@ -1,6 +1,6 @@
 /**
- * Ingress per event: body decode (src/ingress/decode-body.ts) plus validation
- * (src/ingress/validate-event.ts) of a 100-event bulk body in each format, and a single
+ * Ingress per event: body decode (src/decode/decode-body.ts) plus validation
+ * (src/validate/validate-event.ts) of a 100-event bulk body in each format, and a single
  * event. JSON.parse alone is the floor any JSON path pays; "pre-counted" skips the event
  * pre-count that the streaming reader already did for uncompressed bodies (and uses that
  * scan's attribute spans, as the server does); "re-serialised attributes" validates the
@@ -10,10 +10,10 @@
  */
 import { pack } from 'msgpackr';
 import { defaultConfig } from '../../src/config/load-config';
-import { decodeBulkBody, decodeSingleBody } from '../../src/ingress/decode-body';
-import type { BodyFormat } from '../../src/ingress/body-format';
-import { EventCountScanner } from '../../src/ingress/event-count-scanner';
-import { validateEvent } from '../../src/ingress/validate-event';
+import { decodeBulkBody, decodeSingleBody } from '../../src/decode/decode-body';
+import type { BodyFormat } from '../../src/decode/body-format';
+import { EventCountScanner } from '../../src/decode/event-count-scanner';
+import { validateEvent } from '../../src/validate/validate-event';
 import { consume, validationContext, wireEvents, type MicroSuite, type MicroTask } from './micro-suite';
 
 const eventsPerBody = 100;

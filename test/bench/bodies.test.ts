@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultConfig } from '../../src/config/load-config';
-import { decodeBulkBody, decodeSingleBody } from '../../src/ingress/decode-body';
-import { validateEvent } from '../../src/ingress/validate-event';
+import { decodeBulkBody, decodeSingleBody } from '../../src/decode/decode-body';
+import { validateEvent } from '../../src/validate/validate-event';
 import { buildBodyTemplate, eventIdOf, stampBody } from '../../bench/load/bodies';
 import { countAnswer } from '../../bench/load/interval-stats';
 import type { Format } from '../../bench/load/scenario';

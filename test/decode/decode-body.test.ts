@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Packr } from 'msgpackr';
 import type { ErrorCode, EventError } from '../../src/errors';
-import { decodeBulkBody, decodeSingleBody, jsonErrorOffset, msgpackProblem, type DecodedBody } from '../../src/ingress/decode-body';
-import { EventCountScanner } from '../../src/ingress/event-count-scanner';
-import { UndecodableItem, validateEvent } from '../../src/ingress/validate-event';
+import { decodeBulkBody, decodeSingleBody, jsonErrorOffset, msgpackProblem, type DecodedBody } from '../../src/decode/decode-body';
+import { EventCountScanner } from '../../src/decode/event-count-scanner';
+import { UndecodableItem, validateEvent } from '../../src/validate/validate-event';
 import { Prng } from '../support/prng';
 import { buildContext, buildEvent, buildEvents, jsonBody, msgpackBody, ndjsonBody } from '../support/builders';
 

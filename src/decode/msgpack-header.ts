@@ -1,7 +1,7 @@
 /**
  * The event count a msgpack bulk body declares in its first bytes: a top-level array, or
  * a map whose first key is `events` holding an array. Used by the streaming
- * EventCountScanner (src/ingress/event-count-scanner.ts) as the header arrives, and by
+ * EventCountScanner (src/decode/event-count-scanner.ts) as the header arrives, and by
  * decodeBulkBody for bodies that were not scanned while they streamed.
  */
 

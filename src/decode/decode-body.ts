@@ -6,10 +6,10 @@ import type { BodyFormat } from './body-format';
 import { bodyDepthMax, EventCountScanner, jsonNestsDeeperThan, type AttributeSpans } from './event-count-scanner';
 import { msgpackDeclaredEventCount } from './msgpack-header';
 import { describeValue, isPlainObject } from './client-input';
-import { UndecodableItem } from './validate-event';
+import { UndecodableItem } from '../validate/validate-event';
 import { jsonErrorOffset } from './json-syntax';
 import { msgpackProblem } from './msgpack-check';
-import { isValidRequestId, requestIdCharsMax } from './request-id';
+import { isValidRequestId, requestIdCharsMax } from '../ingress/request-id';
 
 export { jsonErrorOffset } from './json-syntax';
 export { msgpackProblem } from './msgpack-check';

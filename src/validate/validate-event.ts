@@ -1,10 +1,10 @@
 import type { Config } from '../config/config';
 import type { EventError } from '../errors';
 import type { ValidEvent } from '../event';
-import { describeValue, eventError, isPlainObject, isWellFormed, quotedCharsMax, quoteLimited } from './client-input';
+import { describeValue, eventError, isPlainObject, isWellFormed, quotedCharsMax, quoteLimited } from '../decode/client-input';
 import { deriveEventId, generateEventId } from './event-id';
 import { parseTimestamp } from './timestamp';
-import type { RawAttributes } from './decode-body';
+import type { RawAttributes } from '../decode/decode-body';
 import { checkAttributes } from './validate-attributes';
 
 /**
@@ -18,7 +18,7 @@ import { checkAttributes } from './validate-attributes';
  * - text fields are strings within their length, without NUL and without lone UTF-16
  *   surrogates. Lengths count Unicode code points, as PostgreSQL's char_length does, so
  *   an emoji is one character;
- * - timestamp parses (src/ingress/timestamp.ts) and falls in the accepted window;
+ * - timestamp parses (src/validate/timestamp.ts) and falls in the accepted window;
  * - attributes are a plain object of JSON values, within attributesDepthMax and
  *   attributesBytesMax, with no `__proto__` key, no `\u0000` and no lone surrogate;
  * - the event's estimated encoded size is within eventBytesMax.

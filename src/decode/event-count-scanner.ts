@@ -89,7 +89,7 @@ export interface AttributeSpans {
  * newline counts too.
  *
  * msgpack reads the declared length of the events array from the header
- * (src/ingress/msgpack-header.ts): a top-level array, or a map whose first key is
+ * (src/decode/msgpack-header.ts): a top-level array, or a map whose first key is
  * `events`. Any other header leaves the count at 0 and the decoder checks the count after
  * decoding.
  */

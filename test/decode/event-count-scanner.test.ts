@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pack } from 'msgpackr';
-import { bodyDepthMax, EventCountScanner, jsonNestsDeeperThan } from '../../src/ingress/event-count-scanner';
-import { msgpackDeclaredEventCount } from '../../src/ingress/msgpack-header';
+import { bodyDepthMax, EventCountScanner, jsonNestsDeeperThan } from '../../src/decode/event-count-scanner';
+import { msgpackDeclaredEventCount } from '../../src/decode/msgpack-header';
 import { buildEvent, buildEvents, chunksOf, jsonBody, ndjsonBody } from '../support/builders';
 import { Prng } from '../support/prng';
 
