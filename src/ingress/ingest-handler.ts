@@ -22,8 +22,9 @@ import type { Logger } from '../log';
 import { drainBodyThenAnswer } from './body-drain';
 import { bodyFormatOf, type BodyFormat } from '../decode/body-format';
 import { declaredLengthOf, notDecimalLength, readBody } from './body-reader';
-import { decodeBulkBody, decodeSingleBody, nestedTooDeep, type RawAttributes } from '../decode/decode-body';
-import { EventCountScanner } from '../decode/event-count-scanner';
+import { nestedTooDeep } from '../decode/body-depth';
+import { decodeBulkBody, decodeSingleBody, type RawAttributes } from '../decode/decode-body';
+import { EventCountScanner, scanBody } from '../decode/event-count-scanner';
 import { contentEncodingOf, gunzipBounded } from './gunzip-bounded';
 import { reply, replyError } from './http-reply';
 import type { IngestPipeline } from './ingest-pipeline';
@@ -98,7 +99,8 @@ export function handleIngest(deps: IngestDependencies, route: IngestRoute, res: 
   }
   const { format, gzip } = checked;
   // Events are counted while the body streams only when the bytes are the events themselves.
-  const scanner = route === 'v1-bulk' || route === 'webhook-batch' ? (gzip ? null : new EventCountScanner(format)) : null;
+  const bulk = route === 'v1-bulk' || route === 'webhook-batch';
+  const scanner = bulk && !gzip ? new EventCountScanner(format) : null;
   const { eventsPerRequestMax } = deps.config;
   call.cancelRead = readBody(res, {
     contentLength: headers.contentLength,
@@ -188,8 +190,10 @@ function ingestBody(deps: IngestDependencies, route: IngestRoute, res: UwsHttpRe
     if (!decoded.ok) return call.answered(replyError(res, requestId, decoded.error.code, decoded.error.message), decoded.error.code);
     items = [decoded.item];
   } else {
-    // Uncompressed bodies were already counted while they streamed in.
-    const decoded = decodeBulkBody(request.format, request.bytes, deps.config, request.scanner === null ? {} : { scanner: request.scanner });
+    // Uncompressed bodies were scanned while they streamed in; gunzipped ones are scanned
+    // now, before the decoder allocates anything for them.
+    const scan = request.scanner === null ? scanBody(request.format, request.bytes) : request.scanner.summary();
+    const decoded = decodeBulkBody(request.format, request.bytes, deps.config, scan);
     if (!decoded.ok) return call.answered(replyError(res, requestId, decoded.error.code, decoded.error.message), decoded.error.code);
     items = decoded.items;
     lineErrors = decoded.lineErrors;

@@ -1,7 +1,7 @@
 import type { ErrorCode, EventError } from '../errors';
 import { describeValue, eventError, isPlainObject, isWellFormed, quotedCharsMax, quoteLimited } from '../decode/client-input';
 import type { RawAttributes } from '../decode/decode-body';
-import { attributesKeyIds } from '../decode/event-count-scanner';
+import { attributesKeyIds } from '../decode/body-scan';
 import type { ValidationContext } from './validate-event';
 
 /**

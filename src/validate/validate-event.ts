@@ -5,6 +5,7 @@ import { describeValue, eventError, isPlainObject, isWellFormed, quotedCharsMax,
 import { deriveEventId, generateEventId } from './event-id';
 import { parseTimestamp } from './timestamp';
 import type { RawAttributes } from '../decode/decode-body';
+import { UndecodableItem } from '../decode/undecodable-item';
 import { checkAttributes } from './validate-attributes';
 
 /**
@@ -44,18 +45,6 @@ export interface ValidationContext {
 }
 
 export type ValidationResult = { ok: true; event: ValidEvent; idGenerated: boolean } | { ok: false; error: EventError };
-
-/**
- * Stands in `items` for an item the decoder could not decode (an NDJSON line that is not
- * JSON, a msgpack map with a `__proto__` key…), so that one bad item never sinks the
- * others; validateEvent reports its error at the index it is given.
- */
-export class UndecodableItem {
-  readonly error: EventError;
-  constructor(error: EventError) {
-    this.error = error;
-  }
-}
 
 const eventIdCharsMax = 128;
 const eventTypeCharsMax = 128;

@@ -32,7 +32,7 @@ function decodeInChunks(body: Buffer, chunkSizes: () => number): Extract<Decoded
     scanner.feed(body.subarray(at, at + size));
     at += size;
   }
-  const decoded = decodeBulkBody('json', body, limits, { scanner });
+  const decoded = decodeBulkBody('json', body, limits, scanner.summary());
   if (!decoded.ok) assert.fail(`body refused: ${decoded.error.message}\n${body.toString('utf8')}`);
   return decoded;
 }
