@@ -1,23 +1,24 @@
 /**
- * src/decode: a request body's bytes to the items validation checks. Data flows one way;
- * no stage calls back into the one before it:
+ * src/decode: a request body's bytes to the items validation checks. Data flows one way:
+ * each step takes the previous step's output and never calls back into it.
  *
- *   src/ingress  readBody ──chunk──▶ EventCountScanner.feed   (refuses: too many, too deep)
- *                   │                                 │
- *                   ▼                                 │ (gzip: scanBody after gunzip)
- *                gunzipBounded                        │
- *                   │ bytes                           ▼ BodyScan: count, depth, attribute spans
- *   src/decode   decodeBulkBody(format, bytes, limits, scan) ─▶ items, lineErrors, RawAttributes
- *                   │
- *   src/validate validateEvent(item, index, {rawAttributes}) ─▶ ValidEvent or EventError
- *                   │
- *   src/ingress  IngestPipeline ─▶ RingRouter ─▶ src/ring
+ *   src/ingress   readBody ──chunk──▶ EventCountScanner.feed (refuses: too many, too deep)
+ *                    │                           │
+ *                 gunzipBounded                  │ gzip bodies: scanBody after gunzip
+ *                    │ bytes                     ▼
+ *                    │             BodyScan (count, depth, attribute spans)
+ *                    ▼                           │
+ *   src/decode    decodeBulkBody(format, bytes, limits, scan)
+ *                    │ items, lineErrors (UndecodableItem), RawAttributes (bytes + spans)
+ *                    ▼
+ *   src/ingress   IngestPipeline.submit
+ *                    ├─▶ src/validate  validateEvent(item, index, {rawAttributes})
+ *                    └─▶ RingRouter ─▶ src/ring
  *
- * Before this split the body bounced between this module and the scanner five times (the
- * handler passed the live scanner in; the decoder made one for gzip bodies; it read spans
- * back from it; single bodies and NDJSON lines took depth checks from it; the streaming
- * check took its answer from here). Now the scanner hands over a BodyScan and the depth
- * rule lives in body-depth.ts, which both read.
+ * Why one way: the decoder used to take the live scanner, build its own for gzip bodies
+ * and read spans back from it, so the body's path crossed this module and the scanner's
+ * five times. The scanner now hands over a BodyScan (src/decode/body-scan.ts), and the
+ * depth rule both need lives in src/decode/body-depth.ts.
  */
 import { isUtf8 } from 'node:buffer';
 import { Unpackr } from 'msgpackr';

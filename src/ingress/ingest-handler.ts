@@ -2,9 +2,10 @@
  * The ingest request lifecycle, shared by every route that takes events:
  *
  *   headers ─▶ checks (draining, media type, encoding, Content-Length, request id)
- *     ─▶ body streams in (byte limit, event count, timeout) ─▶ gunzip (bounded)
- *     ─▶ decode ─▶ rate limit (key or address; whole request or 429: src/limits)
- *     ─▶ validate each event ─▶ ring router (all rings or none; full → 503)
+ *     ─▶ body streams in (byte limit, timeout; bulk: EventCountScanner counts events)
+ *     ─▶ gunzip (bounded; bulk: scanned whole now) ─▶ decode the bytes + the scan's
+ *        summary (src/decode) ─▶ rate limit (key or address; whole request or 429: src/limits)
+ *     ─▶ validate each event (src/validate) ─▶ ring router (all rings or none; full → 503)
  *     ─▶ async: 202 now │ durable: wait for the actors' outcomes, then 200 (or 503)
  *
  * uWebSockets.js lets `req` be read only synchronously inside the route handler, so all
