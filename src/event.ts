@@ -23,7 +23,7 @@ export interface ValidEvent {
    * bytes of that text. `{}` when the event had none. Already checked for size, depth and
    * `\u0000` at validation. Bytes are what crosses the ring (actors always see bytes), and
    * on the ingress side they are the very bytes a JSON bulk body held, when the scanner
-   * could vouch for them (src/ingress/event-count-scanner.ts, AttributeSpans).
+   * could vouch for them (src/decode/event-count-scanner.ts, AttributeSpans).
    */
   readonly attributesJson: string | Uint8Array;
 }

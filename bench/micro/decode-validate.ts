@@ -1,6 +1,6 @@
 /**
- * Ingress per event: body decode (src/ingress/decode-body.ts) plus validation
- * (src/ingress/validate-event.ts) of a 100-event bulk body in each format, and a single
+ * Ingress per event: body decode (src/decode/decode-body.ts) plus validation
+ * (src/validate/validate-event.ts) of a 100-event bulk body in each format, and a single
  * event. JSON.parse alone is the floor any JSON path pays; "pre-counted" skips the event
  * pre-count that the streaming reader already did for uncompressed bodies (and uses that
  * scan's attribute spans, as the server does); "re-serialised attributes" validates the
@@ -10,10 +10,11 @@
  */
 import { pack } from 'msgpackr';
 import { defaultConfig } from '../../src/config/load-config';
-import { decodeBulkBody, decodeSingleBody } from '../../src/ingress/decode-body';
-import type { BodyFormat } from '../../src/ingress/body-format';
-import { EventCountScanner } from '../../src/ingress/event-count-scanner';
-import { validateEvent } from '../../src/ingress/validate-event';
+import { decodeBulkBody, decodeSingleBody } from '../../src/decode/decode-body';
+import type { BodyFormat } from '../../src/decode/body-format';
+import type { BodyScan } from '../../src/decode/body-scan';
+import { EventCountScanner, scanBody } from '../../src/decode/event-count-scanner';
+import { validateEvent } from '../../src/validate/validate-event';
 import { consume, validationContext, wireEvents, type MicroSuite, type MicroTask } from './micro-suite';
 
 const eventsPerBody = 100;
@@ -32,15 +33,16 @@ export const suite: MicroSuite = {
     };
     const single = Buffer.from(JSON.stringify(events[0]));
     // The scan the server runs while the body streams in, done once here (not timed).
-    const streamedScanner = (format: BodyFormat): EventCountScanner => {
+    const streamedScan = (format: BodyFormat): BodyScan => {
       const scanner = new EventCountScanner(format);
       scanner.feed(bodies[format]);
-      return scanner;
+      return scanner.summary();
     };
-    const scanners = { json: streamedScanner('json'), msgpack: streamedScanner('msgpack'), ndjson: streamedScanner('ndjson') };
-    const options = (format: BodyFormat, counted: boolean): { scanner?: EventCountScanner } => (counted ? { scanner: scanners[format] } : {});
+    const scans = { json: streamedScan('json'), msgpack: streamedScan('msgpack'), ndjson: streamedScan('ndjson') };
+    // Not counted while streaming: scanned whole as the server does a gunzipped body (timed).
+    const scanOf = (format: BodyFormat, counted: boolean): BodyScan => (counted ? scans[format] : scanBody(format, bodies[format]));
     const decodeAndValidate = (format: BodyFormat, counted: boolean, useSpans = true) => (): unknown => {
-      const decoded = decodeBulkBody(format, bodies[format], config, options(format, counted));
+      const decoded = decodeBulkBody(format, bodies[format], config, scanOf(format, counted));
       if (!decoded.ok) throw new Error(decoded.error.message);
       const withRaw = { ...context, rawAttributes: useSpans ? decoded.rawAttributes : null };
       let valid = 0;
@@ -48,7 +50,7 @@ export const suite: MicroSuite = {
       if (valid !== eventsPerBody) throw new Error(`only ${valid} valid events`);
       return valid;
     };
-    const decodeOnly = (format: BodyFormat, counted: boolean) => (): unknown => consume(decodeBulkBody(format, bodies[format], config, options(format, counted)));
+    const decodeOnly = (format: BodyFormat, counted: boolean) => (): unknown => consume(decodeBulkBody(format, bodies[format], config, scanOf(format, counted)));
     const skeleton = JSON.stringify({ events: events.map((event) => ({ ...event, properties: {} })) });
     const task = (name: string, fn: () => unknown, unitsPerCall = eventsPerBody): MicroTask => ({ name, unitsPerCall, unit: 'event', fn });
     return [

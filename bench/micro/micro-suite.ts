@@ -6,7 +6,7 @@
  */
 import { defaultConfig } from '../../src/config/load-config';
 import type { ValidEvent } from '../../src/event';
-import { validateEvent, type ValidationContext } from '../../src/ingress/validate-event';
+import { validateEvent, type ValidationContext } from '../../src/validate/validate-event';
 import { benchEvent } from '../load/bodies';
 
 export interface MicroTask {

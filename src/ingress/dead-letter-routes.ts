@@ -34,7 +34,7 @@ import {
   type DeadLetterRecord,
   type DeadLetterStore,
 } from '../query/dead-letters';
-import { bodyFormatOf } from './body-format';
+import { bodyFormatOf } from '../decode/body-format';
 import { declaredLengthOf, notDecimalLength, readBody } from './body-reader';
 import { reply } from './http-reply';
 import { requestIdOf } from './request-id';

@@ -2,9 +2,10 @@
  * The ingest request lifecycle, shared by every route that takes events:
  *
  *   headers ─▶ checks (draining, media type, encoding, Content-Length, request id)
- *     ─▶ body streams in (byte limit, event count, timeout) ─▶ gunzip (bounded)
- *     ─▶ decode ─▶ rate limit (key or address; whole request or 429: src/limits)
- *     ─▶ validate each event ─▶ ring router (all rings or none; full → 503)
+ *     ─▶ body streams in (byte limit, timeout; bulk: EventCountScanner counts events)
+ *     ─▶ gunzip (bounded; bulk: scanned whole now) ─▶ decode the bytes + the scan's
+ *        summary (src/decode) ─▶ rate limit (key or address; whole request or 429: src/limits)
+ *     ─▶ validate each event (src/validate) ─▶ ring router (all rings or none; full → 503)
  *     ─▶ async: 202 now │ durable: wait for the actors' outcomes, then 200 (or 503)
  *
  * uWebSockets.js lets `req` be read only synchronously inside the route handler, so all
@@ -20,10 +21,11 @@ import { rateLimitHeaders } from '../limits/rate-limit-headers';
 import type { LimitSubject } from '../limits/rate-limiter';
 import type { Logger } from '../log';
 import { drainBodyThenAnswer } from './body-drain';
-import { bodyFormatOf, type BodyFormat } from './body-format';
+import { bodyFormatOf, type BodyFormat } from '../decode/body-format';
 import { declaredLengthOf, notDecimalLength, readBody } from './body-reader';
-import { decodeBulkBody, decodeSingleBody, nestedTooDeep, type RawAttributes } from './decode-body';
-import { EventCountScanner } from './event-count-scanner';
+import { nestedTooDeep } from '../decode/body-depth';
+import { decodeBulkBody, decodeSingleBody, type RawAttributes } from '../decode/decode-body';
+import { EventCountScanner, scanBody } from '../decode/event-count-scanner';
 import { contentEncodingOf, gunzipBounded } from './gunzip-bounded';
 import { reply, replyError } from './http-reply';
 import type { IngestPipeline } from './ingest-pipeline';
@@ -98,7 +100,8 @@ export function handleIngest(deps: IngestDependencies, route: IngestRoute, res: 
   }
   const { format, gzip } = checked;
   // Events are counted while the body streams only when the bytes are the events themselves.
-  const scanner = route === 'v1-bulk' || route === 'webhook-batch' ? (gzip ? null : new EventCountScanner(format)) : null;
+  const bulk = route === 'v1-bulk' || route === 'webhook-batch';
+  const scanner = bulk && !gzip ? new EventCountScanner(format) : null;
   const { eventsPerRequestMax } = deps.config;
   call.cancelRead = readBody(res, {
     contentLength: headers.contentLength,
@@ -188,8 +191,10 @@ function ingestBody(deps: IngestDependencies, route: IngestRoute, res: UwsHttpRe
     if (!decoded.ok) return call.answered(replyError(res, requestId, decoded.error.code, decoded.error.message), decoded.error.code);
     items = [decoded.item];
   } else {
-    // Uncompressed bodies were already counted while they streamed in.
-    const decoded = decodeBulkBody(request.format, request.bytes, deps.config, request.scanner === null ? {} : { scanner: request.scanner });
+    // Uncompressed bodies were scanned while they streamed in; gunzipped ones are scanned
+    // now, before the decoder allocates anything for them.
+    const scan = request.scanner === null ? scanBody(request.format, request.bytes) : request.scanner.summary();
+    const decoded = decodeBulkBody(request.format, request.bytes, deps.config, scan);
     if (!decoded.ok) return call.answered(replyError(res, requestId, decoded.error.code, decoded.error.message), decoded.error.code);
     items = decoded.items;
     lineErrors = decoded.lineErrors;

@@ -6,13 +6,13 @@
  */
 import type { AckMode, Config } from '../config/config';
 import type { ValidEvent } from '../event';
-import type { RawAttributes } from './decode-body';
+import type { RawAttributes } from '../decode/decode-body';
 import type { ErrorCode, EventError } from '../errors';
 import { clockUs } from '../metrics/clock';
 import type { PendingRequest, PendingRequests } from './pending-requests';
 import { outcomeErrors, type IngestResult } from './responses';
 import type { RingRouter } from './ring-router';
-import { validateEvent, type ValidationContext } from './validate-event';
+import { validateEvent, type ValidationContext } from '../validate/validate-event';
 
 export interface IngestRequest {
   readonly requestId: string;

@@ -4,8 +4,8 @@
  * rather than throw, so a delivery with an odd field is still stored.
  */
 import { createHash } from 'node:crypto';
-import { isPlainObject } from '../ingress/client-input';
-import { parseTimestamp } from '../ingress/timestamp';
+import { isPlainObject } from '../decode/client-input';
+import { parseTimestamp } from '../validate/timestamp';
 
 /** A top-level field of an object payload, or undefined. */
 export function fieldOf(payload: unknown, name: string): unknown {

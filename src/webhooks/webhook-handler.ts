@@ -15,7 +15,7 @@ import type { Config } from '../config/config';
 import { statusOf, type ErrorInfo } from '../errors';
 import { drainBodyThenAnswer } from '../ingress/body-drain';
 import { declaredLengthOf, notDecimalLength, readBody } from '../ingress/body-reader';
-import { isPlainObject } from '../ingress/client-input';
+import { isPlainObject } from '../decode/client-input';
 import { reply, replyError } from '../ingress/http-reply';
 import type { IngestPipeline } from '../ingress/ingest-pipeline';
 import { requestIdOf } from '../ingress/request-id';

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultConfig } from '../../src/config/load-config';
-import { decodeBulkBody, decodeSingleBody } from '../../src/ingress/decode-body';
-import { validateEvent } from '../../src/ingress/validate-event';
+import { decodeBulkBody, decodeSingleBody } from '../../src/decode/decode-body';
+import { scanBody } from '../../src/decode/event-count-scanner';
+import { validateEvent } from '../../src/validate/validate-event';
 import { buildBodyTemplate, eventIdOf, stampBody } from '../../bench/load/bodies';
 import { countAnswer } from '../../bench/load/interval-stats';
 import type { Format } from '../../bench/load/scenario';
@@ -16,7 +17,7 @@ for (const format of ['json', 'msgpack', 'ndjson'] as const satisfies readonly F
     for (const sequence of [0, 1, 35, 123_456_789]) {
       const body = stampBody(template, sequence);
       assert.equal(body.length, template.bytes.length, 'the body length must not depend on the sequence');
-      const decoded = decodeBulkBody(format, body, defaultConfig());
+      const decoded = decodeBulkBody(format, body, defaultConfig(), scanBody(format, body));
       assert.ok(decoded.ok, decoded.ok ? '' : decoded.error.message);
       const ids = decoded.items.map((item, index) => {
         const result = validateEvent(item, index, context);

@@ -15,7 +15,7 @@ import {
   replayItemOf,
   type DeadLetterRecord,
 } from '../../src/query/dead-letters';
-import { parseTimestamp } from '../../src/ingress/timestamp';
+import { parseTimestamp } from '../../src/validate/timestamp';
 import { deadLetterPayload, insertDeadLetter } from '../../src/sink/dead-letters';
 import { buildEvent, createMigratedDatabase, type MigratedDatabase } from '../sink/fixtures';
 

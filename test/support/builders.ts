@@ -3,7 +3,7 @@
  * and bodies in each format. Tests state only what differs from the typical case.
  */
 import { pack } from 'msgpackr';
-import type { ValidationContext } from '../../src/ingress/validate-event';
+import type { ValidationContext } from '../../src/validate/validate-event';
 
 /** A fixed "now" for validation: 2026-11-20T10:00:00.000Z. */
 export const receivedAtMs = Date.UTC(2026, 10, 20, 10, 0, 0);

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pack } from 'msgpackr';
-import { bodyDepthMax, EventCountScanner, jsonNestsDeeperThan } from '../../src/ingress/event-count-scanner';
-import { msgpackDeclaredEventCount } from '../../src/ingress/msgpack-header';
+import { bodyDepthMax, jsonNestsDeeperThan } from '../../src/decode/body-depth';
+import { EventCountScanner, scanBody } from '../../src/decode/event-count-scanner';
 import { buildEvent, buildEvents, chunksOf, jsonBody, ndjsonBody } from '../support/builders';
 import { Prng } from '../support/prng';
 
@@ -219,12 +219,12 @@ describe('EventCountScanner, msgpack', () => {
     }
   });
 
-  it('msgpackDeclaredEventCount reads the same header from a whole body', () => {
-    assert.equal(msgpackDeclaredEventCount(pack(events(40))), 40);
-    assert.equal(msgpackDeclaredEventCount(pack({ events: events(2) })), 2);
-    assert.equal(msgpackDeclaredEventCount(pack({ a: 1 })), null);
-    assert.equal(msgpackDeclaredEventCount(Buffer.from([0xdd, 0xff])), null);
-    assert.equal(msgpackDeclaredEventCount(new Uint8Array(0)), null);
+  it('scanBody reads the same header from a whole body (gzip bodies, after gunzip)', () => {
+    assert.equal(scanBody('msgpack', pack(events(40))).count, 40);
+    assert.equal(scanBody('msgpack', pack({ events: events(2) })).count, 2);
+    assert.equal(scanBody('msgpack', pack({ a: 1 })).count, 0);
+    assert.equal(scanBody('msgpack', Buffer.from([0xdd, 0xff])).count, 0);
+    assert.equal(scanBody('msgpack', new Uint8Array(0)).count, 0);
   });
 
   it('never throws on random bytes', () => {
@@ -235,5 +235,28 @@ describe('EventCountScanner, msgpack', () => {
       const count = scan('msgpack', randomChunks(bytes, random));
       assert.ok(Number.isInteger(count) && count >= 0 && count <= 0xffffffff);
     }
+  });
+});
+
+describe('EventCountScanner.summary and scanBody: what the decoder is handed', () => {
+  it('gives a body scanned whole (after gunzip) the summary it gets streamed in one chunk', () => {
+    const body = jsonBody({ events: buildEvents(7) });
+    const streamed = new EventCountScanner('json');
+    streamed.feed(body);
+    const whole = scanBody('json', body);
+    assert.equal(whole.count, 7);
+    assert.equal(whole.nestsTooDeep, false);
+    assert.notEqual(whole.attributeSpans, null);
+    assert.deepEqual(streamed.summary(), whole);
+  });
+
+  it('leaves NDJSON unscanned after gunzip: its decoder counts lines itself', () => {
+    assert.deepEqual(scanBody('ndjson', ndjsonBody(buildEvents(3))), { format: 'ndjson', count: 0, nestsTooDeep: false, attributeSpans: null });
+  });
+
+  it('reports a body deeper than bodyDepthMax and no spans for it', () => {
+    const deep = scanBody('json', Buffer.from('['.repeat(bodyDepthMax + 1)));
+    assert.equal(deep.nestsTooDeep, true);
+    assert.equal(deep.attributeSpans, null);
   });
 });

@@ -1,8 +1,8 @@
 /**
  * The event count a msgpack bulk body declares in its first bytes: a top-level array, or
  * a map whose first key is `events` holding an array. Used by the streaming
- * EventCountScanner (src/ingress/event-count-scanner.ts) as the header arrives, and by
- * decodeBulkBody for bodies that were not scanned while they streamed.
+ * EventCountScanner (src/decode/event-count-scanner.ts), as the header arrives or, for a
+ * gzip body, right after gunzip (scanBody).
  */
 
 export const needMoreBytes = -1;
@@ -10,16 +10,6 @@ const unknownShape = -2;
 const eventsKey = Uint8Array.from(Buffer.from('events', 'latin1'));
 /** map32 marker + length (5) + str8 `events` key (8) + array32 header (5). */
 export const msgpackHeaderBytesMax = 18;
-
-/**
- * The number of events a msgpack body declares in its header (top-level array, or a map
- * whose first key is `events` holding an array), or null when the header has another
- * shape. Does not check that the body actually holds that many.
- */
-export function msgpackDeclaredEventCount(bytes: Uint8Array): number | null {
-  const declared = msgpackDeclaredCount(bytes, Math.min(bytes.length, msgpackHeaderBytesMax));
-  return declared >= 0 ? declared : null;
-}
 
 /** Parses the header in `bytes[0, length)`: a count, needMoreBytes or unknownShape. */
 export function msgpackDeclaredCount(bytes: Uint8Array, length: number): number {

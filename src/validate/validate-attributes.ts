@@ -1,12 +1,12 @@
 import type { ErrorCode, EventError } from '../errors';
-import { describeValue, eventError, isPlainObject, isWellFormed, quotedCharsMax, quoteLimited } from './client-input';
-import type { RawAttributes } from './decode-body';
-import { attributesKeyIds } from './event-count-scanner';
+import { describeValue, eventError, isPlainObject, isWellFormed, quotedCharsMax, quoteLimited } from '../decode/client-input';
+import type { RawAttributes } from '../decode/decode-body';
+import { attributesKeyIds } from '../decode/body-scan';
 import type { ValidationContext } from './validate-event';
 
 /**
  * The `attributes` (or `metadata`, `properties`) rule of event validation
- * (src/ingress/validate-event.ts): a plain object of JSON values within attributesDepthMax
+ * (src/validate/validate-event.ts): a plain object of JSON values within attributesDepthMax
  * and attributesBytesMax, with no `__proto__` key, no `\u0000` and no lone surrogate, in
  * one bounded walk before JSON.stringify makes the text that is stored.
  */

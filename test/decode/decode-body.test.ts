@@ -2,13 +2,21 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Packr } from 'msgpackr';
 import type { ErrorCode, EventError } from '../../src/errors';
-import { decodeBulkBody, decodeSingleBody, jsonErrorOffset, msgpackProblem, type DecodedBody } from '../../src/ingress/decode-body';
-import { EventCountScanner } from '../../src/ingress/event-count-scanner';
-import { UndecodableItem, validateEvent } from '../../src/ingress/validate-event';
+import type { BodyFormat } from '../../src/decode/body-format';
+import type { BodyScan } from '../../src/decode/body-scan';
+import { decodeBulkBody as decodeScanned, decodeSingleBody, jsonErrorOffset, msgpackProblem, type BulkLimits, type DecodedBody } from '../../src/decode/decode-body';
+import { EventCountScanner, scanBody } from '../../src/decode/event-count-scanner';
+import { UndecodableItem } from '../../src/decode/undecodable-item';
+import { validateEvent } from '../../src/validate/validate-event';
 import { Prng } from '../support/prng';
 import { buildContext, buildEvent, buildEvents, jsonBody, msgpackBody, ndjsonBody } from '../support/builders';
 
 const limits = { eventsPerRequestMax: 5, eventBytesMax: 1024 };
+
+/** Decodes as the server does a gzip body: scanned whole (after gunzip), then decoded. */
+function decodeBulkBody(format: BodyFormat, bytes: Buffer, bodyLimits: BulkLimits, scan: BodyScan = scanBody(format, bytes)): DecodedBody {
+  return decodeScanned(format, bytes, bodyLimits, scan);
+}
 
 function decoded(result: DecodedBody): Extract<DecodedBody, { ok: true }> {
   assert.ok(result.ok, `expected a decoded body, got ${JSON.stringify(!result.ok && result.error)}`);
@@ -87,7 +95,16 @@ describe('decodeBulkBody, JSON', () => {
   it('accepts eventsPerRequestMax events and refuses one more, naming the limit', () => {
     decoded(decodeBulkBody('json', jsonBody(buildEvents(5)), limits));
     assert.equal(refused(decodeBulkBody('json', jsonBody({ events: buildEvents(6) }), limits), 'ERR_INGEST_TOO_MANY_EVENTS'), 'request holds 6 events; the limit is eventsPerRequestMax = 5');
-    refused(decodeBulkBody('json', jsonBody({ events: buildEvents(6) }), limits, { scanner: new EventCountScanner('json') }), 'ERR_INGEST_TOO_MANY_EVENTS');
+    refused(decodeBulkBody('json', jsonBody({ events: buildEvents(6) }), limits, new EventCountScanner('json').summary()), 'ERR_INGEST_TOO_MANY_EVENTS');
+  });
+
+  it('trusts the scan it is given and never scans itself (data flows one way)', () => {
+    const notJson = Buffer.from('{"events": [');
+    const scan: BodyScan = { format: 'json', count: 6, nestsTooDeep: false, attributeSpans: null };
+    assert.equal(refused(decodeScanned('json', notJson, limits, scan), 'ERR_INGEST_TOO_MANY_EVENTS'), 'request holds 6 events; the limit is eventsPerRequestMax = 5');
+    refused(decodeScanned('json', notJson, limits, { ...scan, count: 1, nestsTooDeep: true }), 'ERR_INGEST_MALFORMED_BODY');
+    assert.equal(decoded(decodeScanned('json', jsonBody(buildEvents(2)), limits, { ...scan, count: 2 })).rawAttributes, null);
+    assert.throws(() => decodeScanned('json', notJson, limits, { ...scan, format: 'msgpack' }), /msgpack scan was given for a json body/);
   });
 
   it('refuses a body of millions of tiny elements before parsing it', () => {

@@ -1,6 +1,6 @@
 /**
  * JSON bulk bodies keep each event's attributes as the bytes the client sent, found by the
- * event-count scanner while the body streams in (src/ingress/event-count-scanner.ts,
+ * event-count scanner while the body streams in (src/decode/event-count-scanner.ts,
  * AttributeSpans). These tests hold that path to one rule: whatever the body and however
  * it is split into chunks, validation with the spans gives the same verdict as without
  * them, and an accepted event's stored attributes are the same JSON value as
@@ -9,9 +9,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { attributesText, type ValidEvent } from '../../src/event';
-import { decodeBulkBody, type DecodedBody } from '../../src/ingress/decode-body';
-import { EventCountScanner } from '../../src/ingress/event-count-scanner';
-import { validateEvent, type ValidationResult } from '../../src/ingress/validate-event';
+import { decodeBulkBody, type DecodedBody } from '../../src/decode/decode-body';
+import { EventCountScanner } from '../../src/decode/event-count-scanner';
+import { validateEvent, type ValidationResult } from '../../src/validate/validate-event';
 import { buildContext, receivedAtMs, testLimits } from '../support/builders';
 import { Prng } from '../support/prng';
 
@@ -32,7 +32,7 @@ function decodeInChunks(body: Buffer, chunkSizes: () => number): Extract<Decoded
     scanner.feed(body.subarray(at, at + size));
     at += size;
   }
-  const decoded = decodeBulkBody('json', body, limits, { scanner });
+  const decoded = decodeBulkBody('json', body, limits, scanner.summary());
   if (!decoded.ok) assert.fail(`body refused: ${decoded.error.message}\n${body.toString('utf8')}`);
   return decoded;
 }

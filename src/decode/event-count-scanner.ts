@@ -1,4 +1,6 @@
+import { bodyDepthMax, stringContinues, stringContinuesEscaped, stringEnd } from './body-depth';
 import type { BodyFormat } from './body-format';
+import type { AttributeSpans, BodyScan } from './body-scan';
 import { msgpackDeclaredCount, msgpackHeaderBytesMax, needMoreBytes } from './msgpack-header';
 
 const containerNone = 0;
@@ -22,48 +24,11 @@ function isJsonWhitespace(byte: number): boolean {
   return byte === space || byte === newlineByte || byte === carriageReturn || byte === tab;
 }
 
-const stringContinues = -1;
-const stringContinuesEscaped = -2;
-
-
-/**
- * Deepest nesting any JSON or msgpack body may have: twice the deepest attributes a
- * configuration allows (attributesDepthMax ≤ 256, inside at most three wrapper levels),
- * so attributes nested a little too deep still get their per-event error.
- *
- * Why a body-level limit at all: attributes depth is checked per event, after decoding,
- * and decoding a deep body is what costs. Measured (test/fuzz): JSON.parse of 9.5 MiB of
- * nested arrays took 2.4 s and kept 258 MB of heap; a 32 KB gzip body inflating to 16
- * million levels took 7.1 s and 928 MB, one request stalling the main thread. msgpackr
- * recurses per level and runs out of stack between 3,000 and 10,000 levels.
- */
-export const bodyDepthMax = 512;
-
-/** Which key of an event object held the attributes the scanner found (see AttributeSpans). */
-export const attributesKeyIds: Readonly<Record<string, number>> = { attributes: 1, metadata: 2, properties: 3 };
 const keyNone = 0;
 /** A top-level key of the event had an escape or straddled chunks: its name is unknown here. */
 const keyUnknown = 255;
+/** The key names of attributesKeyIds, by id, as the bytes the scanner compares. */
 const aliasBytes = [null, Buffer.from('attributes', 'latin1'), Buffer.from('metadata', 'latin1'), Buffer.from('properties', 'latin1')] as const;
-
-/**
- * Where each event's attributes object lies in a JSON bulk body: for event i, the bytes
- * [starts[i], ends[i]) are the object (braces included) that the key keys[i] held, as the
- * client sent them. keys[i] is 0 when the scanner found none it can vouch for.
- *
- * What makes a span trustworthy: the body is valid JSON (JSON.parse succeeded on the same
- * bytes), exactly one array of events was counted (so event i is items[i]), the span is
- * the value of the LAST top-level attributes key of the event (JSON.parse keeps the last
- * of duplicate keys), and no top-level key of that event had an escape (`"propert\u0069es"`
- * is `properties` to JSON.parse but not to a byte comparison) or straddled two chunks.
- * Anything else leaves keys[i] at 0 and validation re-serialises the parsed object.
- * Offsets fit an Int32Array: a body is at most 1 GiB (bodyDecodedBytesMax's ceiling).
- */
-export interface AttributeSpans {
-  readonly starts: Int32Array;
-  readonly ends: Int32Array;
-  readonly keys: Uint8Array;
-}
 
 /**
  * Counts the events in a body while it streams in, so the server can answer
@@ -74,7 +39,9 @@ export interface AttributeSpans {
  * exactly the number of items the decoder will return, so it never over-counts (msgpack
  * bodies of another shape count 0). For invalid bodies it may be anything, but it never
  * throws, because the bytes come straight from the network. Only uncompressed bodies can
- * be scanned. Measured cost: ~1.3–1.7 ms/MB for JSON (a quarter of JSON.parse's),
+ * be scanned as they stream in; gzip bodies are scanned whole after gunzip (scanBody).
+ * Either way the scan ends in a BodyScan (summary()), which is all the decoder gets.
+ * Measured cost: ~1.3–1.7 ms/MB for JSON (a quarter of JSON.parse's),
  * ~0.1 ms/MB for NDJSON, nothing after the first bytes for msgpack.
  *
  * JSON is scanned with a small state machine over bytes: it tracks strings, escapes and
@@ -89,7 +56,7 @@ export interface AttributeSpans {
  * newline counts too.
  *
  * msgpack reads the declared length of the events array from the header
- * (src/ingress/msgpack-header.ts): a top-level array, or a map whose first key is
+ * (src/decode/msgpack-header.ts): a top-level array, or a map whose first key is
  * `events`. Any other header leaves the count at 0 and the decoder checks the count after
  * decoding.
  */
@@ -148,8 +115,16 @@ export class EventCountScanner {
     return this.#format === 'ndjson' && this.#lineHasContent ? this.#count + 1 : this.#count;
   }
 
+  /**
+   * What the scan found, for the decoder (see BodyScan). Taken once the whole body has been
+   * fed; the spans are the scanner's own arrays, not a copy.
+   */
+  summary(): BodyScan {
+    return { format: this.#format, count: this.count, nestsTooDeep: this.#tooDeep, attributeSpans: this.#attributeSpans() };
+  }
+
   /** The attributes spans of a JSON body (see AttributeSpans), or null when none can be trusted. */
-  attributeSpans(): AttributeSpans | null {
+  #attributeSpans(): AttributeSpans | null {
     if (this.#format !== 'json' || this.#tooDeep || this.#inString || this.#arraysCounted !== 1 || this.#spans === null) return null;
     return this.#spans;
   }
@@ -332,28 +307,6 @@ export class EventCountScanner {
   }
 }
 
-/**
- * Where the JSON string whose content starts at `start` ends (the index of its closing
- * quote), or stringContinues / stringContinuesEscaped when it runs past the chunk (the
- * latter when the chunk ends in the middle of an escape, so the next chunk's first byte
- * is escaped). A backslash always consumes the byte after it, which is all JSON escapes
- * need for finding the closing quote (`\u` digits are never quotes).
- *
- * Measured on typical events: skipping strings with this tight loop made the scanner
- * ~1.7 ms/MB, down from ~2.9 with one state check per byte; finding quotes with the
- * native indexOf instead was slower (~2.1), because event strings are short.
- */
-function stringEnd(chunk: Uint8Array, start: number): number {
-  const length = chunk.length;
-  let i = start;
-  while (i < length) {
-    const byte = chunk[i] as number;
-    if (byte === quote) return i;
-    i += byte === backslash ? 2 : 1;
-  }
-  return i === length ? stringContinues : stringContinuesEscaped;
-}
-
 /** Set by keyEnd: whether the key it just ended held an escape (then its name is not its bytes). */
 let keyHadEscape = false;
 
@@ -386,22 +339,15 @@ function keyIdOf(chunk: Uint8Array, start: number, end: number): number {
 }
 
 /**
- * True when the JSON text in `bytes` nests deeper than `depthMax`. Text of `depthMax`
- * bytes or fewer cannot, so short bodies and lines (nearly all) cost nothing; longer ones
- * cost one pass that skips strings (measured ~1.5 ms/MB on typical events).
+ * Scans a whole body at once: for bodies that could not be scanned while they streamed in
+ * (gzip), right after gunzip and before the decoder allocates anything. JSON.parse
+ * allocates for every element before its length can be checked; measured, 32 MiB of `{},`
+ * (a 100 KiB gzip) took 6.2 s and 750 MB of heap. Counting first costs ~1.7 ms/MB and
+ * refuses such a body before any allocation. NDJSON is not scanned here: its decoder
+ * counts lines itself and stops at the first one past eventsPerRequestMax.
  */
-export function jsonNestsDeeperThan(bytes: Uint8Array, depthMax: number): boolean {
-  if (bytes.length <= depthMax) return false;
-  let depth = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    const byte = bytes[i] as number;
-    if (byte === quote) {
-      const end = stringEnd(bytes, i + 1);
-      if (end < 0) return false;
-      i = end;
-    } else if (byte === openBrace || byte === openBracket) {
-      if (++depth > depthMax) return true;
-    } else if (byte === closeBrace || byte === closeBracket) depth--;
-  }
-  return false;
+export function scanBody(format: BodyFormat, bytes: Uint8Array): BodyScan {
+  const scanner = new EventCountScanner(format);
+  if (format !== 'ndjson') scanner.feed(bytes);
+  return scanner.summary();
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseTimestamp } from '../../src/ingress/timestamp';
+import { parseTimestamp } from '../../src/validate/timestamp';
 
 /** µs since the epoch from Date.UTC arguments plus extra microseconds. */
 function utcUs(year: number, month: number, day: number, hour = 0, minute = 0, second = 0, us = 0): number {

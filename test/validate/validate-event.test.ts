@@ -3,8 +3,9 @@ import { describe, it } from 'node:test';
 import { C1 } from 'msgpackr';
 import type { ErrorCode } from '../../src/errors';
 import { attributesText } from '../../src/event';
-import { deriveEventId } from '../../src/ingress/event-id';
-import { UndecodableItem, validateEvent, type ValidationContext, type ValidationResult } from '../../src/ingress/validate-event';
+import { deriveEventId } from '../../src/validate/event-id';
+import { UndecodableItem } from '../../src/decode/undecodable-item';
+import { validateEvent, type ValidationContext, type ValidationResult } from '../../src/validate/validate-event';
 import { buildContext, buildEvent, receivedAtMs, testLimits } from '../support/builders';
 
 function valid(raw: unknown, context: ValidationContext = buildContext(), index = 0): Extract<ValidationResult, { ok: true }> {

@@ -1,10 +1,11 @@
 import type { Config } from '../config/config';
 import type { EventError } from '../errors';
 import type { ValidEvent } from '../event';
-import { describeValue, eventError, isPlainObject, isWellFormed, quotedCharsMax, quoteLimited } from './client-input';
+import { describeValue, eventError, isPlainObject, isWellFormed, quotedCharsMax, quoteLimited } from '../decode/client-input';
 import { deriveEventId, generateEventId } from './event-id';
 import { parseTimestamp } from './timestamp';
-import type { RawAttributes } from './decode-body';
+import type { RawAttributes } from '../decode/decode-body';
+import { UndecodableItem } from '../decode/undecodable-item';
 import { checkAttributes } from './validate-attributes';
 
 /**
@@ -18,7 +19,7 @@ import { checkAttributes } from './validate-attributes';
  * - text fields are strings within their length, without NUL and without lone UTF-16
  *   surrogates. Lengths count Unicode code points, as PostgreSQL's char_length does, so
  *   an emoji is one character;
- * - timestamp parses (src/ingress/timestamp.ts) and falls in the accepted window;
+ * - timestamp parses (src/validate/timestamp.ts) and falls in the accepted window;
  * - attributes are a plain object of JSON values, within attributesDepthMax and
  *   attributesBytesMax, with no `__proto__` key, no `\u0000` and no lone surrogate;
  * - the event's estimated encoded size is within eventBytesMax.
@@ -44,18 +45,6 @@ export interface ValidationContext {
 }
 
 export type ValidationResult = { ok: true; event: ValidEvent; idGenerated: boolean } | { ok: false; error: EventError };
-
-/**
- * Stands in `items` for an item the decoder could not decode (an NDJSON line that is not
- * JSON, a msgpack map with a `__proto__` key…), so that one bad item never sinks the
- * others; validateEvent reports its error at the index it is given.
- */
-export class UndecodableItem {
-  readonly error: EventError;
-  constructor(error: EventError) {
-    this.error = error;
-  }
-}
 
 const eventIdCharsMax = 128;
 const eventTypeCharsMax = 128;

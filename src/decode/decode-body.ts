@@ -1,15 +1,37 @@
+/**
+ * src/decode: a request body's bytes to the items validation checks. Data flows one way:
+ * each step takes the previous step's output and never calls back into it.
+ *
+ *   src/ingress   readBody ──chunk──▶ EventCountScanner.feed (refuses: too many, too deep)
+ *                    │                           │
+ *                 gunzipBounded                  │ gzip bodies: scanBody after gunzip
+ *                    │ bytes                     ▼
+ *                    │             BodyScan (count, depth, attribute spans)
+ *                    ▼                           │
+ *   src/decode    decodeBulkBody(format, bytes, limits, scan)
+ *                    │ items, lineErrors (UndecodableItem), RawAttributes (bytes + spans)
+ *                    ▼
+ *   src/ingress   IngestPipeline.submit
+ *                    ├─▶ src/validate  validateEvent(item, index, {rawAttributes})
+ *                    └─▶ RingRouter ─▶ src/ring
+ *
+ * Why one way: the decoder used to take the live scanner, build its own for gzip bodies
+ * and read spans back from it, so the body's path crossed this module and the scanner's
+ * five times. The scanner now hands over a BodyScan (src/decode/body-scan.ts), and the
+ * depth rule both need lives in src/decode/body-depth.ts.
+ */
 import { isUtf8 } from 'node:buffer';
 import { Unpackr } from 'msgpackr';
 import type { Config } from '../config/config';
 import type { ErrorInfo, EventError } from '../errors';
+import { isValidRequestId, requestIdCharsMax } from '../ingress/request-id';
+import { bodyDepthMax, jsonNestsDeeperThan, nestedTooDeep } from './body-depth';
 import type { BodyFormat } from './body-format';
-import { bodyDepthMax, EventCountScanner, jsonNestsDeeperThan, type AttributeSpans } from './event-count-scanner';
-import { msgpackDeclaredEventCount } from './msgpack-header';
+import type { AttributeSpans, BodyScan } from './body-scan';
 import { describeValue, isPlainObject } from './client-input';
-import { UndecodableItem } from './validate-event';
 import { jsonErrorOffset } from './json-syntax';
 import { msgpackProblem } from './msgpack-check';
-import { isValidRequestId, requestIdCharsMax } from './request-id';
+import { UndecodableItem } from './undecodable-item';
 
 export { jsonErrorOffset } from './json-syntax';
 export { msgpackProblem } from './msgpack-check';
@@ -45,20 +67,6 @@ export type DecodedSingle = { ok: true; item: unknown } | { ok: false; error: Er
 
 export type BulkLimits = Pick<Config, 'eventsPerRequestMax' | 'eventBytesMax'>;
 
-export interface BulkOptions {
-  /**
-   * The EventCountScanner that already saw these exact bytes while they streamed in (an
-   * uncompressed body): the JSON pre-count is skipped and its attribute spans are used.
-   */
-  readonly scanner?: EventCountScanner;
-}
-
-/** The answer to a body nested deeper than bodyDepthMax; the server also uses it while a body streams in. */
-export const nestedTooDeep: ErrorInfo = {
-  code: 'ERR_INGEST_MALFORMED_BODY',
-  message: `body nests deeper than ${bodyDepthMax} levels; no event can be valid that deep (attributesDepthMax is checked per event)`,
-};
-
 /**
  * msgpackr settings for bodies clients send: standard maps as plain objects, no records
  * extension, 64-bit integers as numbers (BigInt would not survive JSON.stringify), and no
@@ -71,32 +79,19 @@ const byteOrderMark = [0xef, 0xbb, 0xbf] as const;
 
 /**
  * Decodes a POST /v1/events/bulk body: `{"events": [...], "request_id"?: "..."}` or a
- * top-level array (JSON or msgpack), or one event per line (NDJSON).
+ * top-level array (JSON or msgpack), or one event per line (NDJSON). `scan` is the
+ * EventCountScanner's summary of these same bytes (see BodyScan): a body it found too deep
+ * or too long is refused before anything is allocated for it, and a JSON body's attribute
+ * spans come from it.
  */
-export function decodeBulkBody(format: BodyFormat, bytes: Buffer, limits: BulkLimits, options: BulkOptions = {}): DecodedBody {
+export function decodeBulkBody(format: BodyFormat, bytes: Buffer, limits: BulkLimits, scan: BodyScan): DecodedBody {
+  if (scan.format !== format) throw new Error(`decodeBulkBody: a ${scan.format} scan was given for a ${format} body`);
   if (format === 'ndjson') return decodeNdjson(bytes, limits);
   if (bytes.length === 0) return { ok: false, error: { code: 'ERR_INGEST_EMPTY', message: 'request body is empty' } };
-  let decoded: Decoded;
-  let spans: AttributeSpans | null = null;
-  if (format === 'json') {
-    // JSON.parse allocates for every element before its length can be checked; measured,
-    // 32 MiB of `{},` (a 100 KiB gzip) took 6.2 s and 750 MB of heap. Counting first costs
-    // ~1.7 ms/MB and refuses such a body before any allocation.
-    // The same pass refuses bodies nested deeper than bodyDepthMax (see there).
-    let scanner = options.scanner;
-    if (scanner === undefined) {
-      scanner = new EventCountScanner('json');
-      scanner.feed(bytes);
-      if (scanner.nestsTooDeep) return { ok: false, error: nestedTooDeep };
-      if (scanner.count > limits.eventsPerRequestMax) return tooManyEvents(scanner.count, limits.eventsPerRequestMax);
-    }
-    spans = scanner.attributeSpans();
-    decoded = decodeJson(bytes);
-  } else {
-    const declared = msgpackDeclaredEventCount(bytes);
-    if (declared !== null && declared > limits.eventsPerRequestMax) return tooManyEvents(declared, limits.eventsPerRequestMax);
-    decoded = decodeMsgpack(bytes);
-  }
+  // A body scanned while it streamed in was refused then; these catch gzip bodies.
+  if (scan.nestsTooDeep) return { ok: false, error: nestedTooDeep };
+  if (scan.count > limits.eventsPerRequestMax) return tooManyEvents(scan.count, limits.eventsPerRequestMax);
+  const decoded = format === 'json' ? decodeJson(bytes) : decodeMsgpack(bytes);
   if (!decoded.ok) return decoded;
   const shaped = bulkShape(decoded.value);
   if (!shaped.ok) return shaped;
@@ -105,6 +100,7 @@ export function decodeBulkBody(format: BodyFormat, bytes: Buffer, limits: BulkLi
   if (count > limits.eventsPerRequestMax) return tooManyEvents(count, limits.eventsPerRequestMax);
   const lineErrors: EventError[] = [];
   if (format === 'msgpack') markProtoKeys(bytes, shaped.items, lineErrors);
+  const spans = format === 'json' ? scan.attributeSpans : null;
   const rawAttributes = spans === null ? null : { bytes, spans };
   return { ok: true, items: shaped.items, requestId: shaped.requestId, lineErrors, rawAttributes };
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bodyFormatOf } from '../../src/ingress/body-format';
+import { bodyFormatOf } from '../../src/decode/body-format';
 
 describe('bodyFormatOf', () => {
   it('maps each JSON media type, and a missing or empty header, to json', () => {

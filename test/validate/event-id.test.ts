@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { deriveEventId, generateEventId } from '../../src/ingress/event-id';
+import { deriveEventId, generateEventId } from '../../src/validate/event-id';
 
 describe('deriveEventId', () => {
   it('is deterministic per (key, index), whatever was derived in between', () => {

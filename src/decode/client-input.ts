@@ -3,7 +3,7 @@ import type { ErrorCode, EventError } from '../errors';
 
 /**
  * Small helpers for judging client input and talking about it in error messages, shared
- * by body decoding (src/ingress/decode-body.ts), event validation and the attributes walk.
+ * by body decoding (src/decode/decode-body.ts), event validation and the attributes walk.
  */
 
 /** Longest piece of client input quoted back in an error message. */
