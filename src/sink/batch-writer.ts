@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { copyIn } from './copy-in';
-import { EventOutcome, type ValidEvent } from '../event';
+import { EventOutcome } from '../event';
 import { RingEvent } from '../ring/envelope-reader';
+import { insertedIndices, reportOf, settledKey, validEventOf, type BatchRow, type CallState, type WriteReport } from './batch-rows';
 import { copyColumns, CopyEncoder, copyIntoEventsSql } from './copy-encoder';
 import { deadLetterReasonOf, insertDeadLetter } from './dead-letters';
 import { dayOfUs, isPartitionableDay, PartitionCache } from './partitions';
@@ -10,6 +11,8 @@ import { RollupCounts } from './rollup-counts';
 import { classifyDatabaseError, errorCodeOf } from './retry-policy';
 import { errorFields, type SinkLogger } from './sink-logger';
 import { connectWriterSession, defaultWriterSession, type WriterSessionOptions } from './writer-session';
+
+export type { BatchRow, RowEvent, WriteReport } from './batch-rows';
 
 /**
  * Writes batches of events into `events`, one actor's connection at a time.
@@ -50,29 +53,6 @@ import { connectWriterSession, defaultWriterSession, type WriterSessionOptions }
  * retry those rows come back as `duplicate`. Both mean "stored exactly once".
  */
 
-export interface BatchRow {
-  /** As the actor read it from its ring (copied into COPY as bytes), or as validation built it. */
-  readonly event: RowEvent;
-  readonly receivedAtUs: number;
-}
-
-export type RowEvent = RingEvent | ValidEvent;
-
-function validEventOf(event: RowEvent): ValidEvent {
-  return event instanceof RingEvent ? event.toValidEvent() : event;
-}
-
-export interface WriteReport {
-  /** Counts over the whole batch after this call, including rows settled by a failed earlier attempt. */
-  readonly committed: number;
-  readonly duplicates: number;
-  readonly deadLettered: number;
-  /** The slowest path this call needed. */
-  readonly path: 'copy' | 'staging' | 'bisect';
-  /** Transactions this call began (including failed ones and dead-letter inserts). */
-  readonly transactions: number;
-}
-
 const stagingTable = 'floodgate_staging';
 /*
  * A per-session temp table: no lock shared with other actors (TRUNCATE of a shared staging
@@ -94,11 +74,6 @@ export const connectTimeoutMs = 10_000;
 /** Rows remembered from failed attempts; past this the memory is dropped (see above). */
 export const settledRowsMax = 100_000;
 
-type Path = WriteReport['path'];
-interface CallState {
-  path: Path;
-  transactions: number;
-}
 
 export class BatchWriter {
   readonly #connectionString: string;
@@ -414,34 +389,4 @@ const connectionLostPattern = /Connection terminated|not queryable|Client was cl
 
 function isMissingPartition(error: unknown): boolean {
   return errorCodeOf(error) === '23514' && error instanceof Error && error.message.startsWith('no partition of relation');
-}
-
-/** Which of rows[indices] the INSERT returned, i.e. inserted. */
-function insertedIndices(rows: readonly BatchRow[], indices: Uint32Array, returned: readonly { event_id: string }[]): Uint32Array {
-  const inserted = new Set(returned.map((row) => row.event_id));
-  const stored: number[] = [];
-  for (const index of indices) {
-    const eventId = (rows[index] as BatchRow).event.eventId;
-    // An id holding a lone surrogate comes back from the server as U+FFFD.
-    if (inserted.has(eventId) || inserted.has(Buffer.from(eventId, 'utf8').toString('utf8'))) stored.push(index);
-  }
-  return Uint32Array.from(stored);
-}
-
-function settledKey(event: RowEvent): string {
-  return `${event.occurredAtUs} ${event.eventId}`;
-}
-
-function reportOf(outcomes: Uint8Array, rowCount: number, state: CallState): WriteReport {
-  let committed = 0;
-  let duplicates = 0;
-  let deadLettered = 0;
-  for (let index = 0; index < rowCount; index += 1) {
-    const outcome = outcomes[index];
-    if (outcome === EventOutcome.committed) committed += 1;
-    else if (outcome === EventOutcome.duplicate) duplicates += 1;
-    else if (outcome === EventOutcome.deadLettered) deadLettered += 1;
-  }
-  assert.equal(committed + duplicates + deadLettered, rowCount, 'BatchWriter: a row was left without an outcome');
-  return { committed, duplicates, deadLettered, path: state.path, transactions: state.transactions };
 }

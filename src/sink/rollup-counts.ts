@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { RingEvent } from '../ring/envelope-reader';
-import type { RowEvent } from './batch-writer';
+import type { RowEvent } from './batch-rows';
 
 /**
  * One batch's rollup counts: how many of the rows this writer inserted fall in each UTC
