@@ -27,6 +27,8 @@ import type { RateLimits } from './limits/limit-subject';
 import type { Logger } from './log';
 import { Observability } from './metrics/observability';
 import { DeadLetterStore } from './query/dead-letters';
+import { ReadDatabase } from './query/read-database';
+import { readRoutes } from './query/read-routes';
 import { createRingBuffer, recordBytesMaxFor } from './ring/layout';
 import { RingProducer } from './ring/ring-producer';
 import { resolveDatabase } from './sink/database';
@@ -109,6 +111,8 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
     cleanups.push(() => probe.stop());
     const deadLetterStore = DeadLetterStore.open(database.connectionString);
     cleanups.push(() => deadLetterStore.close());
+    const readDatabase = ReadDatabase.open(database.connectionString, { connectionsMax: config.readConnectionsMax, statementTimeoutMs: config.readStatementTimeoutMs });
+    cleanups.push(() => readDatabase.close());
     const auth = await startAuth(database.connectionString, config, log);
     cleanups.push(() => auth.stop());
 
@@ -158,6 +162,7 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
         guard: auth.guard,
         rateLimits,
         keyRoutes: auth.keyRoutes,
+        readRoutes: readRoutes({ db: readDatabase, log, config }),
         webhookSourceRoutes: sourceRoutes({ store: webhookStore, cache: webhookSources, log, bodyTimeoutMs: config.bodyTimeoutMs }),
         observer: observability.recorder,
         observability,

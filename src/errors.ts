@@ -33,6 +33,13 @@ export const errorCatalogue = {
   ERR_DEAD_LETTER_TOO_MANY_IDS: { status: 413, summary: 'a replay names more ids than the per-call limit (5000)' },
   ERR_DEAD_LETTER_UNAVAILABLE: { status: 503, summary: 'the dead_letters table could not be read or updated (database unavailable); retry' },
 
+  // The read API (src/query: /v1/analytics/*, GET /v1/events…); `parameter` names the culprit.
+  ERR_QUERY_BAD_PARAMETER: { status: 400, summary: 'a query parameter is unknown, repeated, malformed or out of range (a window too wide, a limit too large)' },
+  ERR_QUERY_BAD_CURSOR: { status: 400, summary: 'the cursor was not returned by this route, or was returned for other filters' },
+  ERR_QUERY_NOT_FOUND: { status: 404, summary: 'no stored event has that event_id' },
+  ERR_QUERY_TIMEOUT: { status: 503, summary: 'the read took longer than readStatementTimeoutMs and was cancelled; narrow the window or retry' },
+  ERR_QUERY_UNAVAILABLE: { status: 503, summary: 'the database could not be read (unavailable, or every read connection busy); retry' },
+
   // Signed webhooks (POST /v1/webhooks/{name}; the Day-15 routes when FLOODGATE_WEBHOOK_SECRET is set). Nothing is stored.
   ERR_WEBHOOK_SIGNATURE: { status: 401, summary: 'the webhook signature is missing, malformed, or matches none of the source\'s secrets' },
   ERR_WEBHOOK_TIMESTAMP: { status: 401, summary: 'the signature verifies but its timestamp is more than five minutes from the receiver\'s clock' },

@@ -45,6 +45,10 @@ export interface Config {
   /** on: each write also updates the rollup tables in its transaction; off only to measure their cost (FLOODGATE_ROLLUPS). */
   readonly rollups: 'on' | 'off';
 
+  /** The read API's own connection pool size, and the statement_timeout of its sessions. */
+  readonly readConnectionsMax: number;
+  readonly readStatementTimeoutMs: number;
+
   /** Limits on input, checked while the body streams in where possible. */
   readonly bodyBytesMax: number;
   readonly bodyDecodedBytesMax: number;

@@ -199,6 +199,19 @@ export const settingsByKey = {
     env: 'FLOODGATE_ROLLUPS', flag: '--rollups', kind: 'enum', default: 'on', values: ['on', 'off'], unit: 'mode',
     description: 'on: every write transaction also adds its rows to the per-minute and per-day rollup tables. off: a benchmark switch to measure their cost; rows written while off are missing from the rollups until `floodgate rollups rebuild`.',
   },
+  readConnectionsMax: {
+    /*
+     * Reads have their own pool, never the actors' connections, so a heavy read cannot
+     * delay a commit; the bound keeps 32 concurrent readers from opening 32 backends on a
+     * 2-core machine (they queue for a connection instead).
+     */
+    env: 'FLOODGATE_READ_CONNECTIONS_MAX', flag: '--read-connections-max', kind: 'integer', default: 8, min: 1,
+    max: 256, unit: 'connections', description: 'PostgreSQL connections the read API (/v1/analytics/*, GET /v1/events) holds at most; further reads wait for one.',
+  },
+  readStatementTimeoutMs: {
+    env: 'FLOODGATE_READ_STATEMENT_TIMEOUT_MS', flag: '--read-statement-timeout-ms', kind: 'duration', default: 5 * secondMs,
+    min: 10, max: 600 * secondMs, unit: 'ms', description: 'Longest one read statement may run before PostgreSQL cancels it (503 ERR_QUERY_TIMEOUT); an NDJSON export runs many statements, each under this bound.',
+  },
   bodyBytesMax: {
     env: 'FLOODGATE_BODY_BYTES_MAX', flag: '--body-bytes-max', kind: 'bytes', default: 10 * MiB, min: KiB,
     max: 256 * MiB, unit: 'bytes', description: 'Largest request body as sent (before gzip decoding); larger is 413.',

@@ -11,6 +11,7 @@
  *   POST /v1/webhooks/{name}                      signed webhooks (src/webhooks/webhook-handler.ts)
  *   POST/GET /v1/keys, DELETE /v1/keys/:id       src/auth/key-routes.ts
  *   POST/GET /v1/webhook-sources, DELETE …/:name  src/webhooks/source-routes.ts
+ *   GET  /v1/analytics/*, /v1/events…             the read API (src/query/read-routes.ts)
  *
  * Every route is registered through the guard (src/auth/guard.ts), which checks the
  * route's access (src/auth/route-access.ts) on the headers before the handler runs and
@@ -26,6 +27,7 @@ import type { KeyRoutes } from '../auth/key-routes';
 import type { SourceRoutes } from '../webhooks/source-routes';
 import { FloodgateError } from '../errors';
 import type { DeadLetterStore } from '../query/dead-letters';
+import type { ReadRoute } from '../query/read-route';
 import { Cors } from './cors';
 import { routeDeadLetters } from './dead-letter-routes';
 import { reply, replyError } from './http-reply';
@@ -56,6 +58,8 @@ export interface ServerDependencies extends IngestDependencies {
   readonly keyRoutes?: KeyRoutes;
   /** POST/GET /v1/webhook-sources and DELETE /v1/webhook-sources/:name; absent means 404. */
   readonly webhookSourceRoutes?: SourceRoutes;
+  /** The read API's GET routes (src/query); absent means they answer 404. */
+  readonly readRoutes?: readonly ReadRoute[];
 }
 
 export interface ObservabilityEndpoints {
@@ -103,6 +107,7 @@ export function startServer(deps: ServerDependencies, host: string, port: number
     app.get('/v1/webhook-sources', deps.webhookSourceRoutes.list);
     app.del('/v1/webhook-sources/:name', deps.webhookSourceRoutes.remove);
   }
+  for (const route of deps.readRoutes ?? []) app.get(route.pattern, route.handler);
   app.get('/healthz', (res, req) => reply(res, 200, requestIdOf(req), { status: 'ok' }));
   app.get('/readyz', (res, req) => {
     const report = deps.readiness();

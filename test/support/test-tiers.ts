@@ -36,6 +36,7 @@ export const unitTestPaths: readonly string[] = Object.freeze([
   'test/metrics/answer-log.test.ts',
   'test/metrics/rate-meter.test.ts',
   'test/metrics/sliding-histogram.test.ts',
+  'test/query/query-parameters.test.ts',
   'test/ring',
   'test/sink/database.test.ts',
   'test/sink/dead-letters.test.ts',
