@@ -1,8 +1,9 @@
 /**
- * The live dashboard served at GET /: one self-contained page (inline CSS and script, no
- * external assets, no build step) that polls GET /v1/stats once a second and draws the
- * last two minutes on canvases. It only reads what /v1/stats returns, so anything it shows
- * can also be scripted against that endpoint.
+ * The dashboard served at GET /: one self-contained page (inline CSS and script, no
+ * external assets, no build step) with two views. The live view (the default) polls
+ * GET /v1/stats once a second and draws the last two minutes on canvases; the analytics
+ * view (`/#analytics`, ./analytics-view.ts) draws the stored events from the read API. Each
+ * reads only what its endpoints return, so anything it shows can also be scripted.
  *
  * The script avoids template literals so this TypeScript template string needs no escapes.
  * It has no style="" attributes either (classes instead): the Content-Security-Policy
@@ -10,6 +11,7 @@
  * nothing else.
  */
 import { createHash } from 'node:crypto';
+import { analyticsMarkup, analyticsScript, analyticsStyle } from './analytics-view';
 
 export const dashboardHtml = `<!doctype html>
 <html lang="en">
@@ -43,7 +45,7 @@ export const dashboardHtml = `<!doctype html>
   .bar > div { height: 100%; background: var(--accent); width: 0; }
   #error { color: var(--bad); }
   #key-form[hidden] { display: none; }
-</style>
+${analyticsStyle}</style>
 </head>
 <body>
 <header>
@@ -57,6 +59,8 @@ export const dashboardHtml = `<!doctype html>
     <button type="submit">show</button>
   </form>
 </header>
+<nav class="tabs"><a id="tab-live" href="#live" aria-current="page">live</a><a id="tab-analytics" href="#analytics">analytics</a></nav>
+<div id="live-view">
 <section class="tiles">
   <div class="tile"><div class="label">committed events/s (1 s)</div><div class="value" id="committed-rate">–</div><div class="sub">10 s avg <span id="committed-rate-10s">–</span></div></div>
   <div class="tile"><div class="label">request latency p50 / p99</div><div class="value"><span id="request-p50">–</span> / <span id="request-p99">–</span></div><div class="sub">ms · p99.9 <span id="request-p999">–</span></div></div>
@@ -80,6 +84,8 @@ export const dashboardHtml = `<!doctype html>
   <div class="label muted">ring occupancy per actor</div>
   <div id="rings"></div>
 </section>
+</div>
+${analyticsMarkup}
 <script>
 (function () {
   'use strict';
@@ -193,6 +199,7 @@ export const dashboardHtml = `<!doctype html>
     byId('key-form').hidden = true;
     text('error', '');
     poll();
+    if (!byId('analytics-view').hidden) loadAnalytics(true);
   });
   function poll() {
     var key = sessionStorage.getItem(keyItem);
@@ -210,7 +217,7 @@ export const dashboardHtml = `<!doctype html>
       });
   }
   poll();
-})();
+${analyticsScript}})();
 </script>
 </body>
 </html>
