@@ -373,3 +373,119 @@ function typeScriptFiles(dir: string): string[] {
     return entry.isFile() && entry.name.endsWith('.ts') ? [full] : [];
   });
 }
+
+/**
+ * docker/grafana: the provisioning files and dashboards Grafana loads, read with the same
+ * YAML parser and JSON.parse. Each panel must name a datasource that is provisioned, and
+ * each PostgreSQL panel must read tables the migrations create. The SQL itself runs against
+ * a real database, macros substituted, in test/e2e/analytics-dashboard.test.ts.
+ */
+describe('docker/grafana', () => {
+  const grafanaDir = path.join(dockerDir, 'grafana');
+  const overlay = readYaml(path.join(grafanaDir, 'compose.yaml'));
+  const grafana = asMap(asMap(overlay['services'], 'overlay services')['grafana'], 'services.grafana');
+  const grafanaEnv = asMap(grafana['environment'], 'services.grafana.environment');
+  const datasourceFiles = readdirSync(path.join(grafanaDir, 'provisioning', 'datasources')).filter((name) => name.endsWith('.yaml'));
+  const datasources = datasourceFiles.flatMap((name) => {
+    const file = readYaml(path.join(grafanaDir, 'provisioning', 'datasources', name));
+    assert.equal(file['apiVersion'], 1, `${name}: apiVersion`);
+    return asList(file['datasources'], `${name}: datasources`).map((entry) => asMap(entry, `${name}: a datasource`));
+  });
+  const dashboardFiles = readdirSync(path.join(grafanaDir, 'dashboards')).filter((name) => name.endsWith('.json'));
+  const migrationsSource = readFileSync(path.join(repoRoot, 'src', 'sink', 'migrations.ts'), 'utf8');
+  const tables = new Set([...migrationsSource.matchAll(/CREATE TABLE (?:IF NOT EXISTS )?(\w+)/g)].map((match) => match[1] ?? ''));
+
+  test('the PostgreSQL datasource takes host, user, database and password from the environment', () => {
+    const postgres = datasources.find((entry) => entry['uid'] === 'floodgate-postgres');
+    assert.ok(postgres !== undefined, 'a datasource with uid floodgate-postgres');
+    assert.equal(postgres['type'], 'grafana-postgresql-datasource');
+    const jsonData = asMap(postgres['jsonData'], 'jsonData');
+    const secure = asMap(postgres['secureJsonData'], 'secureJsonData');
+    const placeholders = { url: postgres['url'], user: postgres['user'], database: jsonData['database'], password: secure['password'] };
+    const defaults: Record<string, string> = {};
+    for (const [field, value] of Object.entries(placeholders)) {
+      // A literal here would be a credential in the repository; only ${NAME} is allowed.
+      const name = /^\$\{(\w+)\}$/.exec(String(value))?.[1];
+      assert.ok(name !== undefined, `${field} should be an environment placeholder, not ${String(value)}`);
+      const set = grafanaEnv[name];
+      assert.ok(set !== undefined, `docker/grafana/compose.yaml does not give Grafana ${name}`);
+      const fallback = /^\$\{\w+:-([^}]*)\}$/.exec(String(set))?.[1];
+      assert.ok(fallback !== undefined, `${name} should be passed on from the shell with a default: ${String(set)}`);
+      defaults[field] = fallback;
+    }
+    // The defaults are the postgres service of docker/compose.yaml, so the overlay works as is.
+    const postgresEnv = asMap(asMap(services['postgres'], 'postgres')['environment'], 'postgres.environment');
+    assert.equal(defaults['url'], 'postgres:5432');
+    assert.ok(Object.hasOwn(services, (defaults['url'] ?? '').split(':')[0] ?? ''));
+    assert.equal(defaults['user'], postgresEnv['POSTGRES_USER']);
+    assert.equal(defaults['database'], postgresEnv['POSTGRES_DB']);
+    assert.equal(defaults['password'], postgresEnv['POSTGRES_PASSWORD']);
+    assert.ok(asList(grafana['depends_on'], 'grafana.depends_on').includes('postgres'));
+  });
+
+  test('datasource uids are unique and every dashboard folder Grafana reads is mounted', () => {
+    const uids = datasources.map((entry) => String(entry['uid']));
+    assert.deepEqual([...new Set(uids)].sort(), [...uids].sort());
+    const provider = asMap(asList(readYaml(path.join(grafanaDir, 'provisioning', 'dashboards', 'floodgate.yaml'))['providers'], 'providers')[0], 'provider');
+    const dashboardsPath = String(asMap(provider['options'], 'options')['path']);
+    const mounts = asList(grafana['volumes'], 'grafana.volumes').map((volume) => String(volume).split(':'));
+    const mount = mounts.find(([, target]) => target === dashboardsPath);
+    assert.ok(mount !== undefined, `nothing is mounted at ${dashboardsPath}`);
+    assert.equal(path.resolve(dockerDir, mount[0] ?? ''), path.join(grafanaDir, 'dashboards'));
+    assert.ok(dashboardFiles.includes('floodgate.json') && dashboardFiles.includes('floodgate-analytics.json'));
+  });
+
+  for (const name of dashboardFiles) {
+    test(`${name}: every panel and query names a provisioned datasource of its type`, () => {
+      const dashboard = JSON.parse(readFileSync(path.join(grafanaDir, 'dashboards', name), 'utf8')) as GrafanaDashboard;
+      assert.ok(dashboard.uid !== undefined && dashboard.panels.length > 0);
+      const ids = dashboard.panels.map((panel) => panel.id);
+      assert.equal(new Set(ids).size, ids.length, 'panel ids are unique');
+      for (const panel of dashboard.panels) {
+        for (const reference of [panel.datasource, ...(panel.targets ?? []).map((target) => target.datasource)]) {
+          const source = datasources.find((entry) => entry['uid'] === reference?.uid);
+          assert.ok(source !== undefined, `panel "${panel.title}" names datasource ${reference?.uid}, which is not provisioned`);
+          assert.equal(reference?.type, source['type'], `panel "${panel.title}": datasource type`);
+        }
+      }
+    });
+  }
+
+  test('floodgate-analytics.json: each panel reads tables the migrations create, rollups by time and summed over shards', () => {
+    const dashboard = JSON.parse(readFileSync(path.join(grafanaDir, 'dashboards', 'floodgate-analytics.json'), 'utf8')) as GrafanaDashboard;
+    const read = new Set<string>();
+    for (const panel of dashboard.panels) {
+      for (const target of panel.targets ?? []) {
+        const sql = target.rawSql ?? '';
+        assert.equal(target.rawQuery, true, `panel "${panel.title}" should be raw SQL`);
+        const named = [...sql.matchAll(/\b(?:FROM|JOIN)\s+(\w+)/gi)].map((match) => match[1] ?? '');
+        assert.ok(named.length > 0, `panel "${panel.title}" reads no table`);
+        for (const table of named) {
+          assert.ok(tables.has(table), `panel "${panel.title}" reads ${table}, which no migration creates`);
+          read.add(table);
+        }
+        assert.match(sql, /\$__timeFilter\((bucket|day|occurred_at)\)/, `panel "${panel.title}" is bounded by the dashboard's time range`);
+        if (/event_counts_/.test(sql)) {
+          assert.match(sql, /sum\(count\)/, `panel "${panel.title}" must add the shards' counts`);
+          assert.doesNotMatch(sql, /\bshard\b/, `panel "${panel.title}" must not split by shard`);
+        }
+      }
+    }
+    assert.deepEqual([...read].sort(), ['event_counts_daily', 'event_counts_minute', 'events']);
+  });
+});
+
+interface GrafanaReference {
+  readonly type?: string;
+  readonly uid?: string;
+}
+
+interface GrafanaDashboard {
+  readonly uid?: string;
+  readonly panels: ReadonlyArray<{
+    readonly id: number;
+    readonly title: string;
+    readonly datasource?: GrafanaReference;
+    readonly targets?: ReadonlyArray<{ readonly datasource?: GrafanaReference; readonly rawSql?: string; readonly rawQuery?: boolean }>;
+  }>;
+}
