@@ -487,6 +487,7 @@ export const analyticsScript = `
       tail.cursors.push(answer.body.next_cursor);
       drawTail(answer.body.data);
       byId('tail-table').setAttribute('data-page', String(tail.page + 1));
+      byId('tail-table').setAttribute('data-query', answer.query);
       byId('tail-older').disabled = answer.body.next_cursor === null;
       byId('tail-newest').disabled = tail.page === 0;
       text('tail-caption', 'newest first · page ' + (tail.page + 1) + (answer.body.next_cursor === null ? ' (the last)' : ''));
