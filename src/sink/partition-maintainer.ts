@@ -2,8 +2,8 @@ import type { Metric } from 'prom-client';
 import pg from 'pg';
 import type { Config } from '../config/config';
 import { collector } from '../metrics/prometheus';
-import { attachedPartitionSummary, dayTablesToRetire, ensurePartitionWindow, retireDayTable } from './partitions';
-import { deleteRollupDay, oldestRollupDay, rollupTables } from './rollup-counts';
+import { ensurePartitionWindow } from './partitions';
+import { attachedPartitionSummary, dayTablesToRetire, deleteRollupDay, oldestRollupDay, retireDayTable, rollupTables } from './retention';
 import { errorFields, type SinkLogger } from './sink-logger';
 
 /**

@@ -193,34 +193,3 @@ function upsertHead(table: string, bucketColumn: string): string {
 function upsertTail(bucketColumn: string): string {
   return ` ON CONFLICT (${bucketColumn}, event_type, source, shard) DO UPDATE SET count = c.count + EXCLUDED.count`;
 }
-
-/*
- * Retention of the rollup tables (src/sink/partition-maintainer.ts): the rows of one UTC
- * day and one table per statement, so each DELETE is bounded (a day holds at most 1,440 ×
- * groups × shards minute rows) and holds its row locks briefly. Nobody else writes those
- * rows: the config loader keeps the retention at least as long as the accepted past.
- */
-export const rollupTables = ['event_counts_minute', 'event_counts_daily'] as const;
-export type RollupTable = (typeof rollupTables)[number];
-
-const oldestDaySql: Readonly<Record<RollupTable, string>> = {
-  event_counts_minute: 'SELECT floor(extract(epoch FROM min(bucket)) / 86400)::int AS day FROM event_counts_minute',
-  event_counts_daily: "SELECT min(day) - date '1970-01-01' AS day FROM event_counts_daily",
-};
-const deleteDaySql: Readonly<Record<RollupTable, string>> = {
-  // 24 hours, not '1 day': a day interval follows the session's TimeZone across DST.
-  event_counts_minute: "DELETE FROM event_counts_minute WHERE bucket >= $1::timestamptz AND bucket < $1::timestamptz + interval '24 hours'",
-  event_counts_daily: "DELETE FROM event_counts_daily WHERE day = ($1::timestamptz AT TIME ZONE 'UTC')::date",
-};
-
-/** The UTC day (days since the epoch) of the table's oldest row; null when it is empty. */
-export async function oldestRollupDay(client: pg.ClientBase, table: RollupTable): Promise<number | null> {
-  const result = await client.query<{ day: number | null }>(oldestDaySql[table]);
-  return result.rows[0]?.day ?? null;
-}
-
-/** Deletes the table's rows of one UTC day, in a transaction of its own; returns how many. */
-export async function deleteRollupDay(client: pg.ClientBase, table: RollupTable, day: number): Promise<number> {
-  const result = await client.query(deleteDaySql[table], [new Date(day * 86_400_000).toISOString()]);
-  return result.rowCount ?? 0;
-}
