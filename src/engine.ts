@@ -90,6 +90,7 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
       log,
     );
     cleanups.push(async () => observability.close());
+    partitions.metrics().forEach((metric) => observability.register(metric));
     const onActorMessage = (message: ActorMessage): void => {
       observability.recorder.onActorMessage(message);
       if (message.type === 'ack') pending.applyAcks(message);

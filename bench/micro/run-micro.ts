@@ -19,8 +19,9 @@ import { suite as envelope } from './envelope';
 import { suite as hdrRecording } from './hdr-recording';
 import type { MicroSuite } from './micro-suite';
 import { suite as ring } from './ring';
+import { suite as rollupCounts } from './rollup-counts';
 
-export const suites: readonly MicroSuite[] = [decodeValidate, envelope, ring, dedupeWindow, copyEncoder, hdrRecording, authCheck];
+export const suites: readonly MicroSuite[] = [decodeValidate, envelope, ring, dedupeWindow, copyEncoder, hdrRecording, authCheck, rollupCounts];
 
 export interface MicroRow {
   readonly suite: string;

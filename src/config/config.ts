@@ -44,6 +44,10 @@ export interface Config {
   readonly writerFlushAfterBytes: number;
   /** on: each write also updates the rollup tables in its transaction; off only to measure their cost (FLOODGATE_ROLLUPS). */
   readonly rollups: 'on' | 'off';
+  /** Days of events kept before today (UTC), in whole day partitions; null keeps everything (FLOODGATE_RETENTION_DAYS). */
+  readonly retentionDays: number | null;
+  /** Days of rollup rows kept before today (UTC); null keeps everything (FLOODGATE_ROLLUP_RETENTION_DAYS). */
+  readonly rollupRetentionDays: number | null;
 
   /** The read API's own connection pool size, and the statement_timeout of its sessions. */
   readonly readConnectionsMax: number;

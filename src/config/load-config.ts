@@ -14,7 +14,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FloodgateError } from '../errors';
 import type { Config } from './config';
 import { parseSetting } from './parse-setting';
-import { expectationOf, formatBytes, KiB, settings, settingsByKey, shownValueCharsMax, type Setting } from './settings';
+import { dayMs, expectationOf, formatBytes, formatDuration, KiB, settings, settingsByKey, shownValueCharsMax, type Setting } from './settings';
 
 // The settings table and its documentation helpers live in ./settings; callers keep importing them from here.
 export { expectationOf, formatBytes, formatDuration, renderConfigTable, settings } from './settings';
@@ -226,6 +226,19 @@ function labelOf(key: keyof Config): string {
   return `${spec.env} (${spec.flag})`;
 }
 
+/**
+ * A retention shorter than the accepted timestamp window would drop (or delete) days that
+ * still accept events: a late event would bring back a day holding only itself.
+ */
+function retentionWindowProblem(config: Config, key: 'retentionDays' | 'rollupRetentionDays', consequence: string): string | null {
+  const days = config[key];
+  if (days === null || days * dayMs >= config.timestampPastMs) return null;
+  const daysNeeded = Math.ceil(config.timestampPastMs / dayMs);
+  return `${labelOf(key)} = ${days} days is shorter than ${labelOf('timestampPastMs')} = ` +
+    `${formatDuration(config.timestampPastMs)} (${config.timestampPastMs} ms): events that old are still accepted, so ${consequence}; ` +
+    `keep at least ${daysNeeded} days, or accept a shorter past`;
+}
+
 /** Combinations each setting's own range cannot catch. */
 export const crossFieldRules: readonly CrossFieldRule[] = Object.freeze([
   {
@@ -288,5 +301,17 @@ export const crossFieldRules: readonly CrossFieldRule[] = Object.freeze([
       return `${labelOf('embeddedPgPort')} = ${config.embeddedPgPort} equals ${labelOf('port')}: without ` +
         'DATABASE_URL the embedded PostgreSQL and the HTTP server would both need that port';
     },
+  },
+  {
+    keys: ['retentionDays', 'timestampPastMs'],
+    summary: 'retentionDays × 1 day ≥ timestampPastMs, so no accepted event can fall in a day partition that retention drops.',
+    check: (config: Config): string | null => retentionWindowProblem(config, 'retentionDays',
+      'a late event could land in a day partition that retention drops (created again holding that event alone, then dropped again)'),
+  },
+  {
+    keys: ['rollupRetentionDays', 'timestampPastMs'],
+    summary: 'rollupRetentionDays × 1 day ≥ timestampPastMs, so no accepted event is counted in a bucket that retention empties.',
+    check: (config: Config): string | null => retentionWindowProblem(config, 'rollupRetentionDays',
+      'a late event could be counted in a rollup day that retention already emptied, which would then show that event alone'),
   },
 ]);

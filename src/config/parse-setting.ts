@@ -72,7 +72,7 @@ function parseWithSuffix(text: string, suffixes: ReadonlyMap<string, number>): n
   return Number.isSafeInteger(value) ? value : null;
 }
 
-function inRange(setting: NumberSetting, value: number | null): Parsed {
+function inRange(setting: Pick<NumberSetting, 'min' | 'max' | 'multipleOf'>, value: number | null): Parsed {
   if (value === null || value < setting.min || value > setting.max) return { ok: false };
   if (setting.multipleOf !== undefined && value % setting.multipleOf !== 0) return { ok: false };
   return { ok: true, value };

@@ -15,6 +15,8 @@ export const hourMs = 60 * minuteMs;
 export const dayMs = 24 * hourMs;
 /** Ten years of 365 days: the outer bound of the accepted timestamp window. */
 const tenYearsMs = 3650 * dayMs;
+/** A century of days: whoever means to keep longer leaves the retention settings unset. */
+const retentionDaysMax = 36_500;
 /** Each allowed origin is compared on every CORS request: a short list, not a registry. */
 export const corsOriginsMax = 32;
 /** Bad values are echoed in messages; a pasted blob must not flood the log. */
@@ -40,6 +42,18 @@ export interface NumberSetting extends SettingText {
   readonly min: number;
   readonly max: number;
   readonly multipleOf?: number;
+}
+
+/**
+ * An integer that is unset (null) unless given, for a limit whose absence means "none"
+ * (keep data forever) where any number, 0 included, would read as a value.
+ */
+export interface OptionalIntegerSetting extends SettingText {
+  readonly kind: 'integer';
+  readonly default: null;
+  readonly min: number;
+  readonly max: number;
+  readonly multipleOf?: undefined;
 }
 
 export interface EnumSetting extends SettingText {
@@ -83,7 +97,7 @@ export interface SecretSetting extends SettingText {
   readonly charsMax: number;
 }
 
-export type SettingSpec = NumberSetting | EnumSetting | StringSetting | UrlSetting | BooleanSetting | SecretSetting;
+export type SettingSpec = NumberSetting | OptionalIntegerSetting | EnumSetting | StringSetting | UrlSetting | BooleanSetting | SecretSetting;
 export type Setting = SettingSpec & { readonly key: keyof Config };
 
 /*
@@ -211,6 +225,18 @@ export const settingsByKey = {
   readStatementTimeoutMs: {
     env: 'FLOODGATE_READ_STATEMENT_TIMEOUT_MS', flag: '--read-statement-timeout-ms', kind: 'duration', default: 5 * secondMs,
     min: 10, max: 600 * secondMs, unit: 'ms', description: 'Longest one read statement may run before PostgreSQL cancels it (503 ERR_QUERY_TIMEOUT); an NDJSON export runs many statements, each under this bound.',
+  },
+  retentionDays: {
+    /*
+     * No default: dropping data must be asked for. At least the accepted timestamp window
+     * (a cross-field rule in load-config.ts), so no accepted event lands in a dropped day.
+     */
+    env: 'FLOODGATE_RETENTION_DAYS', flag: '--retention-days', kind: 'integer', default: null, min: 1, max: retentionDaysMax, unit: 'days',
+    description: 'Unset: events are kept forever. Set: every hour, the day partitions of events before (start of today UTC − this many days) are detached and dropped. At least FLOODGATE_TIMESTAMP_PAST_MS in days.',
+  },
+  rollupRetentionDays: {
+    env: 'FLOODGATE_ROLLUP_RETENTION_DAYS', flag: '--rollup-retention-days', kind: 'integer', default: null, min: 1, max: retentionDaysMax, unit: 'days',
+    description: 'Unset: rollup rows are kept forever. Set: every hour, minute and day rollup rows before (start of today UTC − this many days) are deleted, one day per statement. At least FLOODGATE_TIMESTAMP_PAST_MS in days.',
   },
   bodyBytesMax: {
     env: 'FLOODGATE_BODY_BYTES_MAX', flag: '--body-bytes-max', kind: 'bytes', default: 10 * MiB, min: KiB,
@@ -371,7 +397,7 @@ function defaultText(setting: Setting): string {
     case 'secret':
       return 'unset';
     default:
-      return String(setting.default);
+      return setting.default === null ? 'unset' : String(setting.default);
   }
 }
 

@@ -9,6 +9,11 @@ import type pg from 'pg';
  *
  * An open end is ±infinity. Buckets are UTC whatever the session's TimeZone: minutes by
  * date_bin from the epoch, days by `occurred_at AT TIME ZONE 'UTC'`.
+ *
+ * Both commands start no earlier than the first day that retention keeps of the events and
+ * of the rollups (floodgate_retention, raised before retention drops anything): before it
+ * one side is gone, so every bucket would read as a difference, and a rebuild would wipe
+ * the rollups that outlive their events.
  */
 
 export interface DayRange {
@@ -29,7 +34,23 @@ export interface RollupDifference {
   readonly rollup: number;
 }
 
-export interface VerifyResult {
+/** The first UTC day (YYYY-MM-DD) retention keeps of each; null: nothing dropped. */
+export interface KeptFrom {
+  readonly events: string | null;
+  readonly rollups: string | null;
+}
+
+/** The range a command worked on, after clipping to what retention keeps. */
+export interface ClippedRange {
+  readonly range: DayRange;
+  readonly keptFrom: KeptFrom;
+  /** The range asked for started before what both tables keep. */
+  readonly clipped: boolean;
+  /** Nothing of the range is kept: no bucket was read. */
+  readonly empty: boolean;
+}
+
+export interface VerifyResult extends ClippedRange {
   readonly differenceCount: number;
   /** The first differencesShownMax, ordered by table, bucket, type, source. */
   readonly differences: readonly RollupDifference[];
@@ -38,6 +59,39 @@ export interface VerifyResult {
 /** Differences listed by verify; the rest are only counted. */
 export const differencesShownMax = 1000;
 const dayMs = 86_400_000;
+
+/** Moves the range's start to the first day both tables keep. */
+export function clipToKept(range: DayRange, keptFrom: KeptFrom): ClippedRange {
+  const askedMs = instantMs(range.from);
+  const startMs = Math.max(askedMs, dayStartMs(keptFrom.events), dayStartMs(keptFrom.rollups));
+  const clipped = startMs > askedMs;
+  const from = clipped ? new Date(startMs).toISOString() : range.from;
+  return { range: { from, to: range.to }, keptFrom, clipped, empty: startMs >= instantMs(range.to) };
+}
+
+function instantMs(bound: string): number {
+  if (bound === '-infinity') return -Infinity;
+  return bound === 'infinity' ? Infinity : Date.parse(bound);
+}
+
+function dayStartMs(day: string | null): number {
+  return day === null ? -Infinity : Date.parse(`${day}T00:00:00Z`);
+}
+
+/**
+ * What floodgate_retention records; nothing dropped when a schema before v7 lacks it.
+ * `forShare` holds the row until commit, so retention cannot raise it, and then detach a
+ * day, between a rebuild's delete of that day's rollups and its count of the events.
+ */
+async function readKeptFrom(client: pg.ClientBase, forShare = false): Promise<KeptFrom> {
+  const table = await client.query<{ found: boolean }>("SELECT to_regclass('floodgate_retention') IS NOT NULL AS found");
+  if (!table.rows[0]?.found) return { events: null, rollups: null };
+  const result = await client.query<{ events: string | null; rollups: string | null }>(
+    "SELECT to_char(events_kept_from, 'YYYY-MM-DD') AS events, to_char(rollups_kept_from, 'YYYY-MM-DD') AS rollups " +
+      `FROM floodgate_retention${forShare ? ' FOR SHARE' : ''}`,
+  );
+  return result.rows[0] ?? { events: null, rollups: null };
+}
 
 /** `from` rounded down and `to` rounded up to UTC midnight; null bounds stay open. */
 export function dayRangeOf(from: Date | null, to: Date | null): DayRange {
@@ -90,19 +144,23 @@ interface DifferenceRow {
 }
 
 /**
- * Compares every minute and day bucket of the range with count(*) of its events. Both
- * queries read one snapshot (REPEATABLE READ), and the writers commit rows and counts
- * together, so the answer is exact even while the engine ingests into the range.
+ * Compares every minute and day bucket of the range (clipped to what retention keeps) with
+ * count(*) of its events. Every query reads one snapshot (REPEATABLE READ), and the writers
+ * commit rows and counts together, so the answer is exact even while the engine ingests
+ * into the range; retention raises its dates before it drops, so the snapshot never holds
+ * a day half gone inside the clipped range.
  */
-export async function verifyRollups(client: pg.ClientBase, range: DayRange): Promise<VerifyResult> {
+export async function verifyRollups(client: pg.ClientBase, asked: DayRange): Promise<VerifyResult> {
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
-    const minutes = await client.query<DifferenceRow>(minuteDifferencesSql, [range.from, range.to]);
-    const days = await client.query<DifferenceRow>(dayDifferencesSql, [range.from, range.to]);
+    const kept = clipToKept(asked, await readKeptFrom(client));
+    const { from, to } = kept.range;
+    const minutes = kept.empty ? [] : (await client.query<DifferenceRow>(minuteDifferencesSql, [from, to])).rows;
+    const days = kept.empty ? [] : (await client.query<DifferenceRow>(dayDifferencesSql, [from, to])).rows;
     await client.query('COMMIT');
-    const differences = [...minutes.rows.map((row) => differenceOf('minute', row)), ...days.rows.map((row) => differenceOf('day', row))];
-    const differenceCount = Number(minutes.rows[0]?.total ?? 0) + Number(days.rows[0]?.total ?? 0);
-    return { differenceCount, differences: differences.slice(0, differencesShownMax) };
+    const differences = [...minutes.map((row) => differenceOf('minute', row)), ...days.map((row) => differenceOf('day', row))];
+    const differenceCount = Number(minutes[0]?.total ?? 0) + Number(days[0]?.total ?? 0);
+    return { ...kept, differenceCount, differences: differences.slice(0, differencesShownMax) };
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
@@ -110,7 +168,7 @@ export async function verifyRollups(client: pg.ClientBase, range: DayRange): Pro
 }
 
 /** Rows the rebuild wrote. */
-export interface RebuildResult {
+export interface RebuildResult extends ClippedRange {
   readonly minuteRows: number;
   readonly dayRows: number;
 }
@@ -126,11 +184,16 @@ export interface RebuildResult {
 const lockSql = 'LOCK TABLE event_counts_minute, event_counts_daily IN SHARE ROW EXCLUSIVE MODE';
 
 /** Replaces the range's rollup rows by counts from events, in one transaction (shard 0). */
-export async function rebuildRollups(client: pg.ClientBase, range: DayRange): Promise<RebuildResult> {
+export async function rebuildRollups(client: pg.ClientBase, asked: DayRange): Promise<RebuildResult> {
   await client.query('BEGIN');
   try {
     await client.query(lockSql);
-    const values = [range.from, range.to];
+    const kept = clipToKept(asked, await readKeptFrom(client, true));
+    if (kept.empty) {
+      await client.query('COMMIT');
+      return { ...kept, minuteRows: 0, dayRows: 0 };
+    }
+    const values = [kept.range.from, kept.range.to];
     await client.query('DELETE FROM event_counts_minute WHERE bucket >= $1::timestamptz AND bucket < $2::timestamptz', values);
     await client.query(`DELETE FROM event_counts_daily WHERE ${dayInRange}`, values);
     const minutes = await client.query(
@@ -144,7 +207,7 @@ export async function rebuildRollups(client: pg.ClientBase, range: DayRange): Pr
       values,
     );
     await client.query('COMMIT');
-    return { minuteRows: minutes.rowCount ?? 0, dayRows: days.rowCount ?? 0 };
+    return { ...kept, minuteRows: minutes.rowCount ?? 0, dayRows: days.rowCount ?? 0 };
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;

@@ -8,13 +8,15 @@
  *       recomputes the range's rollups from events in one transaction (ingest into the
  *       rollup tables waits for it: src/rollups/rollup-check.ts)
  *
- * Ranges are widened to whole UTC days. Exit codes: 0 done (verify: no difference),
- * 1 a difference, or the database could not be used, 2 bad usage.
+ * Ranges are widened to whole UTC days, then start no earlier than the first day retention
+ * keeps of both the events and the rollups (src/rollups/rollup-check.ts); the output says
+ * when that cut the range. Exit codes: 0 done (verify: no difference), 1 a difference, or
+ * the database could not be used, 2 bad usage.
  */
 import pg from 'pg';
 import { openDatabase, runSubcommand, stdio, takeFlags, UsageError, type Output } from '../cli-command';
 import { loadConfig } from '../config/load-config';
-import { dayRangeOf, rebuildRollups, verifyRollups, type DayRange, type RollupDifference } from './rollup-check';
+import { dayRangeOf, rebuildRollups, verifyRollups, type ClippedRange, type DayRange, type RollupDifference } from './rollup-check';
 
 export const rollupsUsage = `Usage:
   floodgate rollups verify [--from ISO-8601] [--to ISO-8601] [--database-url URL | --data-dir DIR …]
@@ -22,7 +24,8 @@ export const rollupsUsage = `Usage:
       difference and exits 1 when there is any. Open ends cover everything stored.
   floodgate rollups rebuild --from ISO-8601 --to ISO-8601
       Recomputes the range's rollups from the events in one transaction. Ingest waits for it.
-  Ranges are widened to whole UTC days.
+  Ranges are widened to whole UTC days, and start no earlier than what retention
+  (FLOODGATE_RETENTION_DAYS, FLOODGATE_ROLLUP_RETENTION_DAYS) keeps of both tables.
 `;
 
 export function runRollups(argv: readonly string[], env: NodeJS.ProcessEnv, io: Output = stdio): Promise<number> {
@@ -46,7 +49,8 @@ async function verify(argv: readonly string[], env: NodeJS.ProcessEnv, io: Outpu
   if (result.differenceCount > result.differences.length) {
     io.out(`… and ${result.differenceCount - result.differences.length} more\n`);
   }
-  io.out(`${result.differenceCount} difference(s) in [${range.from}, ${range.to})\n`);
+  io.out(clipNote(range, result));
+  io.out(`${result.differenceCount} difference(s) in ${rangeText(result)}\n`);
   return result.differenceCount === 0 ? 0 : 1;
 }
 
@@ -54,8 +58,22 @@ async function rebuild(argv: readonly string[], env: NodeJS.ProcessEnv, io: Outp
   const { flags, rest } = takeFlags(argv, ['from', 'to'], []);
   const range = rangeOf(flags, true);
   const result = await withClient(rest, env, (client) => rebuildRollups(client, range));
-  io.out(`rebuilt [${range.from}, ${range.to}): ${result.minuteRows} minute row(s), ${result.dayRows} day row(s)\n`);
+  io.out(clipNote(range, result));
+  io.out(`rebuilt ${rangeText(result)}: ${result.minuteRows} minute row(s), ${result.dayRows} day row(s)\n`);
   return 0;
+}
+
+/** Says, when it did, how retention cut the range asked for; '' otherwise. */
+function clipNote(asked: DayRange, result: ClippedRange): string {
+  if (!result.clipped) return '';
+  const { events, rollups } = result.keptFrom;
+  const kept = [events === null ? '' : `events from ${events}`, rollups === null ? '' : `rollups from ${rollups}`].filter((text) => text !== '');
+  const cut = result.empty ? `nothing of [${asked.from}, ${asked.to}) is kept` : `the range starts at ${result.range.from} instead of ${asked.from}`;
+  return `retention keeps ${kept.join(' and ')}: ${cut}\n`;
+}
+
+function rangeText(result: ClippedRange): string {
+  return result.empty ? '(nothing kept)' : `[${result.range.from}, ${result.range.to})`;
 }
 
 function rangeOf(flags: ReadonlyMap<string, string>, required: boolean): DayRange {

@@ -173,6 +173,25 @@ const migrations: readonly Migration[] = [
        )`,
     ],
   },
+  /*
+   * v7: how far back retention keeps data (src/sink/partition-maintainer.ts), one row. A
+   * run raises a date before it drops or deletes anything before it, so `floodgate rollups`
+   * never mistakes a day retention emptied for a difference, whatever settings its own
+   * shell has. Null: nothing dropped yet. IF NOT EXISTS as in v4.
+   */
+  {
+    version: 7,
+    name: 'floodgate_retention',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS floodgate_retention (
+         singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+         events_kept_from date,
+         rollups_kept_from date,
+         updated_at timestamptz NOT NULL DEFAULT now()
+       )`,
+      'INSERT INTO floodgate_retention DEFAULT VALUES ON CONFLICT DO NOTHING',
+    ],
+  },
 ];
 
 /** The highest schema version this build knows. */

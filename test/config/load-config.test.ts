@@ -62,6 +62,7 @@ describe('settings table', () => {
     'FLOODGATE_EMBEDDED_PG_PORT', 'FLOODGATE_ACTORS', 'FLOODGATE_ACTOR_NICE', 'FLOODGATE_RING_BYTES', 'FLOODGATE_BATCH_ROWS_MAX',
     'FLOODGATE_BATCH_WAIT_MS', 'FLOODGATE_DEDUPE_WINDOW_ENTRIES_MAX', 'FLOODGATE_RETRY_ATTEMPTS_MAX', 'FLOODGATE_WRITER_FLUSH_AFTER_BYTES', 'FLOODGATE_ROLLUPS',
     'FLOODGATE_READ_CONNECTIONS_MAX', 'FLOODGATE_READ_STATEMENT_TIMEOUT_MS',
+    'FLOODGATE_RETENTION_DAYS', 'FLOODGATE_ROLLUP_RETENTION_DAYS',
     'FLOODGATE_BODY_BYTES_MAX', 'FLOODGATE_BODY_DECODED_BYTES_MAX', 'FLOODGATE_EVENTS_PER_REQUEST_MAX',
     'FLOODGATE_EVENT_BYTES_MAX', 'FLOODGATE_ATTRIBUTES_BYTES_MAX', 'FLOODGATE_ATTRIBUTES_DEPTH_MAX',
     'FLOODGATE_TIMESTAMP_PAST_MS', 'FLOODGATE_TIMESTAMP_FUTURE_MS', 'FLOODGATE_BODY_TIMEOUT_MS',
@@ -100,6 +101,8 @@ describe('settings table', () => {
   test('numeric defaults sit inside their own ranges', () => {
     for (const setting of settings) {
       if (setting.kind !== 'integer' && setting.kind !== 'bytes' && setting.kind !== 'duration') continue;
+      // An optional integer's default is unset (null), which no range applies to.
+      if (setting.default === null) continue;
       assert.ok(setting.min <= setting.default && setting.default <= setting.max, setting.env);
     }
   });
@@ -132,6 +135,8 @@ describe('defaults', () => {
       rollups: 'on',
       readConnectionsMax: 8,
       readStatementTimeoutMs: 5000,
+      retentionDays: null,
+      rollupRetentionDays: null,
       bodyBytesMax: 10 * MiB,
       bodyDecodedBytesMax: 32 * MiB,
       eventsPerRequestMax: 5000,
@@ -210,6 +215,8 @@ const sampleValues: { readonly [K in keyof Config]: readonly [string, Config[K]]
   rollups: ['off', 'off'],
   readConnectionsMax: ['32', 32],
   readStatementTimeoutMs: ['2s', 2000],
+  retentionDays: ['90', 90],
+  rollupRetentionDays: ['400', 400],
   bodyBytesMax: ['1MiB', MiB],
   bodyDecodedBytesMax: ['2MiB', 2 * MiB],
   eventsPerRequestMax: ['100', 100],
@@ -279,6 +286,8 @@ function companionsFor(key: keyof Config, value: number): Env {
     return { FLOODGATE_EVENT_BYTES_MAX: String(Math.max(value, 256)), FLOODGATE_RING_BYTES: String(4 * Math.max(value, 256) + 64 * KiB) };
   }
   if (key === 'openIngestBurstEvents') return { FLOODGATE_OPEN_INGEST_EVENTS_PER_S: '1' };
+  // A retention of one day needs an accepted past of at most one day.
+  if (key === 'retentionDays' || key === 'rollupRetentionDays') return { FLOODGATE_TIMESTAMP_PAST_MS: '1d' };
   return {};
 }
 
@@ -663,6 +672,39 @@ describe('cross-field rules', () => {
     assert.equal(external.port, 54329);
   });
 
+  test('a retention shorter than the accepted timestamp window is refused, naming both settings and values', () => {
+    // The default window is 30 days: 30 days of retention is the shortest accepted.
+    assert.equal(loadConfig({ env: { FLOODGATE_RETENTION_DAYS: '30' }, argv: [] }).retentionDays, 30);
+    assert.deepEqual(problemsOf({ FLOODGATE_RETENTION_DAYS: '29' }), [
+      'FLOODGATE_RETENTION_DAYS (--retention-days) = 29 days is shorter than FLOODGATE_TIMESTAMP_PAST_MS ' +
+        '(--timestamp-past-ms) = 30 d (2592000000 ms): events that old are still accepted, so a late event could land ' +
+        'in a day partition that retention drops (created again holding that event alone, then dropped again); keep at ' +
+        'least 30 days, or accept a shorter past',
+    ]);
+    // A part of a day counts as a whole one, and a shorter window allows a shorter retention.
+    assert.match(problemsOf({ FLOODGATE_RETENTION_DAYS: '2', FLOODGATE_TIMESTAMP_PAST_MS: '49h' })[0] ?? '', /= 49 h \(176400000 ms\): .*keep at least 3 days/);
+    const short = loadConfig({ env: { FLOODGATE_RETENTION_DAYS: '1', FLOODGATE_TIMESTAMP_PAST_MS: '1d' }, argv: [] });
+    assert.deepEqual([short.retentionDays, short.timestampPastMs], [1, dayMs]);
+  });
+
+  test('a rollup retention shorter than the accepted timestamp window is refused too', () => {
+    assert.equal(loadConfig({ env: {}, argv: ['--rollup-retention-days', '30'] }).rollupRetentionDays, 30);
+    const problems = problemsOf({ FLOODGATE_ROLLUP_RETENTION_DAYS: '7', FLOODGATE_RETENTION_DAYS: '7' });
+    assert.equal(problems.length, 2);
+    assert.match(problems[0] ?? '', /^FLOODGATE_RETENTION_DAYS \(--retention-days\) = 7 days is shorter than FLOODGATE_TIMESTAMP_PAST_MS/);
+    assert.match(problems[1] ?? '', /^FLOODGATE_ROLLUP_RETENTION_DAYS \(--rollup-retention-days\) = 7 days is shorter than FLOODGATE_TIMESTAMP_PAST_MS \(--timestamp-past-ms\) = 30 d \(2592000000 ms\): .*counted in a rollup day that retention already emptied.*keep at least 30 days/);
+  });
+
+  test('retention unset keeps everything, whatever the window; 0 is not a way to say unset', () => {
+    const config = loadConfig({ env: { FLOODGATE_RETENTION_DAYS: '', FLOODGATE_TIMESTAMP_PAST_MS: '3650d' }, argv: [] });
+    assert.deepEqual([config.retentionDays, config.rollupRetentionDays], [null, null]);
+    assert.deepEqual(problemsOf({ FLOODGATE_RETENTION_DAYS: '0' }), [
+      'FLOODGATE_RETENTION_DAYS (--retention-days) = "0": expected a decimal integer between 1 and 36500 (days)',
+    ]);
+    // A malformed window is reported alone: the retention rule does not repeat it.
+    assert.equal(problemsOf({ FLOODGATE_RETENTION_DAYS: '1', FLOODGATE_TIMESTAMP_PAST_MS: '1w' }).length, 1);
+  });
+
   test('a rule is skipped when one of its settings is already reported', () => {
     const problems = problemsOf({ FLOODGATE_EVENT_BYTES_MAX: '64MB', FLOODGATE_RING_BYTES: '320KiB' });
     assert.equal(problems.length, 1);
@@ -675,7 +717,7 @@ describe('cross-field rules', () => {
   });
 
   test('every rule has a summary for docs/configuration.md', () => {
-    assert.equal(crossFieldRules.length, 6);
+    assert.equal(crossFieldRules.length, 8);
     for (const rule of crossFieldRules) assert.ok(rule.summary.length > 0);
   });
 });
@@ -709,5 +751,6 @@ describe('renderConfigTable', () => {
     assert.ok(lines.some((line) => line.startsWith('| `FLOODGATE_RING_BYTES` | `--ring-bytes` | 16 MiB | 64 KiB..1 GiB, multiple of 8')));
     assert.ok(lines.some((line) => line.startsWith('| `FLOODGATE_TIMESTAMP_PAST_MS` | `--timestamp-past-ms` | 30 d | 0 ms..3650 d')));
     assert.ok(lines.some((line) => line.startsWith('| `DATABASE_URL` | `--database-url` | unset |')));
+    assert.ok(lines.some((line) => line.startsWith('| `FLOODGATE_RETENTION_DAYS` | `--retention-days` | unset | 1..36500 days |')));
   });
 });

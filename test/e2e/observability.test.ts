@@ -60,6 +60,8 @@ const requiredSeries = [
   'floodgate_flush_duration_seconds', 'floodgate_batch_rows', 'floodgate_sink_circuit_state',
   'floodgate_ring_used_bytes', 'floodgate_ring_capacity_bytes', 'floodgate_ring_occupancy_ratio',
   'floodgate_actor_database_connected', 'floodgate_database_up', 'floodgate_queued_events', 'floodgate_pending_requests',
+  'floodgate_events_partitions', 'floodgate_events_oldest_day_seconds', 'floodgate_events_partitions_dropped_total',
+  'floodgate_rollup_rows_deleted_total', 'floodgate_retention_last_run_timestamp_seconds', 'floodgate_retention_last_run_success',
   'process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes',
 ];
 

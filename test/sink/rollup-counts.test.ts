@@ -121,6 +121,30 @@ test('RollupCounts: a NUL in a key becomes chr(0), never a NUL in the SQL text',
   assert.equal(counts.upsertSql(), '');
 });
 
+test('RollupCounts: in-place and text rows share keys; split points and thousands of pairs stay apart', () => {
+  const counts = new RollupCounts(3);
+  const at = { occurredAtUs: baseUs };
+  const pairs = [
+    { eventType: 'ab', source: 'c' },
+    { eventType: 'a', source: 'bc' },
+    { eventType: 'zoë', source: 'web' },
+  ];
+  const ringEvents = ringRowsOf(pairs.map((pair) => buildEvent({ ...pair, ...at }))).map((row) => row.event);
+  for (const event of ringEvents) counts.add(event);
+  for (const pair of pairs) counts.add(buildEvent({ ...pair, ...at }));
+  const sql = counts.upsertSql();
+  for (const [type, source] of [['ab', 'c'], ['a', 'bc'], ['zoë', 'web']]) {
+    assert.match(sql, new RegExp(`\\('[^']+','${type}','${source}',3,2\\)`), `${type}/${source} counted twice, once per path`);
+  }
+  // More distinct pairs than the table keeps between batches: each batch still counts each once.
+  for (let batch = 0; batch < 3; batch++) {
+    counts.reset();
+    for (let index = 0; index < 5000; index++) counts.add(buildEvent({ eventType: `t${index}`, source: `s${batch}`, ...at }));
+    const text = counts.upsertSql();
+    assert.equal(text.match(/,1\)/g)?.length, 2 * 5000, 'one minute row and one day row per pair, each counting 1');
+  }
+});
+
 test('rows and counts commit together: when the rollup upsert fails, the rows are not stored', async () => {
   await database.client.query("ALTER TABLE event_counts_minute ADD CONSTRAINT refuse_one CHECK (event_type <> 'uncountable')");
   try {
