@@ -6,13 +6,13 @@
  *   page     rows strictly after the cursor's key in that order: a key is unique (it is
  *            the primary key), so a page never repeats a row of an earlier one and never
  *            skips one that sorts after the cursor, ties on occurred_at included
- *   cursor   base64url of `e1|order|from µs|to µs|filter hash|last µs|last event_id`
+ *   cursor   base64url of `e1|order|from µs|to µs|last µs|last event_id|check`
  *
  * The cursor fixes the window its first page resolved (a defaulted "last 24 h" does not
- * slide while a client pages) and carries a hash of the filters and the order, so a
- * cursor sent with other ones is refused instead of answering a question nobody asked.
- * It is not signed: it grants nothing the caller could not ask for directly
- * (docs/decisions/0023-read-indexes.md).
+ * slide while a client pages). `check` hashes the filters with every other field, so a
+ * cursor sent with other filters, or cut short by a copy and paste, is refused instead
+ * of answering a question nobody asked. It is a checksum, not a signature: a cursor
+ * grants nothing the caller could not ask for directly (docs/decisions/0023-read-indexes.md).
  */
 import { createHash } from 'node:crypto';
 import { badParameter, isoOfMicros, type QueryParameters } from './query-parameters';
@@ -92,11 +92,14 @@ function continuedQuery(text: string, filters: EventFilters, order: EventOrder, 
   const cursor = decodeEventCursor(text);
   if (cursor === null) throw badCursor('the cursor is malformed; send next_cursor exactly as a previous answer gave it');
   if (cursor.order !== order) throw badCursor(`the cursor was made for order=${cursor.order}; send the same order with it`);
-  if (cursor.filterHash !== filterHash(filters)) throw badCursor('the cursor was made for other filters; send event_type, source and actor_id exactly as on the first page');
   if ((fromGiven !== null && fromGiven !== cursor.fromUs) || (toGiven !== null && toGiven !== cursor.toUs)) {
     throw badCursor(`the cursor was made for the window ${isoOfMicros(cursor.fromUs)} to ${isoOfMicros(cursor.toUs)}; leave from and to out or send those`);
   }
-  return { fromUs: cursor.fromUs, toUs: cursor.toUs, filters, order, after: cursor.after };
+  const query: EventQuery = { fromUs: cursor.fromUs, toUs: cursor.toUs, filters, order, after: cursor.after };
+  if (cursor.check !== checkOf(query, cursor.after)) {
+    throw badCursor('the cursor was made for other filters, or was altered; send it as given, with event_type, source and actor_id as on the first page');
+  }
+  return query;
 }
 
 function badCursor(message: string): Error {
@@ -107,33 +110,39 @@ interface DecodedCursor {
   readonly order: EventOrder;
   readonly fromUs: number;
   readonly toUs: number;
-  readonly filterHash: string;
   readonly after: EventKey;
+  readonly check: string;
 }
 
 /** The cursor continuing `query` after `last`. */
 export function encodeEventCursor(query: EventQuery, last: EventKey): string {
-  const fields = [cursorVersion, query.order === 'asc' ? 'a' : 'd', query.fromUs, query.toUs, filterHash(query.filters), last.occurredAtUs, last.eventId];
+  const fields = [cursorVersion, query.order === 'asc' ? 'a' : 'd', query.fromUs, query.toUs, last.occurredAtUs, last.eventId, checkOf(query, last)];
   return Buffer.from(fields.join('|'), 'utf8').toString('base64url');
 }
 
-const cursorPattern = /^e1\|([ad])\|(\d{1,16})\|(\d{1,16})\|([\w-]{22})\|(\d{1,16})\|(.+)$/s;
+// The event id may hold '|': it is matched greedily, and the check after it has none.
+const cursorPattern = /^e1\|([ad])\|(\d{1,16})\|(\d{1,16})\|(\d{1,16})\|(.+)\|([\w-]{22})$/s;
 
 /** The cursor's parts, or null when the text is not a cursor this route made. */
 export function decodeEventCursor(text: string): DecodedCursor | null {
   if (!/^[\w-]+$/.test(text)) return null;
   const match = cursorPattern.exec(Buffer.from(text, 'base64url').toString('utf8'));
   if (match === null) return null;
-  const [fromUs, toUs, lastUs] = [Number(match[2]), Number(match[3]), Number(match[5])];
-  const eventId = match[6] as string;
+  const [fromUs, toUs, lastUs] = [Number(match[2]), Number(match[3]), Number(match[4])];
+  const eventId = match[5] as string;
   // A key outside its own window, or an id no event can have, was not made here.
   if (!(fromUs < toUs && toUs <= instantUsMax && lastUs >= fromUs && lastUs < toUs) || eventId.length > eventIdCharsMax) return null;
-  return { order: match[1] === 'a' ? 'asc' : 'desc', fromUs, toUs, filterHash: match[4] as string, after: { occurredAtUs: lastUs, eventId } };
+  return { order: match[1] === 'a' ? 'asc' : 'desc', fromUs, toUs, after: { occurredAtUs: lastUs, eventId }, check: match[6] as string };
 }
 
-/** 128 bits of SHA-256 over the filters: enough to tell a client's two filter sets apart. */
-function filterHash(filters: EventFilters): string {
-  const text = JSON.stringify([filters.eventType, filters.source, filters.actorId]);
+/**
+ * 128 bits of SHA-256 over the filters and every field of the cursor: enough to tell two
+ * filter sets, or a cursor and a damaged copy of it, apart. No secret goes in (no
+ * signature is needed, and none would survive a restart or another node).
+ */
+function checkOf(query: EventQuery, last: EventKey): string {
+  const { eventType, source, actorId } = query.filters;
+  const text = JSON.stringify([cursorVersion, query.order, query.fromUs, query.toUs, eventType, source, actorId, last.occurredAtUs, last.eventId]);
   return createHash('sha256').update(text, 'utf8').digest().toString('base64url', 0, 16);
 }
 

@@ -43,6 +43,8 @@ const pageRowsMax = 10_000;
  * small piece keeps the buffer from growing by more than the socket took.
  */
 const pieceBytesWhileBehind = 4096;
+/** A client that takes nothing for this long is disconnected: its export holds a connection. */
+const stalledMsMax = 60_000;
 const ndjsonTypes = new Set(['application/x-ndjson', 'application/ndjson', 'application/jsonl']);
 
 /** True when the Accept header lists an NDJSON type with a quality above zero. */
@@ -110,7 +112,7 @@ export class StreamedResponse {
   async write(bytes: Uint8Array): Promise<boolean> {
     let offset = 0;
     while (offset < bytes.length) {
-      if (this.#behind && !this.#writable) await new Promise<void>((resolve) => (this.#wake = resolve));
+      if (this.#behind && !this.#writable) await this.#writableAgain();
       if (this.#aborted) return false;
       const end = this.#behind ? Math.min(bytes.length, offset + pieceBytesWhileBehind) : bytes.length;
       const piece = bytes.subarray(offset, end);
@@ -126,6 +128,21 @@ export class StreamedResponse {
   /** Ends the answer (uWS sends what its buffer still holds, then the last chunk). */
   end(): void {
     if (!this.#aborted) this.#res.cork(() => this.#res.end());
+  }
+
+  /** Resolves on onWritable or an abort; closes the connection after stalledMsMax. */
+  #writableAgain(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#aborted = true;
+        this.#res.close();
+        this.#wakeUp();
+      }, stalledMsMax);
+      this.#wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   #wakeUp(): void {
