@@ -71,7 +71,12 @@ export function parseEventQuery(params: QueryParameters, options: { readonly now
   const fromGiven = instantOf(params, 'from');
   const toGiven = instantOf(params, 'to');
   const cursorText = params.text('cursor', cursorCharsMax);
-  if (cursorText !== null) return continuedQuery(cursorText, filters, order, fromGiven, toGiven);
+  if (cursorText !== null) {
+    const query = continuedQuery(cursorText, filters, order, fromGiven, toGiven);
+    // An export's cursor (a year's window) may continue as pages only within their bound.
+    if (query.toUs - query.fromUs > options.windowDaysMax * microsPerDay) throw badCursor(`the cursor's window is wider than the ${options.windowDaysMax} days allowed here`);
+    return query;
+  }
   const toUs = toGiven ?? options.nowUs;
   const fromUs = fromGiven ?? toUs - windowDefaultUs;
   if (fromUs >= toUs) throw badParameter(toGiven !== null ? 'to' : 'from', `to (${isoOfMicros(toUs)}) must be later than from (${isoOfMicros(fromUs)})`);

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { generateKey } from '../../src/auth/key-format';
+import { encodeEventCursor, type EventQuery } from '../../src/query/event-cursor';
 import { isoOfMicros } from '../../src/query/query-parameters';
 import { parseIsoTimestamp } from '../../src/validate/timestamp';
 import { callRoute, post, startTestEngine, type Answer, type TestEngine } from '../support/engine';
@@ -209,6 +210,18 @@ describe('the cursor', () => {
       assert.equal(answer.status, 400, cursor);
       assert.equal(answer.json.error.parameter, 'cursor', cursor);
     }
+  });
+
+  test('a cursor over a window wider than pages allow continues as an export only', async () => {
+    const wide: EventQuery = { fromUs: baseUs - 40 * 24 * hourUs, toUs: baseUs + hourUs, filters: { eventType: null, source: 'web', actorId: null }, order: 'desc', after: null };
+    const web = [...sent].filter((row) => row.source === 'web').sort(byKey).reverse();
+    const cursor = encodeEventCursor(wide, { occurredAtUs: web[4]?.us as number, eventId: web[4]?.event_id as string });
+    const page = await get(`/v1/events?source=web&cursor=${cursor}`);
+    assert.deepEqual([page.status, page.json.error.parameter], [400, 'cursor']);
+    const exported = await get(`/v1/events?source=web&cursor=${cursor}`, { accept: 'application/x-ndjson' });
+    assert.equal(exported.status, 200);
+    const ids = exported.text.trimEnd().split('\n').map((line) => (JSON.parse(line) as { event_id: string }).event_id);
+    assert.deepEqual(ids, web.slice(5).map((row) => row.event_id));
   });
 });
 
