@@ -94,7 +94,7 @@ export class StreamedResponse {
     return this.#started;
   }
 
-  /** The status line and headers; they leave with the first write. */
+  /** The status line and headers; the first write ends the header block (chunked). */
   start(requestId: string): void {
     this.#started = true;
     const res = this.#res;
