@@ -41,6 +41,9 @@ export const routeAccess: Readonly<Record<string, RouteAccess>> = Object.freeze(
   'GET /v1/stats': read,
   // The dashboard page holds no data; it asks for a read key when /v1/stats answers 401.
   'GET /': open,
+  // Stored events (src/query/event-routes.ts): pages, the NDJSON export, one event by id.
+  'GET /v1/events': read,
+  'GET /v1/events/:event_id': read,
   'GET /v1/dead-letters': admin,
   'POST /v1/dead-letters/replay': { kind: 'scope', scope: 'admin', audit: 'dead_letters.replay' },
   'POST /v1/keys': admin,

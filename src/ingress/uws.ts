@@ -17,6 +17,18 @@ export interface UwsHttpResponse {
   writeStatus(status: string): UwsHttpResponse;
   writeHeader(key: string, value: string): UwsHttpResponse;
   end(body?: string | Uint8Array, closeConnection?: boolean): UwsHttpResponse;
+  /**
+   * One chunk of a chunked answer (the first call sends the headers with
+   * Transfer-Encoding: chunked). The bytes are always taken; false means some wait in
+   * uWS's buffer for the client, so write no more until onWritable fires.
+   */
+  write(chunk: string | Uint8Array): boolean;
+  /**
+   * Called when the socket can take data again after a write returned false. Return true.
+   * While a handler is set, uWS drains its buffer only when the handler or a later write
+   * writes something (src/query/event-export.ts relies on this).
+   */
+  onWritable(handler: (offset: number) => boolean): UwsHttpResponse;
   close(): UwsHttpResponse;
   cork(callback: () => void): UwsHttpResponse;
   onAborted(handler: () => void): UwsHttpResponse;

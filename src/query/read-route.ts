@@ -44,7 +44,9 @@ export function readCallOf(req: UwsHttpRequest): ReadCall {
   const pathParameters: string[] = [];
   for (let index = 0; ; index++) {
     const value = req.getParameter(index);
-    if (value === undefined) break;
+    // This uWS build answers '' past the last parameter (never undefined): without the
+    // '' check the loop never ended. An empty segment is then simply absent.
+    if (value === undefined || value === '') break;
     pathParameters.push(safeDecode(value));
   }
   return { requestId: requestIdOf(req), query: req.getQuery() ?? '', pathParameters, accept: req.getHeader('accept') };

@@ -192,6 +192,24 @@ const migrations: readonly Migration[] = [
       'INSERT INTO floodgate_retention DEFAULT VALUES ON CONFLICT DO NOTHING',
     ],
   },
+  /*
+   * v8: indexes for the read side (GET /v1/events, the raw route): keyset pages walk
+   * (occurred_at, event_id) in either direction from the cursor; one actor's events are
+   * found by (actor_id, occurred_at, event_id) without walking everyone's. An index on
+   * the partitioned table is created on every day partition, today's and future ones.
+   * Each index costs ingest (docs/decisions/0023-read-indexes.md has the choice and its
+   * measurement). CREATE INDEX blocks writes to `events` while it reads the existing
+   * rows; that record shows how to build them concurrently before upgrading a large
+   * table, which IF NOT EXISTS then leaves alone.
+   */
+  {
+    version: 8,
+    name: 'events read indexes',
+    statements: [
+      'CREATE INDEX IF NOT EXISTS events_occurred_at_event_id ON events (occurred_at, event_id)',
+      'CREATE INDEX IF NOT EXISTS events_actor_id_occurred_at ON events (actor_id, occurred_at, event_id) WHERE actor_id IS NOT NULL',
+    ],
+  },
 ];
 
 /** The highest schema version this build knows. */

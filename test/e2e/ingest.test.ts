@@ -199,7 +199,8 @@ describe('request-level limits and malformed bodies', () => {
 
   test('unknown route 404, wrong method 405', async () => {
     assert.equal((await fetch(`${harness.baseUrl}/nope`)).status, 404);
-    const wrong = await fetch(`${harness.baseUrl}/v1/events/bulk`);
+    // GET /v1/events/bulk is a read (an event named "bulk": src/query/event-routes.ts); DELETE is no route.
+    const wrong = await fetch(`${harness.baseUrl}/v1/events/bulk`, { method: 'DELETE' });
     assert.equal(wrong.status, 405);
     assert.equal(((await wrong.json()) as any).error.code, 'ERR_METHOD_NOT_ALLOWED');
   });

@@ -118,7 +118,7 @@ describe('request ids and idempotency keys', () => {
         assert.match(headerOf(answer, 'x-request-id') ?? '', uuid, what);
         assert.equal(json.request_id, headerOf(answer, 'x-request-id'), what);
       }
-      for (const [method, path, status] of [['GET', '/healthz', 200], ['GET', '/nope', 404], ['GET', '/v1/events', 405]] as const) {
+      for (const [method, path, status] of [['GET', '/healthz', 200], ['GET', '/nope', 404], ['DELETE', '/v1/events', 405]] as const) {
         const answer = await send(method, path, [`X-Request-ID: ${id}`]);
         assert.equal(answer.status, status, `${method} ${path} with ${label}`);
         assert.match(headerOf(answer, 'x-request-id') ?? '', uuid, `${method} ${path} with ${label}`);

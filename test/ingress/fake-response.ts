@@ -31,6 +31,16 @@ export class FakeResponse implements UwsHttpResponse {
     return this;
   }
 
+  /** Streamed answers (src/query/event-export.ts) are tested over real sockets; here a chunk just appends. */
+  write(chunk: string | Uint8Array): boolean {
+    this.body += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    return true;
+  }
+
+  onWritable(): this {
+    return this;
+  }
+
   close(): this {
     return this;
   }

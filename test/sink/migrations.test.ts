@@ -51,7 +51,7 @@ test('migrating again is a no-op', async () => {
   assert.deepEqual(logger.entries, []);
 });
 
-test('schema v1: events is partitioned by occurred_at, keyed on (event_id, occurred_at), nothing else', async () => {
+test('schema v1: events is partitioned by occurred_at, keyed on (event_id, occurred_at); v8 adds the read indexes', async () => {
   await withClient(database.url, async (client) => {
     const columns = await client.query(
       `SELECT column_name, data_type, is_nullable FROM information_schema.columns
@@ -70,9 +70,13 @@ test('schema v1: events is partitioned by occurred_at, keyed on (event_id, occur
       "SELECT pg_get_partkeydef('events'::regclass) AS key, (SELECT count(*)::int FROM pg_inherits WHERE inhparent = 'events'::regclass) AS partitions",
     );
     assert.deepEqual(partitioning.rows, [{ key: 'RANGE (occurred_at)', partitions: 0 }]);
-    const indexes = await client.query("SELECT indexdef FROM pg_indexes WHERE tablename = 'events'");
-    assert.equal(indexes.rowCount, 1);
-    assert.match(String(indexes.rows[0]?.indexdef), /UNIQUE INDEX events_pkey ON ONLY public\.events USING btree \(event_id, occurred_at\)/);
+    // The key, and the read side's indexes of v8 (docs/decisions/0023-read-indexes.md).
+    const indexes = await client.query<{ indexdef: string }>("SELECT indexdef FROM pg_indexes WHERE tablename = 'events' ORDER BY indexname");
+    assert.deepEqual(indexes.rows.map((row) => row.indexdef.replace(' ON ONLY public.events USING btree', '')), [
+      'CREATE INDEX events_actor_id_occurred_at (actor_id, occurred_at, event_id) WHERE (actor_id IS NOT NULL)',
+      'CREATE INDEX events_occurred_at_event_id (occurred_at, event_id)',
+      'CREATE UNIQUE INDEX events_pkey (event_id, occurred_at)',
+    ]);
   });
 });
 
