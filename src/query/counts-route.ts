@@ -1,0 +1,340 @@
+/**
+ * GET /v1/analytics/counts: stored events counted per minute, hour or day of a time zone
+ * over [from, to), zero-filled, optionally split into series by event_type and/or source.
+ *
+ *   1. parse and bound the parameters (at most bucketsMax buckets)
+ *   2. list the bucket starts in JavaScript (local hours and midnights, DST days 23/25 h)
+ *   3. one statement sums the rollup rows per bucket index and group, shards included
+ *   4. zero-fill, mark the buckets still filling, keep the series_limit largest series
+ *
+ * UTC days read event_counts_daily; everything else reads event_counts_minute, whose UTC
+ * minutes fall whole into any zone's minutes, hours and days (every zone's offset is a
+ * whole number of minutes since 1972).
+ */
+import assert from 'node:assert/strict';
+import { badParameter, isoOfMicros, QueryParameters } from './query-parameters';
+import { jsonRoute, type ReadCall, type ReadRoute, type ReadRouteDependencies } from './read-route';
+import type { ReadDatabase } from './read-database';
+
+/** A week of minutes: the most buckets one answer holds. */
+export const bucketsMax = 10_080;
+const minuteMs = 60_000;
+const hourMs = 3_600_000;
+const dayMs = 86_400_000;
+const intervals = { minute: minuteMs, hour: hourMs, day: dayMs } as const;
+type Interval = keyof typeof intervals;
+const groupColumns = ['event_type', 'source'] as const;
+type GroupColumn = (typeof groupColumns)[number];
+/** The earliest `from`: the zone arithmetic below assumes the modern calendar era. */
+const fromMsMin = 0;
+const countsParameters = ['from', 'to', 'interval', 'group_by', 'event_type', 'source', 'tz', 'series_limit'];
+
+export function countsRoute(deps: ReadRouteDependencies): ReadRoute {
+  return jsonRoute(deps, '/v1/analytics/counts', (call) => counts(deps.db, call));
+}
+
+interface CountsQuery {
+  readonly interval: Interval;
+  readonly zone: Zone;
+  readonly groupBy: readonly GroupColumn[];
+  readonly filters: Readonly<Record<GroupColumn, string | null>>;
+  readonly seriesLimit: number;
+  /** Bucket starts in epoch ms, ascending; bucket i ends where i + 1 starts, the last at `endMs`. */
+  readonly starts: readonly number[];
+  readonly endMs: number;
+}
+
+function countsQueryOf(queryString: string, nowMs: number): CountsQuery {
+  const params = QueryParameters.parse(queryString, countsParameters);
+  const interval = params.choice('interval', Object.keys(intervals) as Interval[], 'hour');
+  const zone = zoneParameter(params);
+  const groupBy = params.list('group_by', groupColumns);
+  const filters = { event_type: params.text('event_type'), source: params.text('source') };
+  const seriesLimit = params.integer('series_limit', { min: 1, max: 1000, fallback: 20 });
+  const givenTo = instantMsParameter(params, 'to', zone);
+  const givenFrom = instantMsParameter(params, 'from', zone);
+  const toMs = givenTo ?? nowMs;
+  const fromMs = givenFrom ?? toMs - dayMs;
+  if (fromMs < fromMsMin) throw badParameter(givenFrom === null ? 'to' : 'from', 'from must be at or after 1970-01-01T00:00:00Z');
+  if (!(fromMs < toMs)) {
+    throw givenTo === null
+      ? badParameter('from', `from must be before to, which defaults to now (${new Date(toMs).toISOString()})`)
+      : badParameter('to', 'to must be after from');
+  }
+  const stepMs = intervals[interval];
+  const tooMany = (buckets: number) =>
+    badParameter('from', `from to to holds ${buckets} ${interval} buckets; at most ${bucketsMax}: narrow from/to or choose a coarser interval`);
+  // Checked on the nominal length first, so that a century of minutes is never listed.
+  if ((toMs - fromMs) / stepMs > bucketsMax + 2) throw tooMany(Math.ceil((toMs - fromMs) / stepMs));
+  const { starts, endMs } = bucketsOf(zone, stepMs, fromMs, toMs);
+  if (starts.length > bucketsMax) throw tooMany(starts.length);
+  return { interval, zone, groupBy, filters, seriesLimit, starts, endMs };
+}
+
+/** An instant; a bare day `YYYY-MM-DD` is that day's local midnight in the zone. */
+function instantMsParameter(params: QueryParameters, name: string, zone: Zone): number | null {
+  const text = params.text(name, 64);
+  const us = params.instantUs(name);
+  if (us === null || text === null) return null;
+  const ms = Math.floor(us / 1000);
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(text) || zone.isUtc) return ms;
+  // Local noon of that date lies inside the local day, whatever the day's length.
+  const noonMs = ms + 12 * hourMs;
+  const noon = noonMs - zone.offsetMs(noonMs);
+  return bucketsOf(zone, dayMs, noon, noon + 1).starts[0] as number;
+}
+
+function zoneParameter(params: QueryParameters): Zone {
+  const name = params.text('tz', 64);
+  if (name === null) return Zone.utc;
+  const zone = Zone.named(name);
+  if (zone === null) throw badParameter('tz', `tz must be an IANA time zone name such as Europe/Berlin, America/New_York or UTC; got "${name}"`);
+  return zone;
+}
+
+interface CountRow {
+  as_of_us: string;
+  i: number | null;
+  event_type?: string;
+  source?: string;
+  n: string | null;
+}
+
+interface Series {
+  readonly key: Readonly<Record<string, string>>;
+  readonly counts: number[];
+  total: number;
+}
+
+async function counts(db: ReadDatabase, call: ReadCall): Promise<unknown> {
+  const query = countsQueryOf(call.query, Date.now());
+  const rows = await db.rows<CountRow>(...countsSql(query));
+  const asOfUs = Number(rows[0]?.as_of_us);
+  const bucketCount = query.starts.length;
+  const totals = new Array<number>(bucketCount).fill(0);
+  const series = new Map<string, Series>();
+  for (const row of rows) {
+    if (row.i === null || row.n === null) continue; // no rollup row in the range: only as_of
+    const count = Number(row.n);
+    totals[row.i] = (totals[row.i] as number) + count;
+    if (query.groupBy.length === 0) continue;
+    const values = query.groupBy.map((column) => row[column] as string);
+    const id = JSON.stringify(values);
+    let entry = series.get(id);
+    if (entry === undefined) {
+      entry = { key: Object.fromEntries(query.groupBy.map((column, index) => [column, values[index] as string])), counts: new Array<number>(bucketCount).fill(0), total: 0 };
+      series.set(id, entry);
+    }
+    entry.counts[row.i] = (entry.counts[row.i] as number) + count;
+    entry.total += count;
+  }
+  const ranked = [...series.entries()].sort(([idA, a], [idB, b]) => b.total - a.total || (idA < idB ? -1 : idA > idB ? 1 : 0)).map(([, entry]) => entry);
+  const kept = ranked.slice(0, query.seriesLimit);
+  const rest = ranked.slice(query.seriesLimit);
+  const endOf = (index: number) => query.starts[index + 1] ?? query.endMs;
+  return {
+    from: isoOfMs(query.starts[0] as number),
+    to: isoOfMs(query.endMs),
+    interval: query.interval,
+    tz: query.zone.name,
+    group_by: query.groupBy,
+    as_of: isoOfMicros(asOfUs),
+    buckets: query.starts.map((startMs, index) => ({ start: isoOfMs(startMs), complete: endOf(index) * 1000 <= asOfUs })),
+    totals,
+    series: kept.map((entry) => ({ ...entry.key, counts: entry.counts, total: entry.total })),
+    other: rest.length === 0 ? null : otherOf(rest, bucketCount),
+  };
+}
+
+function otherOf(rest: readonly Series[], bucketCount: number): { counts: number[]; total: number; series: number } {
+  const summed = new Array<number>(bucketCount).fill(0);
+  let total = 0;
+  for (const entry of rest) {
+    for (let index = 0; index < bucketCount; index++) summed[index] = (summed[index] as number) + (entry.counts[index] as number);
+    total += entry.total;
+  }
+  return { counts: summed, total, series: rest.length };
+}
+
+function isoOfMs(ms: number): string {
+  return isoOfMicros(ms * 1000);
+}
+
+/**
+ * One statement: the rollup rows of [first start, end) summed per bucket index and group.
+ * The outer join keeps one row (with now()) when the range holds no count at all.
+ *
+ *   UTC days                  event_counts_daily, index = day - first day
+ *   equally spaced buckets    event_counts_minute, index = (bucket - first start) / step
+ *   DST-shaped buckets        event_counts_minute, index = width_bucket over the starts
+ */
+function countsSql(query: CountsQuery): [string, unknown[]] {
+  const firstMs = query.starts[0] as number;
+  const stepMs = intervals[query.interval];
+  const values: unknown[] = [];
+  let table: string;
+  let index: string;
+  let range: string;
+  const uniform = query.starts.every((startMs, i) => startMs === firstMs + i * stepMs) && query.endMs === firstMs + query.starts.length * stepMs;
+  if (query.interval === 'day' && uniform && mod(firstMs, dayMs) === 0) {
+    table = 'event_counts_daily';
+    const [from, to] = [values.push(isoOfMs(firstMs).slice(0, 10)), values.push(isoOfMs(query.endMs).slice(0, 10))];
+    index = `(day - $${from}::date)`;
+    range = `day >= $${from}::date AND day < $${to}::date`;
+  } else {
+    table = 'event_counts_minute';
+    const [from, to] = [values.push(isoOfMs(firstMs)), values.push(isoOfMs(query.endMs))];
+    range = `bucket >= $${from}::timestamptz AND bucket < $${to}::timestamptz`;
+    index = uniform
+      ? `(((extract(epoch FROM bucket) * 1000)::int8 - $${values.push(firstMs)}::int8) / $${values.push(stepMs)}::int8)::int`
+      : `width_bucket(bucket, $${values.push(query.starts.map(isoOfMs))}::timestamptz[]) - 1`;
+  }
+  for (const column of groupColumns) {
+    const value = query.filters[column];
+    if (value !== null) range += ` AND ${column} = $${values.push(value)}`;
+  }
+  const columns = query.groupBy.map((column) => `, ${column}`).join('');
+  const sql = `SELECT (extract(epoch FROM now()) * 1000000)::int8::text AS as_of_us, c.*
+    FROM (SELECT 1) AS one LEFT JOIN (
+      SELECT ${index} AS i${columns}, sum(count)::text AS n FROM ${table} WHERE ${range} GROUP BY 1${columns}
+    ) AS c ON true`;
+  return [sql, values];
+}
+
+// ---------------------------------------------------------------------------------------
+// Buckets in a time zone
+
+/**
+ * The bucket starts covering [fromMs, toMs): from the start of the bucket holding fromMs
+ * up to (not including) `endMs`, the first start at or after toMs.
+ *
+ * A bucket starts wherever the zone's wall clock reads a whole minute, hour or midnight,
+ * and where a clock change moves the wall clock into another bucket without landing on a
+ * boundary (a DST jump at midnight starts the day at the jump). So a local day is 23 or 25
+ * hours on DST days, and the hour the clocks go back happens twice, as two buckets.
+ */
+export function bucketsOf(zone: Zone, stepMs: number, fromMs: number, toMs: number): { starts: number[]; endMs: number } {
+  // Wide enough to hold the start of fromMs's bucket and the end of toMs's: a bucket is at
+  // most a step and a clock change long.
+  const marginMs = 2 * stepMs + hourMs;
+  const all = startsBetween(zone.segments(fromMs - marginMs, toMs + marginMs), stepMs, fromMs - marginMs, toMs + marginMs);
+  let first = 0;
+  while (first + 1 < all.length && (all[first + 1] as number) <= fromMs) first++;
+  let end = first;
+  while (end < all.length && (all[end] as number) < toMs) end++;
+  const endMs = all[end];
+  assert.ok(all[first] !== undefined && (all[first] as number) <= fromMs && endMs !== undefined, 'bucketsOf: the margin holds no bucket boundary');
+  return { starts: all.slice(first, end), endMs };
+}
+
+/** Offsets of the zone (local minus UTC, ms), each holding from startMs to the next one's start. */
+interface OffsetSegment {
+  readonly startMs: number;
+  readonly offsetMs: number;
+}
+
+function startsBetween(segments: readonly OffsetSegment[], stepMs: number, loMs: number, hiMs: number): number[] {
+  const starts: number[] = [];
+  for (let s = 0; s < segments.length; s++) {
+    const segment = segments[s] as OffsetSegment;
+    const fromMs = Math.max(segment.startMs, loMs);
+    const toMs = Math.min(segments[s + 1]?.startMs ?? Infinity, hiMs);
+    if (fromMs >= toMs) continue;
+    const offset = segment.offsetMs;
+    const previous = segments[s - 1];
+    if (previous !== undefined && fromMs === segment.startMs) {
+      const wallBefore = Math.floor((fromMs - 1 + previous.offsetMs) / stepMs);
+      const wallAfter = Math.floor((fromMs + offset) / stepMs);
+      if (wallBefore !== wallAfter && mod(fromMs + offset, stepMs) !== 0) starts.push(fromMs);
+    }
+    for (let startMs = Math.ceil((fromMs + offset) / stepMs) * stepMs - offset; startMs < toMs; startMs += stepMs) starts.push(startMs);
+  }
+  return starts;
+}
+
+function mod(value: number, divisor: number): number {
+  return ((value % divisor) + divisor) % divisor;
+}
+
+/**
+ * Clock changes are found by sampling the offset this far apart and bisecting where two
+ * samples differ; it assumes a zone changes its offset at most once in that time, which
+ * holds for every zone since 1970 (DST changes are months apart).
+ */
+const offsetSampleMs = 7 * dayMs;
+/** Zones kept with their formatter; only valid names are kept, so the map stays small. */
+const zonesMax = 1000;
+
+/** An IANA time zone as Node's ICU knows it, with what bucketing needs of it. */
+export class Zone {
+  static readonly utc = new Zone('UTC', null);
+  static readonly #known = new Map<string, Zone>();
+  readonly name: string;
+  readonly #format: Intl.DateTimeFormat | null;
+
+  private constructor(name: string, format: Intl.DateTimeFormat | null) {
+    this.name = name;
+    this.#format = format;
+  }
+
+  /** The zone of that name (case-insensitive, as ICU reads it), or null when there is none. */
+  static named(name: string): Zone | null {
+    const known = Zone.#known.get(name);
+    if (known !== undefined) return known;
+    if (!/^[A-Za-z][A-Za-z0-9_+/-]*$/.test(name)) return null;
+    let format: Intl.DateTimeFormat;
+    try {
+      format = new Intl.DateTimeFormat('en-US', {
+        timeZone: name, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric',
+      });
+    } catch {
+      return null;
+    }
+    const canonical = format.resolvedOptions().timeZone;
+    const zone = canonical === 'UTC' ? Zone.utc : new Zone(canonical, format);
+    if (Zone.#known.size >= zonesMax) Zone.#known.clear();
+    Zone.#known.set(name, zone);
+    return zone;
+  }
+
+  get isUtc(): boolean {
+    return this.#format === null;
+  }
+
+  /** Local wall-clock time minus UTC at that instant, in ms (e.g. -18,000,000 for UTC-5). */
+  offsetMs(instantMs: number): number {
+    if (this.#format === null) return 0;
+    // en-US with h23 formats as "12/6/2026, 22:06:01".
+    const match = /^(\d+)\/(\d+)\/(\d+), (\d+):(\d+):(\d+)$/.exec(this.#format.format(instantMs));
+    if (match === null) throw new Error(`unexpected ${this.name} wall-clock text for ${instantMs}`);
+    const [month, day, year, hour, minute, second] = match.slice(1).map(Number) as [number, number, number, number, number, number];
+    const wallMs = Date.UTC(year, month - 1, day, hour, minute, second);
+    return wallMs - (instantMs - mod(instantMs, 1000));
+  }
+
+  /** The offsets holding over [fromMs, toMs]; the first segment starts at -Infinity. */
+  segments(fromMs: number, toMs: number): OffsetSegment[] {
+    let sampleMs = fromMs - mod(fromMs, 1000);
+    let offset = this.offsetMs(sampleMs);
+    const segments: OffsetSegment[] = [{ startMs: -Infinity, offsetMs: offset }];
+    if (this.#format === null) return segments;
+    while (sampleMs < toMs) {
+      const nextMs = Math.min(sampleMs + offsetSampleMs, toMs - mod(toMs, 1000) + 1000);
+      const nextOffset = this.offsetMs(nextMs);
+      if (nextOffset !== offset) segments.push({ startMs: this.#changeBetween(sampleMs, nextMs, offset), offsetMs: nextOffset });
+      [sampleMs, offset] = [nextMs, nextOffset];
+    }
+    return segments;
+  }
+
+  /** The whole second in (loMs, hiMs] where the offset stops being `offsetMs` (bisection). */
+  #changeBetween(loMs: number, hiMs: number, offsetMs: number): number {
+    let [lo, hi] = [loMs, hiMs];
+    while (hi - lo > 1000) {
+      const mid = lo + Math.floor((hi - lo) / 2000) * 1000;
+      if (this.offsetMs(mid) === offsetMs) lo = mid;
+      else hi = mid;
+    }
+    return hi;
+  }
+}
