@@ -164,19 +164,21 @@ function isoOfMs(ms: number): string {
  * One statement: the rollup rows of [first start, end) summed per bucket index and group.
  * The outer join keeps one row (with now()) when the range holds no count at all.
  *
- *   UTC days                  event_counts_daily, index = day - first day
- *   equally spaced buckets    event_counts_minute, index = (bucket - first start) / step
- *   DST-shaped buckets        event_counts_minute, index = width_bucket over the starts
+ *   UTC days        event_counts_daily, index = day - first day
+ *   anything else   event_counts_minute, index = width_bucket(bucket, the starts) - 1
+ *
+ * width_bucket (a binary search in the array of starts) also serves equally spaced
+ * buckets: it cost a third of epoch arithmetic per row (45 against 136 ms for 144,000
+ * minute rows on the development VM), and parsing even 10,080 starts is a small part.
  */
 function countsSql(query: CountsQuery): [string, unknown[]] {
   const firstMs = query.starts[0] as number;
-  const stepMs = intervals[query.interval];
   const values: unknown[] = [];
   let table: string;
   let index: string;
   let range: string;
-  const uniform = query.starts.every((startMs, i) => startMs === firstMs + i * stepMs) && query.endMs === firstMs + query.starts.length * stepMs;
-  if (query.interval === 'day' && uniform && mod(firstMs, dayMs) === 0) {
+  const utcDays = query.interval === 'day' && query.starts.every((startMs, i) => startMs === firstMs + i * dayMs) && query.endMs === firstMs + query.starts.length * dayMs;
+  if (utcDays && mod(firstMs, dayMs) === 0) {
     table = 'event_counts_daily';
     const [from, to] = [values.push(isoOfMs(firstMs).slice(0, 10)), values.push(isoOfMs(query.endMs).slice(0, 10))];
     index = `(day - $${from}::date)`;
@@ -185,9 +187,7 @@ function countsSql(query: CountsQuery): [string, unknown[]] {
     table = 'event_counts_minute';
     const [from, to] = [values.push(isoOfMs(firstMs)), values.push(isoOfMs(query.endMs))];
     range = `bucket >= $${from}::timestamptz AND bucket < $${to}::timestamptz`;
-    index = uniform
-      ? `(((extract(epoch FROM bucket) * 1000)::int8 - $${values.push(firstMs)}::int8) / $${values.push(stepMs)}::int8)::int`
-      : `width_bucket(bucket, $${values.push(query.starts.map(isoOfMs))}::timestamptz[]) - 1`;
+    index = `width_bucket(bucket, $${values.push(query.starts.map(isoOfMs))}::timestamptz[]) - 1`;
   }
   for (const column of groupColumns) {
     const value = query.filters[column];
