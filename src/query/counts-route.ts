@@ -110,25 +110,7 @@ async function counts(db: ReadDatabase, call: ReadCall): Promise<unknown> {
   const query = countsQueryOf(call.query, Date.now());
   const rows = await db.rows<CountRow>(...countsSql(query));
   const asOfUs = Number(rows[0]?.as_of_us);
-  const bucketCount = query.starts.length;
-  const totals = new Array<number>(bucketCount).fill(0);
-  const series = new Map<string, Series>();
-  for (const row of rows) {
-    if (row.i === null || row.n === null) continue; // no rollup row in the range: only as_of
-    const count = Number(row.n);
-    totals[row.i] = (totals[row.i] as number) + count;
-    if (query.groupBy.length === 0) continue;
-    const values = query.groupBy.map((column) => row[column] as string);
-    const id = JSON.stringify(values);
-    let entry = series.get(id);
-    if (entry === undefined) {
-      entry = { key: Object.fromEntries(query.groupBy.map((column, index) => [column, values[index] as string])), counts: new Array<number>(bucketCount).fill(0), total: 0 };
-      series.set(id, entry);
-    }
-    entry.counts[row.i] = (entry.counts[row.i] as number) + count;
-    entry.total += count;
-  }
-  const ranked = [...series.entries()].sort(([idA, a], [idB, b]) => b.total - a.total || (idA < idB ? -1 : idA > idB ? 1 : 0)).map(([, entry]) => entry);
+  const { totals, ranked } = tally(rows, query);
   const kept = ranked.slice(0, query.seriesLimit);
   const rest = ranked.slice(query.seriesLimit);
   const endOf = (index: number) => query.starts[index + 1] ?? query.endMs;
@@ -142,8 +124,33 @@ async function counts(db: ReadDatabase, call: ReadCall): Promise<unknown> {
     buckets: query.starts.map((startMs, index) => ({ start: isoOfMs(startMs), complete: endOf(index) * 1000 <= asOfUs })),
     totals,
     series: kept.map((entry) => ({ ...entry.key, counts: entry.counts, total: entry.total })),
-    other: rest.length === 0 ? null : otherOf(rest, bucketCount),
+    other: rest.length === 0 ? null : otherOf(rest, query.starts.length),
   };
+}
+
+/** Totals per bucket and, when grouped, one series per group, largest total first (ties by key). */
+function tally(rows: readonly CountRow[], query: CountsQuery): { totals: number[]; ranked: Series[] } {
+  const bucketCount = query.starts.length;
+  const totals = new Array<number>(bucketCount).fill(0);
+  const series = new Map<string, Series>();
+  for (const row of rows) {
+    if (row.i === null || row.n === null) continue; // no rollup row in the range: only as_of
+    const count = Number(row.n);
+    totals[row.i] = (totals[row.i] as number) + count;
+    if (query.groupBy.length === 0) continue;
+    const values = query.groupBy.map((column) => row[column] as string);
+    const id = JSON.stringify(values);
+    let entry = series.get(id);
+    if (entry === undefined) {
+      const key = Object.fromEntries(query.groupBy.map((column, index) => [column, values[index] as string]));
+      entry = { key, counts: new Array<number>(bucketCount).fill(0), total: 0 };
+      series.set(id, entry);
+    }
+    entry.counts[row.i] = (entry.counts[row.i] as number) + count;
+    entry.total += count;
+  }
+  const byTotal = ([idA, a]: [string, Series], [idB, b]: [string, Series]) => b.total - a.total || (idA < idB ? -1 : idA > idB ? 1 : 0);
+  return { totals, ranked: [...series.entries()].sort(byTotal).map(([, entry]) => entry) };
 }
 
 function otherOf(rest: readonly Series[], bucketCount: number): { counts: number[]; total: number; series: number } {
@@ -177,8 +184,7 @@ function countsSql(query: CountsQuery): [string, unknown[]] {
   let table: string;
   let index: string;
   let range: string;
-  const utcDays = query.interval === 'day' && query.starts.every((startMs, i) => startMs === firstMs + i * dayMs) && query.endMs === firstMs + query.starts.length * dayMs;
-  if (utcDays && mod(firstMs, dayMs) === 0) {
+  if (isUtcDays(query)) {
     table = 'event_counts_daily';
     const [from, to] = [values.push(isoOfMs(firstMs).slice(0, 10)), values.push(isoOfMs(query.endMs).slice(0, 10))];
     index = `(day - $${from}::date)`;
@@ -199,6 +205,17 @@ function countsSql(query: CountsQuery): [string, unknown[]] {
       SELECT ${index} AS i${columns}, sum(count)::text AS n FROM ${table} WHERE ${range} GROUP BY 1${columns}
     ) AS c ON true`;
   return [sql, values];
+}
+
+/** Whether every bucket is one whole UTC day, as the daily rollup counts them. */
+function isUtcDays(query: CountsQuery): boolean {
+  const firstMs = query.starts[0] as number;
+  return (
+    query.interval === 'day' &&
+    mod(firstMs, dayMs) === 0 &&
+    query.starts.every((startMs, index) => startMs === firstMs + index * dayMs) &&
+    query.endMs === firstMs + query.starts.length * dayMs
+  );
 }
 
 // ---------------------------------------------------------------------------------------

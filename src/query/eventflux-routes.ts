@@ -93,8 +93,11 @@ interface DailyPosition {
   readonly source: string;
 }
 
-/** Where a page starts: after a position, before a day (EventFlux's after_day), or at the top. */
-type DailyStart = { readonly kind: 'top' } | { readonly kind: 'before_day'; readonly day: number } | { readonly kind: 'after'; readonly position: DailyPosition };
+/** Where a page starts: at the top, before a day (EventFlux's after_day), or after a row. */
+type DailyStart =
+  | { readonly kind: 'top' }
+  | { readonly kind: 'before_day'; readonly day: number }
+  | { readonly kind: 'after'; readonly position: DailyPosition };
 
 interface DailyRow {
   day: string;
@@ -113,17 +116,11 @@ async function daily(db: ReadDatabase, call: ReadCall): Promise<unknown> {
   const limit = params.integer('limit', dailyLimit);
   const binding = dailyBinding(params, filters);
   const { range, start } = dailyStartOf(params, binding);
-  const values: unknown[] = [dayText(range.first)];
-  // The cursor's day bounds the scan from above, so a later page reads fewer days.
+  // The page's start bounds the days from above too, so a later page reads fewer days.
   const lastDay = start.kind === 'top' ? range.last : Math.min(range.last, start.kind === 'after' ? start.position.day : start.day - 1);
-  values.push(dayText(lastDay));
+  const values: unknown[] = [dayText(range.first), dayText(lastDay)];
   const where = filterSql(values, filters);
-  let after = '';
-  if (start.kind === 'after') {
-    const { day, count, eventType, source } = start.position;
-    const [d, c, t, s] = [values.push(dayText(day)), values.push(count), values.push(eventType), values.push(source)];
-    after = `WHERE day < $${d}::date OR (day = $${d}::date AND (count < $${c}::numeric OR (count = $${c}::numeric AND (event_type > $${t} OR (event_type = $${t} AND source > $${s})))))`;
-  }
+  const after = start.kind === 'after' ? `WHERE ${afterSql(values, start.position)}` : '';
   // One row more than asked tells whether another page exists.
   const sql = `SELECT to_char(day, 'YYYY-MM-DD') AS day, event_type, source, count::text AS count, updated_us::text AS updated_us
     FROM (SELECT day, event_type, source, sum(count) AS count, (extract(epoch FROM max(updated_at)) * 1000000)::int8 AS updated_us
@@ -135,12 +132,28 @@ async function daily(db: ReadDatabase, call: ReadCall): Promise<unknown> {
   const rows = await db.rows<DailyRow>(sql, values);
   const page = rows.slice(0, limit);
   const last = page.at(-1);
-  const more = rows.length > limit && last !== undefined;
+  const position = last === undefined ? null : { day: dayOfText(last.day), count: last.count, eventType: last.event_type, source: last.source };
   return {
-    data: page.map((row) => ({ day: row.day, event_type: row.event_type, source: row.source, count: Number(row.count), updated_at: isoOfMicros(Number(row.updated_us)) })),
+    data: page.map((row) => ({
+      day: row.day,
+      event_type: row.event_type,
+      source: row.source,
+      count: Number(row.count),
+      updated_at: isoOfMicros(Number(row.updated_us)),
+    })),
     count: page.length,
-    next_cursor: more ? encodeDailyCursor(binding, range, { day: dayOfText(last.day), count: last.count, eventType: last.event_type, source: last.source }) : null,
+    next_cursor: rows.length > limit && position !== null ? encodeDailyCursor(binding, range, position) : null,
   };
+}
+
+/** The rows after `position` in the order day DESC, count DESC, event_type, source. */
+function afterSql(values: unknown[], position: DailyPosition): string {
+  const d = values.push(dayText(position.day));
+  const c = values.push(position.count);
+  const t = values.push(position.eventType);
+  const s = values.push(position.source);
+  return `day < $${d}::date OR (day = $${d}::date AND (count < $${c}::numeric OR (count = $${c}::numeric AND
+    (event_type > $${t} OR (event_type = $${t} AND source > $${s})))))`;
 }
 
 /**
@@ -153,24 +166,26 @@ function dailyBinding(params: QueryParameters, filters: { event_type: string | n
 }
 
 /**
- * The day range and the page's start. A cursor carries the range of the walk's first page,
- * so defaulted days stay put while the walk goes on. `after_day` holding a day keeps
- * EventFlux's meaning (rows before that day); holding one of our cursors, it is one.
+ * The day range and the page's start. `after_day` holding a day keeps EventFlux's meaning
+ * (the rows of earlier days); holding one of our cursors, it is one. A cursor carries the
+ * range of the walk's first page, so defaulted days do not move at midnight mid-walk.
  */
 function dailyStartOf(params: QueryParameters, binding: string): { range: DayRange; start: DailyStart } {
+  const range = dayRangeOf(params, dayRangeDaysDefault);
   const cursorText = params.text('cursor', 1024);
   const afterDayText = params.text('after_day', 1024);
   if (cursorText !== null && afterDayText !== null) throw badParameter('after_day', 'give cursor or after_day, not both');
   if (afterDayText !== null && dayPattern.test(afterDayText)) {
-    return { range: dayRangeOf(params, dayRangeDaysDefault), start: { kind: 'before_day', day: Math.floor((params.dayMs('after_day') as number) / dayMs) } };
+    return { range, start: { kind: 'before_day', day: Math.floor((params.dayMs('after_day') as number) / dayMs) } };
   }
   const text = cursorText ?? afterDayText;
-  if (text === null) return { range: dayRangeOf(params, dayRangeDaysDefault), start: { kind: 'top' } };
+  if (text === null) return { range, start: { kind: 'top' } };
   const name = cursorText !== null ? 'cursor' : 'after_day';
-  dayRangeOf(params, dayRangeDaysDefault); // the dates given must still be valid
   const cursor = decodeDailyCursor(text);
   if (cursor === null) throw badCursor(name, `${name} is not a cursor this route returned`);
-  if (cursor.binding !== binding) throw badCursor(name, `${name} was returned for other start_date, end_date, event_type or source values; send the same ones, or start again without it`);
+  if (cursor.binding !== binding) {
+    throw badCursor(name, `${name} was returned for other start_date, end_date, event_type or source values; send the same ones, or start again without it`);
+  }
   return { range: cursor.range, start: { kind: 'after', position: cursor.position } };
 }
 
