@@ -18,6 +18,12 @@ import type { ReadDatabase } from './read-database';
 
 /** A week of minutes: the most buckets one answer holds. */
 export const bucketsMax = 10_080;
+/**
+ * Buckets × series_limit at most, so that an answer's series stay a few megabytes at
+ * worst (rows are parsed on the main thread, beside ingest); a week of minutes still
+ * takes the default 20 series.
+ */
+export const seriesCountsMax = 250_000;
 const minuteMs = 60_000;
 const hourMs = 3_600_000;
 const dayMs = 86_400_000;
@@ -68,6 +74,9 @@ function countsQueryOf(queryString: string, nowMs: number): CountsQuery {
   if ((toMs - fromMs) / stepMs > bucketsMax + 2) throw tooMany(Math.ceil((toMs - fromMs) / stepMs));
   const { starts, endMs } = bucketsOf(zone, stepMs, fromMs, toMs);
   if (starts.length > bucketsMax) throw tooMany(starts.length);
+  if (groupBy.length > 0 && starts.length * seriesLimit > seriesCountsMax) {
+    throw badParameter('series_limit', `${starts.length} buckets × series_limit ${seriesLimit} is more than ${seriesCountsMax} counts; lower series_limit or use fewer buckets`);
+  }
   return { interval, zone, groupBy, filters, seriesLimit, starts, endMs };
 }
 
@@ -94,9 +103,13 @@ function zoneParameter(params: QueryParameters): Zone {
 
 interface CountRow {
   as_of_us: string;
+  /** How many series were summed into `other`. */
+  folded: number;
   i: number | null;
-  event_type?: string;
-  source?: string;
+  /** The series' place by total (1 = largest), null for the rows summed into `other`. */
+  rank: string | null;
+  event_type?: string | null;
+  source?: string | null;
   n: string | null;
 }
 
@@ -109,10 +122,10 @@ interface Series {
 async function counts(db: ReadDatabase, call: ReadCall): Promise<unknown> {
   const query = countsQueryOf(call.query, Date.now());
   const rows = await db.rows<CountRow>(...countsSql(query));
-  const asOfUs = Number(rows[0]?.as_of_us);
-  const { totals, ranked } = tally(rows, query);
-  const kept = ranked.slice(0, query.seriesLimit);
-  const rest = ranked.slice(query.seriesLimit);
+  const first = rows[0];
+  assert.ok(first !== undefined, 'the counts statement always returns a row');
+  const asOfUs = Number(first.as_of_us);
+  const { totals, kept, other } = tally(rows, query.starts.length);
   const endOf = (index: number) => query.starts[index + 1] ?? query.endMs;
   return {
     from: isoOfMs(query.starts[0] as number),
@@ -124,43 +137,39 @@ async function counts(db: ReadDatabase, call: ReadCall): Promise<unknown> {
     buckets: query.starts.map((startMs, index) => ({ start: isoOfMs(startMs), complete: endOf(index) * 1000 <= asOfUs })),
     totals,
     series: kept.map((entry) => ({ ...entry.key, counts: entry.counts, total: entry.total })),
-    other: rest.length === 0 ? null : otherOf(rest, query.starts.length),
+    other: first.folded === 0 ? null : { counts: other.counts, total: other.total, series: first.folded },
   };
 }
 
-/** Totals per bucket and, when grouped, one series per group, largest total first (ties by key). */
-function tally(rows: readonly CountRow[], query: CountsQuery): { totals: number[]; ranked: Series[] } {
-  const bucketCount = query.starts.length;
+/** Totals per bucket, the kept series in rank order, and the sum of the others. */
+function tally(rows: readonly CountRow[], bucketCount: number): { totals: number[]; kept: Series[]; other: Series } {
   const totals = new Array<number>(bucketCount).fill(0);
-  const series = new Map<string, Series>();
+  const kept: Series[] = [];
+  const other: Series = { key: {}, counts: new Array<number>(bucketCount).fill(0), total: 0 };
   for (const row of rows) {
     if (row.i === null || row.n === null) continue; // no rollup row in the range: only as_of
     const count = Number(row.n);
     totals[row.i] = (totals[row.i] as number) + count;
-    if (query.groupBy.length === 0) continue;
-    const values = query.groupBy.map((column) => row[column] as string);
-    const id = JSON.stringify(values);
-    let entry = series.get(id);
-    if (entry === undefined) {
-      const key = Object.fromEntries(query.groupBy.map((column, index) => [column, values[index] as string]));
-      entry = { key, counts: new Array<number>(bucketCount).fill(0), total: 0 };
-      series.set(id, entry);
+    let entry = other;
+    if (row.rank !== null) {
+      const rank = Number(row.rank) - 1;
+      kept[rank] ??= { key: keyOf(row), counts: new Array<number>(bucketCount).fill(0), total: 0 };
+      entry = kept[rank] as Series;
     }
     entry.counts[row.i] = (entry.counts[row.i] as number) + count;
     entry.total += count;
   }
-  const byTotal = ([idA, a]: [string, Series], [idB, b]: [string, Series]) => b.total - a.total || (idA < idB ? -1 : idA > idB ? 1 : 0);
-  return { totals, ranked: [...series.entries()].sort(byTotal).map(([, entry]) => entry) };
+  return { totals, kept, other };
 }
 
-function otherOf(rest: readonly Series[], bucketCount: number): { counts: number[]; total: number; series: number } {
-  const summed = new Array<number>(bucketCount).fill(0);
-  let total = 0;
-  for (const entry of rest) {
-    for (let index = 0; index < bucketCount; index++) summed[index] = (summed[index] as number) + (entry.counts[index] as number);
-    total += entry.total;
+/** The group_by columns of a row (the statement selects only those). */
+function keyOf(row: CountRow): Record<string, string> {
+  const key: Record<string, string> = {};
+  for (const column of groupColumns) {
+    const value = row[column];
+    if (typeof value === 'string') key[column] = value;
   }
-  return { counts: summed, total, series: rest.length };
+  return key;
 }
 
 function isoOfMs(ms: number): string {
@@ -168,8 +177,10 @@ function isoOfMs(ms: number): string {
 }
 
 /**
- * One statement: the rollup rows of [first start, end) summed per bucket index and group.
- * The outer join keeps one row (with now()) when the range holds no count at all.
+ * One statement: the rollup rows of [first start, end) summed per bucket index and group,
+ * shards included. Groups are ranked by total (ties by key, in byte order) and those past
+ * series_limit summed into one, so the answer holds at most buckets × (series_limit + 1)
+ * rows. The outer join keeps one row (with now()) when the range holds no count at all.
  *
  *   UTC days        event_counts_daily, index = day - first day
  *   anything else   event_counts_minute, index = width_bucket(bucket, the starts) - 1
@@ -179,32 +190,46 @@ function isoOfMs(ms: number): string {
  * minute rows on the development VM), and parsing even 10,080 starts is a small part.
  */
 function countsSql(query: CountsQuery): [string, unknown[]] {
-  const firstMs = query.starts[0] as number;
   const values: unknown[] = [];
-  let table: string;
-  let index: string;
-  let range: string;
-  if (isUtcDays(query)) {
-    table = 'event_counts_daily';
-    const [from, to] = [values.push(isoOfMs(firstMs).slice(0, 10)), values.push(isoOfMs(query.endMs).slice(0, 10))];
-    index = `(day - $${from}::date)`;
-    range = `day >= $${from}::date AND day < $${to}::date`;
-  } else {
-    table = 'event_counts_minute';
-    const [from, to] = [values.push(isoOfMs(firstMs)), values.push(isoOfMs(query.endMs))];
-    range = `bucket >= $${from}::timestamptz AND bucket < $${to}::timestamptz`;
-    index = `width_bucket(bucket, $${values.push(query.starts.map(isoOfMs))}::timestamptz[]) - 1`;
-  }
+  const { table, index, range } = bucketSql(query, values);
+  let where = range;
   for (const column of groupColumns) {
     const value = query.filters[column];
-    if (value !== null) range += ` AND ${column} = $${values.push(value)}`;
+    if (value !== null) where += ` AND ${column} = $${values.push(value)}`;
   }
-  const columns = query.groupBy.map((column) => `, ${column}`).join('');
-  const sql = `SELECT (extract(epoch FROM now()) * 1000000)::int8::text AS as_of_us, c.*
-    FROM (SELECT 1) AS one LEFT JOIN (
-      SELECT ${index} AS i${columns}, sum(count)::text AS n FROM ${table} WHERE ${range} GROUP BY 1${columns}
-    ) AS c ON true`;
+  const head = 'SELECT (extract(epoch FROM now()) * 1000000)::int8::text AS as_of_us';
+  if (query.groupBy.length === 0) {
+    const cells = `SELECT ${index} AS i, NULL::text AS rank, sum(count)::text AS n FROM ${table} WHERE ${where} GROUP BY 1`;
+    return [`${head}, 0 AS folded, c.* FROM (SELECT 1) AS one LEFT JOIN (${cells}) AS c ON true`, values];
+  }
+  const columns = query.groupBy.join(', ');
+  const limit = `$${values.push(query.seriesLimit)}::int8`;
+  const keptColumns = query.groupBy.map((column) => `, CASE WHEN r.rank <= ${limit} THEN c.${column} END AS ${column}`).join('');
+  const groupPositions = query.groupBy.map((_, position) => `, ${position + 3}`).join('');
+  const sql = `WITH cells AS (
+      SELECT ${index} AS i, ${columns}, sum(count) AS n FROM ${table} WHERE ${where} GROUP BY 1, ${columns}),
+    ranked AS (SELECT ${columns}, row_number() OVER (ORDER BY sum(n) DESC, ${columns}) AS rank FROM cells GROUP BY ${columns}),
+    folded AS (
+      SELECT c.i, (CASE WHEN r.rank <= ${limit} THEN r.rank END)::text AS rank${keptColumns}, sum(c.n)::text AS n
+      FROM cells AS c JOIN ranked AS r USING (${columns}) GROUP BY 1, 2${groupPositions})
+    ${head}, (SELECT count(*) FROM ranked WHERE rank > ${limit})::int AS folded, f.*
+    FROM (SELECT 1) AS one LEFT JOIN folded AS f ON true`;
   return [sql, values];
+}
+
+/** Which rollup answers, the bucket index of its rows, and its rows of the range. */
+function bucketSql(query: CountsQuery, values: unknown[]): { table: string; index: string; range: string } {
+  const firstMs = query.starts[0] as number;
+  if (isUtcDays(query)) {
+    const [from, to] = [values.push(isoOfMs(firstMs).slice(0, 10)), values.push(isoOfMs(query.endMs).slice(0, 10))];
+    return { table: 'event_counts_daily', index: `(day - $${from}::date)`, range: `day >= $${from}::date AND day < $${to}::date` };
+  }
+  const [from, to] = [values.push(isoOfMs(firstMs)), values.push(isoOfMs(query.endMs))];
+  return {
+    table: 'event_counts_minute',
+    index: `width_bucket(bucket, $${values.push(query.starts.map(isoOfMs))}::timestamptz[]) - 1`,
+    range: `bucket >= $${from}::timestamptz AND bucket < $${to}::timestamptz`,
+  };
 }
 
 /** Whether every bucket is one whole UTC day, as the daily rollup counts them. */

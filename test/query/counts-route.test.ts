@@ -233,6 +233,7 @@ describe('bad parameters', () => {
       ['group_by=source,source', 'group_by'],
       ['series_limit=0', 'series_limit'],
       ['series_limit=1001', 'series_limit'],
+      [`from=${iso(now - 2 * dayMs)}&to=${iso(now)}&interval=minute&group_by=source&series_limit=100`, 'series_limit'],
       ['limit=10', 'limit'],
       ['interval=hour&interval=day', 'interval'],
     ] as const) {
@@ -243,6 +244,9 @@ describe('bad parameters', () => {
     }
     const widest = await counts(`from=${iso(firstHourMs)}&to=${iso(firstHourMs + bucketsMax * minuteMs)}&interval=minute`);
     assert.equal(widest.buckets.length, bucketsMax, 'a week of minutes is allowed');
+    const widestSeries = await counts(`from=${iso(firstHourMs)}&to=${iso(firstHourMs + bucketsMax * minuteMs)}&interval=minute&group_by=event_type`);
+    assert.equal(widestSeries.series.length, 4, 'with the default series_limit too');
+    assert.equal(widestSeries.series.reduce((sum: number, series: { total: number }) => sum + series.total, 0), 12);
   });
 });
 
