@@ -61,7 +61,11 @@ function countsQueryOf(queryString: string, nowMs: number): CountsQuery {
   const givenFrom = instantMsParameter(params, 'from', zone);
   const toMs = givenTo ?? nowMs;
   const fromMs = givenFrom ?? toMs - dayMs;
-  if (fromMs < fromMsMin) throw badParameter(givenFrom === null ? 'to' : 'from', 'from must be at or after 1970-01-01T00:00:00Z');
+  if (fromMs < fromMsMin) {
+    throw givenFrom === null
+      ? badParameter('to', 'from, 24 hours before to by default, must be at or after 1970-01-01T00:00:00Z')
+      : badParameter('from', 'from must be at or after 1970-01-01T00:00:00Z');
+  }
   if (!(fromMs < toMs)) {
     throw givenTo === null
       ? badParameter('from', `from must be before to, which defaults to now (${new Date(toMs).toISOString()})`)
@@ -69,7 +73,7 @@ function countsQueryOf(queryString: string, nowMs: number): CountsQuery {
   }
   const stepMs = intervals[interval];
   const tooMany = (buckets: number) =>
-    badParameter('from', `from to to holds ${buckets} ${interval} buckets; at most ${bucketsMax}: narrow from/to or choose a coarser interval`);
+    badParameter('from', `from..to holds ${buckets} ${interval} buckets; at most ${bucketsMax}: narrow from/to or choose a coarser interval`);
   // Checked on the nominal length first, so that a century of minutes is never listed.
   if ((toMs - fromMs) / stepMs > bucketsMax + 2) throw tooMany(Math.ceil((toMs - fromMs) / stepMs));
   const { starts, endMs } = bucketsOf(zone, stepMs, fromMs, toMs);

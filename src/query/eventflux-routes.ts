@@ -21,9 +21,9 @@ const dayMs = 86_400_000;
 const usPerDay = dayMs * 1000;
 const hourUs = 3_600_000_000;
 /** A day range spans at most this many days (EventFlux had no bound at all). */
-export const dayRangeDaysMax = 366;
+const dayRangeDaysMax = 366;
 /** Days read when start_date is absent: the last 30 UTC days up to end_date. */
-export const dayRangeDaysDefault = 30;
+const dayRangeDaysDefault = 30;
 const dayPattern = /^\d{4}-\d{2}-\d{2}$/;
 
 export function eventFluxRoutes(deps: ReadRouteDependencies): ReadRoute[] {
@@ -216,8 +216,9 @@ function decodeDailyCursor(text: string): { binding: string; range: DayRange; po
   return { binding, range: { first, last }, position: { day, count, eventType, source } };
 }
 
+/** Days from 0001-01-01 to 9999-12-31, as the parameters can name them. */
 function isDay(value: unknown): value is number {
-  return Number.isSafeInteger(value) && Math.abs(value as number) <= 3_000_000;
+  return Number.isSafeInteger(value) && (value as number) >= -719_162 && (value as number) <= 2_932_896;
 }
 
 function dayOfText(text: string): number {
@@ -271,7 +272,7 @@ async function summary(db: ReadDatabase, call: ReadCall): Promise<unknown> {
 // GET /v1/analytics/event-types
 
 /** Types listed at most; the list is sorted, so a longer one is cut at the end. */
-export const eventTypesMax = 10_000;
+const eventTypesMax = 10_000;
 
 async function eventTypes(db: ReadDatabase, call: ReadCall): Promise<unknown> {
   const params = QueryParameters.parse(call.query, ['start_date', 'end_date']);
@@ -299,7 +300,7 @@ interface RawRow {
 const rawParameters = ['since', 'until', 'event_type', 'actor_id', 'source', 'limit'];
 const rawLimit = { min: 1, max: 5_000, fallback: 100 };
 /** The widest raw window, as EventFlux had it: wider reads belong to the rollup routes or GET /v1/events. */
-export const rawWindowUsMax = hourUs;
+const rawWindowUsMax = hourUs;
 
 async function raw(db: ReadDatabase, call: ReadCall): Promise<unknown> {
   const params = QueryParameters.parse(call.query, rawParameters);
@@ -327,8 +328,8 @@ async function raw(db: ReadDatabase, call: ReadCall): Promise<unknown> {
 
 /**
  * [since, until), at most one hour. Both absent: the last hour. One given: the hour
- * starting (since) or ending (until) there. EventFlux answered 500 to a naive since and
- * an empty list to until before since; both are a 400 naming the parameter here.
+ * starting (since) or ending (until) there. A naive date-time is UTC (EventFlux answered
+ * 500), and until before since is a 400 naming until (EventFlux answered []).
  */
 function rawWindowOf(params: QueryParameters): { sinceUs: number; untilUs: number } {
   const givenSince = params.instantUs('since', { naiveIsUtc: true });
