@@ -39,6 +39,12 @@ export const routeAccess: Readonly<Record<string, RouteAccess>> = Object.freeze(
   'GET /health': read,
   'GET /metrics': { kind: 'metrics' },
   'GET /v1/stats': read,
+  // The read API's analytics (src/query/analytics-routes.ts).
+  'GET /v1/analytics/events/daily': read,
+  'GET /v1/analytics/events/summary': read,
+  'GET /v1/analytics/event-types': read,
+  'GET /v1/analytics/events/raw': read,
+  'GET /v1/analytics/counts': read,
   // The dashboard page holds no data; it asks for a read key when /v1/stats answers 401.
   'GET /': open,
   // Stored events (src/query/event-routes.ts): pages, the NDJSON export, one event by id.

@@ -13,7 +13,7 @@ import { FloodgateError } from '../errors';
 import { eventJsonSql, eventParameterNames, encodeEventCursor, nextKeyOf, pageStatement, parseEventQuery, type EventQuery, type PageRow } from './event-cursor';
 import { acceptsNdjson, StreamedResponse, streamEvents } from './event-export';
 import { badParameter, QueryParameters } from './query-parameters';
-import { jsonRoute, readCallOf, replyReadError, type ReadCall, type ReadRoute, type ReadRouteDependencies } from './read-route';
+import { jsonRoute, parameterCountOf, readCallOf, replyReadError, type ReadCall, type ReadRoute, type ReadRouteDependencies } from './read-route';
 
 const pageLimit = { min: 1, max: 1000, fallback: 100 };
 /** A page's window: a month, so one keyset page never walks more than a month of partitions. */
@@ -42,7 +42,7 @@ function listRoute(deps: ReadRouteDependencies): ReadRoute {
         return;
       }
       const stream = new StreamedResponse(res);
-      const call = readCallOf(req);
+      const call = readCallOf(req, parameterCountOf(listPattern));
       let query: EventQuery;
       try {
         query = exportQuery(call);

@@ -39,17 +39,20 @@ export interface ReadCall {
   readonly accept: string;
 }
 
-/** Copies what a read needs out of the uWS request; call it before returning from the handler. */
-export function readCallOf(req: UwsHttpRequest): ReadCall {
+/**
+ * Copies what a read needs out of the uWS request; call it before returning from the handler.
+ * `parameterCount` is the pattern's number of `:name` segments: uWS answers '' (not
+ * undefined) past the last one, so reading until undefined never ends.
+ */
+export function readCallOf(req: UwsHttpRequest, parameterCount: number): ReadCall {
   const pathParameters: string[] = [];
-  for (let index = 0; ; index++) {
-    const value = req.getParameter(index);
-    // This uWS build answers '' past the last parameter (never undefined): without the
-    // '' check the loop never ended. An empty segment is then simply absent.
-    if (value === undefined || value === '') break;
-    pathParameters.push(safeDecode(value));
-  }
+  for (let index = 0; index < parameterCount; index++) pathParameters.push(safeDecode(req.getParameter(index) ?? ''));
   return { requestId: requestIdOf(req), query: req.getQuery() ?? '', pathParameters, accept: req.getHeader('accept') };
+}
+
+/** How many `:name` segments a uWS pattern has. */
+export function parameterCountOf(pattern: string): number {
+  return pattern.split('/').filter((segment) => segment.startsWith(':')).length;
 }
 
 function safeDecode(segment: string): string {
@@ -62,12 +65,13 @@ function safeDecode(segment: string): string {
 
 /** A route whose answer is one JSON document (status 200 unless the work throws). */
 export function jsonRoute(deps: Pick<ReadRouteDependencies, 'log'>, pattern: string, answer: (call: ReadCall) => Promise<unknown>): ReadRoute {
+  const parameterCount = parameterCountOf(pattern);
   return {
     pattern,
     handler: (res, req) => {
       let aborted = false;
       res.onAborted(() => (aborted = true));
-      const call = readCallOf(req);
+      const call = readCallOf(req, parameterCount);
       let work: Promise<unknown>;
       try {
         work = answer(call);

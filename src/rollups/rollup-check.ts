@@ -202,8 +202,8 @@ export async function rebuildRollups(client: pg.ClientBase, asked: DayRange): Pr
       values,
     );
     const days = await client.query(
-      'INSERT INTO event_counts_daily (day, event_type, source, shard, count) ' +
-        `SELECT ${dayOf}, event_type, source, 0, count(*) FROM events WHERE ${inRange} GROUP BY 1, 2, 3`,
+      'INSERT INTO event_counts_daily (day, event_type, source, shard, count, updated_at) ' +
+        `SELECT ${dayOf}, event_type, source, 0, count(*), now() FROM events WHERE ${inRange} GROUP BY 1, 2, 3`,
       values,
     );
     await client.query('COMMIT');

@@ -210,6 +210,18 @@ const migrations: readonly Migration[] = [
       'CREATE INDEX IF NOT EXISTS events_actor_id_occurred_at ON events (actor_id, occurred_at, event_id) WHERE actor_id IS NOT NULL',
     ],
   },
+  /*
+   * v9: when each daily count last changed, which EventFlux's daily route answers as
+   * `updated_at` (the latest over a key's shards). The writer's upsert sets it to now() in
+   * the same statement that adds the count, so it costs no extra work per row. Existing
+   * rows take the time of the migration: a non-volatile default is stored once in the
+   * catalogue, not written into every row, so the step is instant on a large table.
+   */
+  {
+    version: 9,
+    name: 'event_counts_daily.updated_at',
+    statements: ['ALTER TABLE event_counts_daily ADD COLUMN IF NOT EXISTS updated_at timestamptz NOT NULL DEFAULT now()'],
+  },
 ];
 
 /** The highest schema version this build knows. */

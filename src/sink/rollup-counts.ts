@@ -15,7 +15,7 @@ import type { RowEvent } from './batch-rows';
  *                      │ upsertSql()
  *                      ▼
  *   INSERT INTO event_counts_minute … ON CONFLICT … DO UPDATE SET count = count + EXCLUDED.count;
- *   INSERT INTO event_counts_daily  … (the minutes summed by day)
+ *   INSERT INTO event_counts_daily  … (the minutes summed by day; updated_at = now())
  *
  * Every row carries the writer's `shard` (its actor index), so two actors never update one
  * row and never queue behind each other's row locks; readers sum the shards.
@@ -74,7 +74,7 @@ export class RollupCounts {
       dayValues.push(`('${new Date(day * millisecondsPerDay).toISOString().slice(0, 10)}',${this.#keys.literalsOf(keyId)},${this.#shard},${count})`);
     }
     return `${upsertHead('event_counts_minute', 'bucket')}${minuteValues.join(',')}${upsertTail('bucket')};` +
-      `${upsertHead('event_counts_daily', 'day')}${dayValues.join(',')}${upsertTail('day')}`;
+      `${upsertHead('event_counts_daily', 'day')}${dayValues.join(',')}${upsertTail('day')}, updated_at = now()`;
   }
 }
 
