@@ -62,12 +62,12 @@ function eventAt(nowMs: number, ageMs: number, index: number, prefix: string): W
 }
 
 /**
- * 47 events in the last hour (one every 73 s, distinct instants), 14 over the last day at
- * odd hours, 16 over the last 30 days: every range of the view has several buckets with
- * several series, and none of them is uniform.
+ * 110 events in the last hour, denser towards now (each at its own millisecond), 14 over the
+ * last day at odd hours, 16 over the last 30 days: every range of the view has several
+ * buckets with several series, and no two neighbouring buckets need look alike.
  */
 function seedEvents(nowMs: number): WireEvent[] {
-  const hour = Array.from({ length: 47 }, (_, i) => eventAt(nowMs, 45_000 + i * 73_000, i, 'hour'));
+  const hour = Array.from({ length: 110 }, (_, i) => eventAt(nowMs, 40_000 + Math.floor(3_400 * (i / 110) ** 1.7) * 1_000 + i, i, 'hour'));
   const day = Array.from({ length: 14 }, (_, i) => eventAt(nowMs, (2 + i * 1.6) * hourMs + i * 1_000, i + 3, 'day'));
   const month = Array.from({ length: 16 }, (_, i) => eventAt(nowMs, (1.3 + i * 1.8) * dayMs + i * 1_000, i + 5, 'month'));
   return [...hour, ...day, ...month];
@@ -302,7 +302,7 @@ async function checkTailPaging(page: Page): Promise<void> {
     'SELECT event_id FROM events WHERE occurred_at >= $1 AND occurred_at < $2 ORDER BY occurred_at DESC, event_id DESC',
     [query.get('from'), query.get('to')],
   )).map((row) => row.event_id);
-  assert.ok(stored.length > 40, `enough rows in the last hour for three pages (${stored.length})`);
+  assert.ok(stored.length > 100, `enough rows in the last hour for six pages (${stored.length})`);
   const shown: string[] = [];
   for (let pageNumber = 1; ; pageNumber++) {
     await waitFor(async () => (await page.locator('#tail-table').getAttribute('data-page')) === String(pageNumber) && (await page.locator('#tail-status').textContent()) === '', 10_000, () => `tail page ${pageNumber}`);
