@@ -194,6 +194,11 @@ test('the analytics view draws what the database holds, pages the tail, shows ea
       if (new URL(sent.url()).origin !== origin) foreign.push(sent.url());
     });
     page.on('pageerror', (error) => scriptErrors.push(error.message));
+    // A refused inline style or script (CSP) shows up only as a console error. The 400, 503
+    // and 401 provoked below log "Failed to load resource", which is expected.
+    page.on('console', (message) => {
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) scriptErrors.push(message.text());
+    });
 
     // A few events in the minute now filling, so the hatched bucket has bars of its own
     // (unless the minute turns before the page loads: the comparison holds either way).
