@@ -117,7 +117,7 @@ export function startServer(deps: ServerDependencies, host: string, port: number
     const report = deps.readiness();
     reply(res, report.ready ? 200 : 503, requestIdOf(req), { status: report.ready ? 'healthy' : 'unhealthy', ...deps.healthDetails() });
   });
-  if (cors.enabled) routePreflights(app, cors);
+  if (cors.enabled) routePreflights(app, cors, (deps.readRoutes ?? []).map((route) => route.pattern).filter((pattern) => pattern !== '/v1/events'));
   app.any('/*', (res, req) => {
     const known = paths.has(req.getUrl());
     const requestId = requestIdOf(req);
@@ -165,10 +165,11 @@ function recordingPaths(app: UwsApp, paths: Set<string>, guard: RouteGuard, cors
   return recording;
 }
 
-/** Browsers preflight the ingest and read routes a page may call; admin routes get none. */
-function routePreflights(app: UwsApp, cors: Cors): void {
-  for (const pattern of ['/v1/events', '/v1/events/bulk', '/webhook/events', '/webhook/batch']) app.options(pattern, cors.preflight('POST'));
-  for (const pattern of ['/v1/stats', '/health']) app.options(pattern, cors.preflight('GET'));
+/** Browsers preflight the ingest and read routes a page may call (GET and POST on /v1/events); admin routes get none. */
+function routePreflights(app: UwsApp, cors: Cors, readPatterns: readonly string[]): void {
+  app.options('/v1/events', cors.preflight('GET, POST'));
+  for (const pattern of ['/v1/events/bulk', '/webhook/events', '/webhook/batch']) app.options(pattern, cors.preflight('POST'));
+  for (const pattern of ['/v1/stats', '/health', ...readPatterns]) app.options(pattern, cors.preflight('GET'));
 }
 
 function routeIngest(app: UwsApp, deps: IngestDependencies, pattern: string, route: IngestRoute): void {
