@@ -7,7 +7,7 @@
  *   POST /webhook/batch      Day-15 batch       ┘
  *   GET  /healthz  /readyz  /health             liveness, readiness, Day-15 health
  *   GET  /metrics  /v1/stats  /                 Prometheus, stats JSON, live dashboard (src/metrics)
- *   GET  /v1/dead-letters, POST …/replay         src/ingress/dead-letter-routes.ts
+ *   GET  /v1/dead-letters, POST …/replay         src/query/dead-letter-routes.ts
  *   POST /v1/webhooks/{name}                      signed webhooks (src/webhooks/webhook-handler.ts)
  *   POST/GET /v1/keys, DELETE /v1/keys/:id       src/auth/key-routes.ts
  *   POST/GET /v1/webhook-sources, DELETE …/:name  src/webhooks/source-routes.ts
@@ -29,7 +29,7 @@ import { FloodgateError } from '../errors';
 import type { DeadLetterStore } from '../query/dead-letters';
 import type { ReadRoute } from '../query/read-route';
 import { Cors } from './cors';
-import { routeDeadLetters } from './dead-letter-routes';
+import { routeDeadLetters } from '../query/dead-letter-routes';
 import { reply, replyError } from './http-reply';
 import { requestIdOf } from './request-id';
 import { handleIngest, type IngestDependencies, type IngestRoute } from './ingest-handler';
