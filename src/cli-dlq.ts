@@ -14,7 +14,7 @@
 import { openDatabase, runSubcommand, stdio, takeFlags, UsageError, type Output } from './cli-command';
 import { loadConfig } from './config/load-config';
 import { DeadLetterStore, decodeCursor, isReasonCode, listLimitMax, parseId, replayBatchMax } from './query/dead-letters';
-import { itemOf } from './ingress/dead-letter-routes';
+import { itemOf } from './query/dead-letter-routes';
 
 export const dlqUsage = `Usage:
   floodgate dlq list [--limit N] [--after CURSOR] [--reason-code SQLSTATE] [--replayed true|false] [--json]

@@ -68,6 +68,12 @@ export const routeAccess: Readonly<Record<string, RouteAccess>> = Object.freeze(
   'OPTIONS /webhook/batch': open,
   'OPTIONS /v1/stats': open,
   'OPTIONS /health': open,
+  'OPTIONS /v1/events/:event_id': open,
+  'OPTIONS /v1/analytics/events/daily': open,
+  'OPTIONS /v1/analytics/events/summary': open,
+  'OPTIONS /v1/analytics/event-types': open,
+  'OPTIONS /v1/analytics/events/raw': open,
+  'OPTIONS /v1/analytics/counts': open,
   'ANY /*': open,
 });
 

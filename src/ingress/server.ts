@@ -7,7 +7,7 @@
  *   POST /webhook/batch      Day-15 batch       ┘
  *   GET  /healthz  /readyz  /health             liveness, readiness, Day-15 health
  *   GET  /metrics  /v1/stats  /                 Prometheus, stats JSON, live dashboard (src/metrics)
- *   GET  /v1/dead-letters, POST …/replay         src/ingress/dead-letter-routes.ts
+ *   GET  /v1/dead-letters, POST …/replay         src/query/dead-letter-routes.ts
  *   POST /v1/webhooks/{name}                      signed webhooks (src/webhooks/webhook-handler.ts)
  *   POST/GET /v1/keys, DELETE /v1/keys/:id       src/auth/key-routes.ts
  *   POST/GET /v1/webhook-sources, DELETE …/:name  src/webhooks/source-routes.ts
@@ -29,7 +29,7 @@ import { FloodgateError } from '../errors';
 import type { DeadLetterStore } from '../query/dead-letters';
 import type { ReadRoute } from '../query/read-route';
 import { Cors } from './cors';
-import { routeDeadLetters } from './dead-letter-routes';
+import { routeDeadLetters } from '../query/dead-letter-routes';
 import { reply, replyError } from './http-reply';
 import { requestIdOf } from './request-id';
 import { handleIngest, type IngestDependencies, type IngestRoute } from './ingest-handler';
@@ -117,7 +117,7 @@ export function startServer(deps: ServerDependencies, host: string, port: number
     const report = deps.readiness();
     reply(res, report.ready ? 200 : 503, requestIdOf(req), { status: report.ready ? 'healthy' : 'unhealthy', ...deps.healthDetails() });
   });
-  if (cors.enabled) routePreflights(app, cors);
+  if (cors.enabled) routePreflights(app, cors, (deps.readRoutes ?? []).map((route) => route.pattern).filter((pattern) => pattern !== '/v1/events'));
   app.any('/*', (res, req) => {
     const known = paths.has(req.getUrl());
     const requestId = requestIdOf(req);
@@ -165,10 +165,11 @@ function recordingPaths(app: UwsApp, paths: Set<string>, guard: RouteGuard, cors
   return recording;
 }
 
-/** Browsers preflight the ingest and read routes a page may call; admin routes get none. */
-function routePreflights(app: UwsApp, cors: Cors): void {
-  for (const pattern of ['/v1/events', '/v1/events/bulk', '/webhook/events', '/webhook/batch']) app.options(pattern, cors.preflight('POST'));
-  for (const pattern of ['/v1/stats', '/health']) app.options(pattern, cors.preflight('GET'));
+/** Browsers preflight the ingest and read routes a page may call (GET and POST on /v1/events); admin routes get none. */
+function routePreflights(app: UwsApp, cors: Cors, readPatterns: readonly string[]): void {
+  app.options('/v1/events', cors.preflight('GET, POST'));
+  for (const pattern of ['/v1/events/bulk', '/webhook/events', '/webhook/batch']) app.options(pattern, cors.preflight('POST'));
+  for (const pattern of ['/v1/stats', '/health', ...readPatterns]) app.options(pattern, cors.preflight('GET'));
 }
 
 function routeIngest(app: UwsApp, deps: IngestDependencies, pattern: string, route: IngestRoute): void {

@@ -199,7 +199,6 @@ interface FetchedPage {
 /** The page loop: page k is written while page k+1 is read. */
 async function copyPages(client: pg.PoolClient, context: ExportContext, progress: ExportProgress): Promise<void> {
   const { stream, query } = context;
-  guardIdleErrors(client);
   let page = await fetchPage(client, query, progress.resumeAfter, firstPageRows);
   if (stream.aborted) return;
   stream.start(context.requestId);
@@ -235,19 +234,6 @@ async function fetchPage(client: pg.PoolClient, query: EventQuery, after: EventK
 function nextPageRows(page: FetchedPage): number {
   const rows = Math.floor((page.rows * pageBytesTarget) / Math.max(1, page.bytes.length));
   return Math.min(pageRowsMax, Math.max(pageRowsMin, rows));
-}
-
-const guardedClients = new WeakSet<pg.PoolClient>();
-
-/**
- * A checked-out pg client whose server connection drops emits 'error', and with no
- * listener that event would end the process; pg-pool listens only while the client is
- * idle. The failure reaches us anyway through the statement it fails.
- */
-function guardIdleErrors(client: pg.PoolClient): void {
-  if (guardedClients.has(client)) return;
-  guardedClients.add(client);
-  client.on('error', () => undefined);
 }
 
 /** The status is sent: the error becomes the stream's last line. */

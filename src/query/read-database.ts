@@ -39,6 +39,9 @@ export class ReadDatabase {
       application_name: 'floodgate-read',
       options: `-c statement_timeout=${options.statementTimeoutMs} -c default_transaction_read_only=on`,
     });
+    // A lent-out client whose connection drops emits 'error', and pg-pool listens only while
+    // the client is idle: unheard, it would end the process. The failed statement reports it.
+    pool.on('connect', (client) => client.on('error', () => undefined));
     return new ReadDatabase(pool, options.statementTimeoutMs);
   }
 

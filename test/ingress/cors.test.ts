@@ -54,6 +54,14 @@ describe('with allowed origins and a key', () => {
     const read = await send(engine, 'OPTIONS', '/v1/stats', preflightHeaders('http://localhost:3000', 'GET'));
     assert.equal(read.status, 204);
     assert.equal(headerOf(read, 'access-control-allow-methods'), 'GET, OPTIONS');
+    // The read API: a page on another origin may page events (GET /v1/events) as well as post them.
+    const events = await send(engine, 'OPTIONS', '/v1/events', preflightHeaders(allowed, 'GET'));
+    assert.equal(headerOf(events, 'access-control-allow-methods'), 'GET, POST, OPTIONS');
+    for (const path of ['/v1/events/evt-1', '/v1/analytics/counts', '/v1/analytics/events/daily']) {
+      const answer = await send(engine, 'OPTIONS', path, preflightHeaders(allowed, 'GET'));
+      assert.equal(answer.status, 204, path);
+      assert.equal(headerOf(answer, 'access-control-allow-methods'), 'GET, OPTIONS', path);
+    }
   });
 
   test('a preflight from another origin, or without a requested method, gets no CORS header', async () => {

@@ -33,13 +33,14 @@ import {
   replayItemOf,
   type DeadLetterRecord,
   type DeadLetterStore,
-} from '../query/dead-letters';
+} from './dead-letters';
 import { bodyFormatOf } from '../decode/body-format';
-import { declaredLengthOf, notDecimalLength, readBody } from './body-reader';
-import { reply } from './http-reply';
-import { requestIdOf } from './request-id';
-import type { IngestPipeline } from './ingest-pipeline';
-import type { UwsApp, UwsHttpRequest, UwsHttpResponse } from './uws';
+import type { Problem } from './query-parameters';
+import { declaredLengthOf, notDecimalLength, readBody } from '../ingress/body-reader';
+import { reply } from '../ingress/http-reply';
+import { requestIdOf } from '../ingress/request-id';
+import type { IngestPipeline } from '../ingress/ingest-pipeline';
+import type { UwsApp, UwsHttpRequest, UwsHttpResponse } from '../ingress/uws';
 
 export interface DeadLetterRouteDependencies {
   readonly store: DeadLetterStore;
@@ -66,12 +67,6 @@ export function routeDeadLetters(app: UwsApp, deps: DeadLetterRouteDependencies)
   app.post('/v1/dead-letters/replay', (res, req) => handleReplay(deps, res, req));
 }
 
-/** A client mistake, with the parameter (query) or field (replay body) it concerns. */
-export interface Problem {
-  readonly code: ErrorCode;
-  readonly parameter: string | null;
-  readonly message: string;
-}
 
 function replyProblem(res: UwsHttpResponse, requestId: string, problem: Problem, close = false): void {
   const status = statusOf(problem.code);
