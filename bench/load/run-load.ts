@@ -2,7 +2,7 @@
  * `npm run bench:load -- <scenario>… [options]`: runs load scenarios and writes, for each,
  * bench/results/<scenario>-<date>.json (the record), .md (summary) and .svg (timeline).
  *
- *   <scenario>                a name in bench/scenarios (no .json), a path, or "all"
+ *   <scenario>                a name in bench/scenarios.json, a path to a .json file of one, or "all"
  *   --target floodgate|baseline   run against this target instead of the scenario's own
  *   --compare                 run each scenario against Floodgate, then against the baseline
  *   --duration-scale X        multiply every phase's duration (0.2 for a quick look)
@@ -111,7 +111,7 @@ function write(result: LoadResult, ownTarget: Target): string[] {
 async function main(): Promise<number> {
   const options = parseCli(process.argv.slice(2));
   if (options.list || options.names.length === 0) {
-    process.stdout.write(`scenarios (bench/scenarios):\n${listScenarioNames().map((name) => `  ${name}`).join('\n')}\n${usage}\n`);
+    process.stdout.write(`scenarios (bench/scenarios.json):\n${listScenarioNames().map((name) => `  ${name}`).join('\n')}\n${usage}\n`);
     return options.list ? 0 : 2;
   }
   let failed = false;
@@ -124,7 +124,7 @@ async function main(): Promise<number> {
       ...(options.apiKeyScopes === undefined || scenario.target !== 'floodgate' ? {} : { apiKeyScopes: options.apiKeyScopes }),
       progress: (line) => process.stderr.write(`${line}\n`),
     });
-    // Not reloaded by name: a scenario given as a path lives outside bench/scenarios.
+    // Not reloaded by name: a scenario given as a path lives outside bench/scenarios.json.
     const files = write(result, ownTarget);
     const check = result.verification;
     process.stdout.write(

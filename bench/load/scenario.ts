@@ -1,5 +1,5 @@
 /**
- * Load scenarios are data (bench/scenarios/*.json), checked here field by field: an
+ * Load scenarios are data (bench/scenarios.json), checked here field by field: an
  * unknown or misspelt field is an error, not silently ignored, so a scenario file says
  * exactly what was run.
  *
@@ -15,7 +15,7 @@
  * numbers (events/s, latency) leave it out: a cold engine's first second (JIT, first
  * connections) says nothing about its steady state, for Floodgate or the baseline.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../common/results';
 
@@ -56,7 +56,8 @@ export interface Scenario {
   readonly engineEnv: Readonly<Record<string, string>>;
 }
 
-export const scenariosDir = path.join(repoRoot, 'bench', 'scenarios');
+/** Every named scenario, one JSON array (a scenario of one's own can still be a file of its own). */
+export const scenariosFile = path.join(repoRoot, 'bench', 'scenarios.json');
 
 const routes: readonly Route[] = ['/v1/events/bulk', '/v1/events', '/webhook/events', '/webhook/batch'];
 const singleEventRoutes: readonly Route[] = ['/v1/events', '/webhook/events'];
@@ -198,23 +199,33 @@ export function scenarioDurationS(scenario: Scenario): number {
   return scenario.phases.reduce((sum, phase) => sum + phase.durationS, 0);
 }
 
-/** A scenario by name (bench/scenarios/<name>.json) or by path to a .json file. */
+/** A scenario by name (from bench/scenarios.json) or by path to a .json file holding one. */
 export function loadScenario(nameOrPath: string): Scenario {
-  const file = nameOrPath.endsWith('.json') ? path.resolve(nameOrPath) : path.join(scenariosDir, `${nameOrPath}.json`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new ScenarioError(file, [`cannot read it as JSON: ${(error as Error).message}`]);
+  if (!nameOrPath.endsWith('.json')) {
+    const raw = namedScenarios().find((entry) => (entry as { name?: unknown }).name === nameOrPath);
+    if (raw === undefined) throw new ScenarioError(scenariosFile, [`no scenario named "${nameOrPath}"; known: ${listScenarioNames().join(', ')}`]);
+    return parseScenario(raw, `${scenariosFile} (${nameOrPath})`);
   }
-  const scenario = parseScenario(raw, file);
-  const stem = path.basename(file, '.json');
-  if (scenario.name !== stem) throw new ScenarioError(file, [`name "${scenario.name}" must match the file name "${stem}"`]);
-  return scenario;
+  const file = path.resolve(nameOrPath);
+  return parseScenario(readJson(file), file);
 }
 
 export function listScenarioNames(): string[] {
-  return readdirSync(scenariosDir).filter((file) => file.endsWith('.json')).map((file) => file.slice(0, -'.json'.length)).sort();
+  return namedScenarios().map((entry) => String((entry as { name?: unknown }).name)).sort();
+}
+
+function namedScenarios(): unknown[] {
+  const raw = readJson(scenariosFile);
+  if (!Array.isArray(raw)) throw new ScenarioError(scenariosFile, ['must hold a JSON array of scenarios']);
+  return raw;
+}
+
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ScenarioError(file, [`cannot read it as JSON: ${(error as Error).message}`]);
+  }
 }
 
 /**

@@ -18,9 +18,10 @@ function problemsOf(raw: unknown): readonly string[] {
   assert.fail('expected a ScenarioError');
 }
 
-test('every scenario file in bench/scenarios parses, names itself after its file and names only known fields', () => {
+test('every scenario in bench/scenarios.json parses, has a unique name and names only known fields', () => {
   const names = listScenarioNames();
   assert.ok(names.length >= 10, `only ${names.length} scenarios`);
+  assert.equal(new Set(names).size, names.length, 'a scenario name is used twice');
   for (const name of names) {
     const scenario = loadScenario(name);
     assert.equal(scenario.name, name);
@@ -46,6 +47,7 @@ test('the scenarios the brief asks for exist with their defining numbers', () =>
     assert.equal(k6.thinkTimeMs, 100);
   }
   assert.equal(loadScenario('baseline-sustained-bulk').target, 'baseline');
+  assert.throws(() => loadScenario('no-such-scenario'), /no scenario named "no-such-scenario"/);
 });
 
 test('defaults fill what a scenario leaves out', () => {
