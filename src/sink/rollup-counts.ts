@@ -5,10 +5,10 @@ import type { RowEvent } from './batch-rows';
 
 /**
  * One batch's rollup counts: how many of the rows this writer inserted fall in each UTC
- * minute, UTC hour and UTC day, by (event_type, source). The writer adds only the rows it knows its
- * transaction inserted (all of them on the COPY path, the ones `RETURNING` named on the
- * staging path) and sends `upsertSql()` in that same transaction, so the rollup tables
- * count exactly the committed rows: a rolled-back attempt takes its counts with it
+ * minute, UTC hour and UTC day, by (event_type, source). The writer adds only the rows it
+ * knows its transaction inserted (all of them on the COPY path, the ones `RETURNING` named
+ * on the staging path) and sends `upsertSql()` in that same transaction, so the rollup
+ * tables count exactly the committed rows: a rolled-back attempt takes its counts with it
  * (docs/decisions/0021-rollups-in-the-write-transaction.md).
  *
  *   rows ──add()──▶ (minute, key id) → count      key id: a (type, source) pair seen before
