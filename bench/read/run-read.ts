@@ -99,7 +99,7 @@ async function seed(serverUrl: string, options: Options, log: (line: string) => 
       return;
     }
     log(`seeding ${databaseName}: ${formatCount(options.events)} events over ${options.days} days`);
-    await client.query('TRUNCATE events, event_counts_minute, event_counts_daily, read_bench_seed');
+    await client.query('TRUNCATE events, event_counts_minute, event_counts_hourly, event_counts_daily, read_bench_seed');
     const spanUs = (options.days * dayMs - hourMs) * 1000;
     for (let first = 0; first < options.events; first += seedChunkRows) {
       const last = Math.min(options.events, first + seedChunkRows) - 1;

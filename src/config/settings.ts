@@ -211,7 +211,7 @@ export const settingsByKey = {
      * while it is off are missing from the rollups until `floodgate rollups rebuild`.
      */
     env: 'FLOODGATE_ROLLUPS', flag: '--rollups', kind: 'enum', default: 'on', values: ['on', 'off'], unit: 'mode',
-    description: 'on: every write transaction also adds its rows to the per-minute and per-day rollup tables. off: a benchmark switch to measure their cost; rows written while off are missing from the rollups until `floodgate rollups rebuild`.',
+    description: 'on: every write transaction also adds its rows to the per-minute, per-hour and per-day rollup tables. off: a benchmark switch to measure their cost; rows written while off are missing from the rollups until `floodgate rollups rebuild`.',
   },
   readConnectionsMax: {
     /*
@@ -236,7 +236,7 @@ export const settingsByKey = {
   },
   rollupRetentionDays: {
     env: 'FLOODGATE_ROLLUP_RETENTION_DAYS', flag: '--rollup-retention-days', kind: 'integer', default: null, min: 1, max: retentionDaysMax, unit: 'days',
-    description: 'Unset: rollup rows are kept forever. Set: every hour, minute and day rollup rows before (start of today UTC − this many days) are deleted, one day per statement. At least FLOODGATE_TIMESTAMP_PAST_MS in days.',
+    description: 'Unset: rollup rows are kept forever. Set: every hour, the minute, hour and day rollup rows before (start of today UTC − this many days) are deleted, one day per statement. At least FLOODGATE_TIMESTAMP_PAST_MS in days.',
   },
   bodyBytesMax: {
     env: 'FLOODGATE_BODY_BYTES_MAX', flag: '--body-bytes-max', kind: 'bytes', default: 10 * MiB, min: KiB,

@@ -7,9 +7,12 @@
  *   3. one statement sums the rollup rows per bucket index and group, shards included
  *   4. zero-fill, mark the buckets still filling, keep the series_limit largest series
  *
- * UTC days read event_counts_daily; everything else reads event_counts_minute, whose UTC
- * minutes fall whole into any zone's minutes, hours and days (every zone's offset is a
- * whole number of minutes since 1972).
+ * Each answer reads the coarsest rollup whose buckets tile the requested ones exactly: UTC
+ * days read event_counts_daily; hours and days that start and end on whole UTC hours (any
+ * zone whose offsets over the range are whole hours) read event_counts_hourly; the rest
+ * (minutes, and the hours and days of zones such as Asia/Kolkata) read
+ * event_counts_minute, whose UTC minutes fall whole into any zone's minutes, hours and days
+ * (every zone's offset is a whole number of minutes since 1972).
  */
 import assert from 'node:assert/strict';
 import { badParameter, isoOfMicros, QueryParameters } from './query-parameters';
@@ -186,8 +189,9 @@ function isoOfMs(ms: number): string {
  * series_limit summed into one, so the answer holds at most buckets × (series_limit + 1)
  * rows. The outer join keeps one row (with now()) when the range holds no count at all.
  *
- *   UTC days        event_counts_daily, index = day - first day
- *   anything else   event_counts_minute, index = width_bucket(bucket, the starts) - 1
+ *   UTC days                  event_counts_daily, index = day - first day
+ *   on whole UTC hours        event_counts_hourly, index = width_bucket(hour, the starts) - 1
+ *   anything else             event_counts_minute, index = width_bucket(bucket, the starts) - 1
  *
  * width_bucket (a binary search in the array of starts) also serves equally spaced
  * buckets: it cost a third of epoch arithmetic per row (45 against 136 ms for 144,000
@@ -229,11 +233,24 @@ function bucketSql(query: CountsQuery, values: unknown[]): { table: string; inde
     return { table: 'event_counts_daily', index: `(day - $${from}::date)`, range: `day >= $${from}::date AND day < $${to}::date` };
   }
   const [from, to] = [values.push(isoOfMs(firstMs)), values.push(isoOfMs(query.endMs))];
+  const [table, column] = isWholeUtcHours(query) ? ['event_counts_hourly', 'hour'] : ['event_counts_minute', 'bucket'];
   return {
-    table: 'event_counts_minute',
-    index: `width_bucket(bucket, $${values.push(query.starts.map(isoOfMs))}::timestamptz[]) - 1`,
-    range: `bucket >= $${from}::timestamptz AND bucket < $${to}::timestamptz`,
+    table,
+    index: `width_bucket(${column}, $${values.push(query.starts.map(isoOfMs))}::timestamptz[]) - 1`,
+    range: `${column} >= $${from}::timestamptz AND ${column} < $${to}::timestamptz`,
   };
+}
+
+/**
+ * Whether every bucket is made of whole UTC hours, as the hourly rollup counts them: true
+ * for the hours and days of UTC, New York or Berlin (offsets of whole hours, changed on
+ * the hour), false for Asia/Kolkata's +5:30, Kathmandu's +5:45 or Lord Howe's half-hour
+ * change. The bucket boundaries, which the zone's offset segments produced, are checked
+ * rather than the offsets: they are what must line up (a whole-hour zone changing its
+ * clock at half past would not), and there are at most bucketsMax + 1 of them.
+ */
+function isWholeUtcHours(query: CountsQuery): boolean {
+  return query.interval !== 'minute' && mod(query.endMs, hourMs) === 0 && query.starts.every((startMs) => mod(startMs, hourMs) === 0);
 }
 
 /** Whether every bucket is one whole UTC day, as the daily rollup counts them. */

@@ -3,12 +3,12 @@ import type pg from 'pg';
 /**
  * Checking and recomputing the rollup tables against `events` (the writers keep them in
  * their transactions: src/sink/rollup-counts.ts). Ranges are whole UTC days so that the
- * minute and the day tables always cover the same rows:
+ * minute, hour and day tables always cover the same rows:
  *
  *   --from 2026-12-07T10:30Z --to 2026-12-08T01:00Z  ──▶  [2026-12-07, 2026-12-09)
  *
- * An open end is ±infinity. Buckets are UTC whatever the session's TimeZone: minutes by
- * date_bin from the epoch, days by `occurred_at AT TIME ZONE 'UTC'`.
+ * An open end is ±infinity. Buckets are UTC whatever the session's TimeZone: minutes and
+ * hours by date_bin from the epoch, days by `occurred_at AT TIME ZONE 'UTC'`.
  *
  * Both commands start no earlier than the first day that retention keeps of the events and
  * of the rollups (floodgate_retention, raised before retention drops anything): before it
@@ -22,9 +22,12 @@ export interface DayRange {
   readonly to: string;
 }
 
+/** Which rollup table a difference is in, by the size of its buckets. */
+export type RollupGrain = 'minute' | 'hour' | 'day';
+
 export interface RollupDifference {
-  readonly table: 'minute' | 'day';
-  /** ISO-8601 instant (minute) or YYYY-MM-DD (day). */
+  readonly table: RollupGrain;
+  /** ISO-8601 instant (minute, hour) or YYYY-MM-DD (day). */
   readonly bucket: string;
   readonly eventType: string;
   readonly source: string;
@@ -102,6 +105,7 @@ export function dayRangeOf(from: Date | null, to: Date | null): DayRange {
 }
 
 const minuteOf = "date_bin('1 minute', occurred_at, timestamptz '1970-01-01 00:00:00+00')";
+const hourOf = "date_bin('1 hour', occurred_at, timestamptz '1970-01-01 00:00:00+00')";
 const dayOf = "(occurred_at AT TIME ZONE 'UTC')::date";
 const inRange = 'occurred_at >= $1::timestamptz AND occurred_at < $2::timestamptz';
 const dayInRange = "day >= ($1::timestamptz AT TIME ZONE 'UTC')::date AND day < ($2::timestamptz AT TIME ZONE 'UTC')::date";
@@ -125,14 +129,14 @@ function differencesSql(table: string, bucketColumn: string, bucketOf: string, b
     LIMIT ${differencesShownMax}`;
 }
 
-const minuteDifferencesSql = differencesSql(
-  'event_counts_minute',
-  'bucket',
-  minuteOf,
-  'bucket >= $1::timestamptz AND bucket < $2::timestamptz',
-  `to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`,
-);
-const dayDifferencesSql = differencesSql('event_counts_daily', 'day', dayOf, dayInRange, "to_char(bucket, 'YYYY-MM-DD')");
+const instantText = `to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`;
+
+/** Each table's differences, in the order verify lists them. */
+const differencesSqls: ReadonlyArray<readonly [RollupGrain, string]> = [
+  ['minute', differencesSql('event_counts_minute', 'bucket', minuteOf, 'bucket >= $1::timestamptz AND bucket < $2::timestamptz', instantText)],
+  ['hour', differencesSql('event_counts_hourly', 'hour', hourOf, 'hour >= $1::timestamptz AND hour < $2::timestamptz', instantText)],
+  ['day', differencesSql('event_counts_daily', 'day', dayOf, dayInRange, "to_char(bucket, 'YYYY-MM-DD')")],
+];
 
 interface DifferenceRow {
   bucket: string;
@@ -144,22 +148,25 @@ interface DifferenceRow {
 }
 
 /**
- * Compares every minute and day bucket of the range (clipped to what retention keeps) with
- * count(*) of its events. Every query reads one snapshot (REPEATABLE READ), and the writers
- * commit rows and counts together, so the answer is exact even while the engine ingests
- * into the range; retention raises its dates before it drops, so the snapshot never holds
- * a day half gone inside the clipped range.
+ * Compares every minute, hour and day bucket of the range (clipped to what retention
+ * keeps) with count(*) of its events. Every query reads one snapshot (REPEATABLE READ),
+ * and the writers commit rows and counts together, so the answer is exact even while the
+ * engine ingests into the range; retention raises its dates before it drops, so the
+ * snapshot never holds a day half gone inside the clipped range.
  */
 export async function verifyRollups(client: pg.ClientBase, asked: DayRange): Promise<VerifyResult> {
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
     const kept = clipToKept(asked, await readKeptFrom(client));
     const { from, to } = kept.range;
-    const minutes = kept.empty ? [] : (await client.query<DifferenceRow>(minuteDifferencesSql, [from, to])).rows;
-    const days = kept.empty ? [] : (await client.query<DifferenceRow>(dayDifferencesSql, [from, to])).rows;
+    const differences: RollupDifference[] = [];
+    let differenceCount = 0;
+    for (const [grain, sql] of kept.empty ? [] : differencesSqls) {
+      const rows = (await client.query<DifferenceRow>(sql, [from, to])).rows;
+      differences.push(...rows.map((row) => differenceOf(grain, row)));
+      differenceCount += Number(rows[0]?.total ?? 0);
+    }
     await client.query('COMMIT');
-    const differences = [...minutes.map((row) => differenceOf('minute', row)), ...days.map((row) => differenceOf('day', row))];
-    const differenceCount = Number(minutes[0]?.total ?? 0) + Number(days[0]?.total ?? 0);
     return { ...kept, differenceCount, differences: differences.slice(0, differencesShownMax) };
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
@@ -170,6 +177,7 @@ export async function verifyRollups(client: pg.ClientBase, asked: DayRange): Pro
 /** Rows the rebuild wrote. */
 export interface RebuildResult extends ClippedRange {
   readonly minuteRows: number;
+  readonly hourRows: number;
   readonly dayRows: number;
 }
 
@@ -181,7 +189,7 @@ export interface RebuildResult extends ClippedRange {
  * writer still in flight adds its counts after the rebuild's, to the rebuilt rows. Ingest
  * therefore pauses for the rebuild's duration: rebuild small ranges.
  */
-const lockSql = 'LOCK TABLE event_counts_minute, event_counts_daily IN SHARE ROW EXCLUSIVE MODE';
+const lockSql = 'LOCK TABLE event_counts_minute, event_counts_hourly, event_counts_daily IN SHARE ROW EXCLUSIVE MODE';
 
 /** Replaces the range's rollup rows by counts from events, in one transaction (shard 0). */
 export async function rebuildRollups(client: pg.ClientBase, asked: DayRange): Promise<RebuildResult> {
@@ -191,14 +199,20 @@ export async function rebuildRollups(client: pg.ClientBase, asked: DayRange): Pr
     const kept = clipToKept(asked, await readKeptFrom(client, true));
     if (kept.empty) {
       await client.query('COMMIT');
-      return { ...kept, minuteRows: 0, dayRows: 0 };
+      return { ...kept, minuteRows: 0, hourRows: 0, dayRows: 0 };
     }
     const values = [kept.range.from, kept.range.to];
     await client.query('DELETE FROM event_counts_minute WHERE bucket >= $1::timestamptz AND bucket < $2::timestamptz', values);
+    await client.query('DELETE FROM event_counts_hourly WHERE hour >= $1::timestamptz AND hour < $2::timestamptz', values);
     await client.query(`DELETE FROM event_counts_daily WHERE ${dayInRange}`, values);
     const minutes = await client.query(
       'INSERT INTO event_counts_minute (bucket, event_type, source, shard, count) ' +
         `SELECT ${minuteOf}, event_type, source, 0, count(*) FROM events WHERE ${inRange} GROUP BY 1, 2, 3`,
+      values,
+    );
+    const hours = await client.query(
+      'INSERT INTO event_counts_hourly (hour, event_type, source, shard, count) ' +
+        `SELECT ${hourOf}, event_type, source, 0, count(*) FROM events WHERE ${inRange} GROUP BY 1, 2, 3`,
       values,
     );
     const days = await client.query(
@@ -207,14 +221,14 @@ export async function rebuildRollups(client: pg.ClientBase, asked: DayRange): Pr
       values,
     );
     await client.query('COMMIT');
-    return { ...kept, minuteRows: minutes.rowCount ?? 0, dayRows: days.rowCount ?? 0 };
+    return { ...kept, minuteRows: minutes.rowCount ?? 0, hourRows: hours.rowCount ?? 0, dayRows: days.rowCount ?? 0 };
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   }
 }
 
-function differenceOf(table: 'minute' | 'day', row: DifferenceRow): RollupDifference {
+function differenceOf(table: RollupGrain, row: DifferenceRow): RollupDifference {
   return {
     table,
     bucket: row.bucket,

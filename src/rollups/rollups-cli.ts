@@ -2,8 +2,8 @@
  * `floodgate rollups`: checking and repairing the rollup tables from a terminal.
  *
  *   floodgate rollups verify [--from ISO] [--to ISO]
- *       compares every minute and day bucket of the range with count(*) of its events and
- *       prints each difference; exit 1 when there is any
+ *       compares every minute, hour and day bucket of the range with count(*) of its
+ *       events and prints each difference; exit 1 when there is any
  *   floodgate rollups rebuild --from ISO --to ISO
  *       recomputes the range's rollups from events in one transaction (ingest into the
  *       rollup tables waits for it: src/rollups/rollup-check.ts)
@@ -20,8 +20,8 @@ import { dayRangeOf, rebuildRollups, verifyRollups, type ClippedRange, type DayR
 
 export const rollupsUsage = `Usage:
   floodgate rollups verify [--from ISO-8601] [--to ISO-8601] [--database-url URL | --data-dir DIR …]
-      Compares every minute and day bucket with count(*) of the stored events; prints each
-      difference and exits 1 when there is any. Open ends cover everything stored.
+      Compares every minute, hour and day bucket with count(*) of the stored events; prints
+      each difference and exits 1 when there is any. Open ends cover everything stored.
   floodgate rollups rebuild --from ISO-8601 --to ISO-8601
       Recomputes the range's rollups from the events in one transaction. Ingest waits for it.
   Ranges are widened to whole UTC days, and start no earlier than what retention
@@ -59,7 +59,7 @@ async function rebuild(argv: readonly string[], env: NodeJS.ProcessEnv, io: Outp
   const range = rangeOf(flags, true);
   const result = await withClient(rest, env, (client) => rebuildRollups(client, range));
   io.out(clipNote(range, result));
-  io.out(`rebuilt ${rangeText(result)}: ${result.minuteRows} minute row(s), ${result.dayRows} day row(s)\n`);
+  io.out(`rebuilt ${rangeText(result)}: ${result.minuteRows} minute row(s), ${result.hourRows} hour row(s), ${result.dayRows} day row(s)\n`);
   return 0;
 }
 

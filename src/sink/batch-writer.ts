@@ -32,10 +32,11 @@ export type { BatchRow, RowEvent, WriteReport } from './batch-rows';
  *     a row failing alone goes to dead_letters with its SQLSTATE and message.
  *
  * Rollups: when the writer has a rollup shard, every transaction that inserts rows also adds
- * the counts of exactly the rows it inserted to event_counts_minute and event_counts_daily
- * (src/sink/rollup-counts.ts): on the fast path the upserts ride in the COPY's own Query
- * message (one implicit transaction), on the staging path they follow the INSERT's
- * RETURNING before COMMIT. Dead-lettered and duplicate rows are never counted, and a
+ * the counts of exactly the rows it inserted to event_counts_minute, event_counts_hourly and
+ * event_counts_daily (src/sink/rollup-counts.ts): on the fast path the upserts ride in the
+ * COPY's own Query message (one implicit transaction; copyIn resolves with the COPY's row
+ * count, whatever follows it), on the staging path they follow the INSERT's RETURNING
+ * before COMMIT. Dead-lettered and duplicate rows are never counted, and a
  * rolled-back attempt takes its counts with it.
  *
  * Transient and fatal errors (src/sink/retry-policy.ts decides) are thrown as they came,

@@ -41,7 +41,9 @@ const copyDone = Buffer.from([copyDoneTag, 0, 0, 0, 4]);
  * transaction, reading the COPY's data when it reaches the COPY and going on to the next
  * statement after CopyDone: the statements commit or roll back together, still in one
  * round trip (docs/decisions/0021-rollups-in-the-write-transaction.md). A failure in any
- * of them rolls all of them back and skips the rest.
+ * of them rolls all of them back and skips the rest. Each statement ends in its own
+ * CommandComplete, however many follow the COPY; the promise resolves with the COPY's row
+ * count, read from the one tagged COPY, and only at ReadyForQuery, after the last.
  */
 
 /**

@@ -222,6 +222,42 @@ const migrations: readonly Migration[] = [
     name: 'event_counts_daily.updated_at',
     statements: ['ALTER TABLE event_counts_daily ADD COLUMN IF NOT EXISTS updated_at timestamptz NOT NULL DEFAULT now()'],
   },
+  /*
+   * v10: counts per UTC hour, written like the minute and day counts, so that hours, and
+   * days of zones whose offsets are whole hours, read 60 times fewer rows than from the
+   * minute table (docs/decisions/0021-rollups-in-the-write-transaction.md has the
+   * measurement). The same transaction fills it from the minute table, so an existing
+   * database has exact hourly counts at once; date_bin from the epoch truncates in UTC
+   * whatever the session's TimeZone. IF NOT EXISTS as in v4; the backfill fills only an
+   * empty table, because one already there was filled in the transaction that created it.
+   *
+   * Writers: this node's actors start only after migrate() returns, and the advisory lock
+   * only orders migrations, so the writers that can run meanwhile are those of other nodes
+   * still on the previous build. The LOCK makes the backfill wait for their transactions in
+   * flight and holds their upserts (not their reads) until this commits, so it copies every
+   * count committed before it. What such a node adds after that never reaches the hourly
+   * table, because its build does not know it: stop every node for this upgrade, or after
+   * a rolling one run `floodgate rollups rebuild` over the days written meanwhile
+   * (`floodgate rollups verify` names those hours).
+   */
+  {
+    version: 10,
+    name: 'event_counts_hourly',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS event_counts_hourly (
+         hour timestamptz NOT NULL,
+         event_type text COLLATE "C" NOT NULL,
+         source text COLLATE "C" NOT NULL,
+         shard smallint NOT NULL,
+         count bigint NOT NULL CHECK (count >= 0),
+         PRIMARY KEY (hour, event_type, source, shard)
+       )`,
+      'LOCK TABLE event_counts_minute IN SHARE MODE',
+      `INSERT INTO event_counts_hourly (hour, event_type, source, shard, count)
+       SELECT date_bin('1 hour', bucket, timestamptz '1970-01-01 00:00:00+00'), event_type, source, shard, sum(count)
+         FROM event_counts_minute WHERE NOT EXISTS (SELECT 1 FROM event_counts_hourly) GROUP BY 1, 2, 3, 4`,
+    ],
+  },
 ];
 
 /** The highest schema version this build knows. */

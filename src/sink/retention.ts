@@ -95,19 +95,23 @@ export async function attachedPartitionSummary(client: pg.ClientBase): Promise<{
 /*
  * Retention of the rollup tables (src/sink/partition-maintainer.ts): the rows of one UTC
  * day and one table per statement, so each DELETE is bounded (a day holds at most 1,440 ×
- * groups × shards minute rows) and holds its row locks briefly. Nobody else writes those
- * rows: the config loader keeps the retention at least as long as the accepted past.
+ * groups × shards minute rows) and holds its row locks briefly. Minute and hour rows go by
+ * the same UTC day as the day rows, so the three tables always keep the same days. Nobody
+ * else writes those rows: the config loader keeps the retention at least as long as the
+ * accepted past.
  */
-export const rollupTables = ['event_counts_minute', 'event_counts_daily'] as const;
+export const rollupTables = ['event_counts_minute', 'event_counts_hourly', 'event_counts_daily'] as const;
 export type RollupTable = (typeof rollupTables)[number];
 
 const oldestDaySql: Readonly<Record<RollupTable, string>> = {
   event_counts_minute: 'SELECT floor(extract(epoch FROM min(bucket)) / 86400)::int AS day FROM event_counts_minute',
+  event_counts_hourly: 'SELECT floor(extract(epoch FROM min(hour)) / 86400)::int AS day FROM event_counts_hourly',
   event_counts_daily: "SELECT min(day) - date '1970-01-01' AS day FROM event_counts_daily",
 };
 const deleteDaySql: Readonly<Record<RollupTable, string>> = {
   // 24 hours, not '1 day': a day interval follows the session's TimeZone across DST.
   event_counts_minute: "DELETE FROM event_counts_minute WHERE bucket >= $1::timestamptz AND bucket < $1::timestamptz + interval '24 hours'",
+  event_counts_hourly: "DELETE FROM event_counts_hourly WHERE hour >= $1::timestamptz AND hour < $1::timestamptz + interval '24 hours'",
   event_counts_daily: "DELETE FROM event_counts_daily WHERE day = ($1::timestamptz AT TIME ZONE 'UTC')::date",
 };
 

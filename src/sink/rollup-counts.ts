@@ -5,16 +5,17 @@ import type { RowEvent } from './batch-rows';
 
 /**
  * One batch's rollup counts: how many of the rows this writer inserted fall in each UTC
- * minute and UTC day, by (event_type, source). The writer adds only the rows it knows its
- * transaction inserted (all of them on the COPY path, the ones `RETURNING` named on the
- * staging path) and sends `upsertSql()` in that same transaction, so the rollup tables
- * count exactly the committed rows: a rolled-back attempt takes its counts with it
+ * minute, UTC hour and UTC day, by (event_type, source). The writer adds only the rows it
+ * knows its transaction inserted (all of them on the COPY path, the ones `RETURNING` named
+ * on the staging path) and sends `upsertSql()` in that same transaction, so the rollup
+ * tables count exactly the committed rows: a rolled-back attempt takes its counts with it
  * (docs/decisions/0021-rollups-in-the-write-transaction.md).
  *
  *   rows ──add()──▶ (minute, key id) → count      key id: a (type, source) pair seen before
  *                      │ upsertSql()
  *                      ▼
  *   INSERT INTO event_counts_minute … ON CONFLICT … DO UPDATE SET count = count + EXCLUDED.count;
+ *   INSERT INTO event_counts_hourly … (the minutes summed by hour);
  *   INSERT INTO event_counts_daily  … (the minutes summed by day; updated_at = now())
  *
  * Every row carries the writer's `shard` (its actor index), so two actors never update one
@@ -54,28 +55,42 @@ export class RollupCounts {
     this.#rowCount += 1;
   }
 
-  /** Both upserts as one SQL string (two statements), or '' when no row was added. */
+  /**
+   * The three upserts as one SQL string (minute, hour, day), or '' when no row was added.
+   * Hours and days are summed from the batch's minute slots, so their cost grows with the
+   * slots, not the rows.
+   */
   upsertSql(): string {
     if (this.#rowCount === 0) return '';
-    const minuteValues: string[] = [];
+    const hours = new Map<number, number>();
     const days = new Map<number, number>();
     for (const [slot, count] of this.#counts) {
       const minute = Math.floor(slot / keySlots);
       const keyId = slot - minute * keySlots;
-      const bucket = new Date(minute * millisecondsPerMinute).toISOString();
-      minuteValues.push(`('${bucket}',${this.#keys.literalsOf(keyId)},${this.#shard},${count})`);
-      const daySlot = Math.floor(minute / minutesPerDay) * keySlots + keyId;
-      days.set(daySlot, (days.get(daySlot) ?? 0) + count);
+      addTo(hours, Math.floor(minute / minutesPerHour) * keySlots + keyId, count);
+      addTo(days, Math.floor(minute / minutesPerDay) * keySlots + keyId, count);
     }
-    const dayValues: string[] = [];
-    for (const [slot, count] of days) {
-      const day = Math.floor(slot / keySlots);
-      const keyId = slot - day * keySlots;
-      dayValues.push(`('${new Date(day * millisecondsPerDay).toISOString().slice(0, 10)}',${this.#keys.literalsOf(keyId)},${this.#shard},${count})`);
-    }
-    return `${upsertHead('event_counts_minute', 'bucket')}${minuteValues.join(',')}${upsertTail('bucket')};` +
-      `${upsertHead('event_counts_daily', 'day')}${dayValues.join(',')}${upsertTail('day')}, updated_at = now()`;
+    const minuteValues = this.#valuesOf(this.#counts, (minute) => new Date(minute * millisecondsPerMinute).toISOString());
+    const hourValues = this.#valuesOf(hours, (hour) => new Date(hour * millisecondsPerHour).toISOString());
+    const dayValues = this.#valuesOf(days, (day) => new Date(day * millisecondsPerDay).toISOString().slice(0, 10));
+    return `${upsertHead('event_counts_minute', 'bucket')}${minuteValues}${upsertTail('bucket')};` +
+      `${upsertHead('event_counts_hourly', 'hour')}${hourValues}${upsertTail('hour')};` +
+      `${upsertHead('event_counts_daily', 'day')}${dayValues}${upsertTail('day')}, updated_at = now()`;
   }
+
+  /** `(bucket,'type','source',shard,count),…` for slots of (bucket number × keySlots + key id). */
+  #valuesOf(slots: ReadonlyMap<number, number>, bucketText: (bucket: number) => string): string {
+    const values: string[] = [];
+    for (const [slot, count] of slots) {
+      const bucket = Math.floor(slot / keySlots);
+      values.push(`('${bucketText(bucket)}',${this.#keys.literalsOf(slot - bucket * keySlots)},${this.#shard},${count})`);
+    }
+    return values.join(',');
+  }
+}
+
+function addTo(slots: Map<number, number>, slot: number, count: number): void {
+  slots.set(slot, (slots.get(slot) ?? 0) + count);
 }
 
 /**
@@ -169,6 +184,8 @@ function spanEquals(key: Buffer, bytes: Buffer, start: number, end: number): boo
 
 const microsecondsPerMinute = 60_000_000;
 const millisecondsPerMinute = 60_000;
+const minutesPerHour = 60;
+const millisecondsPerHour = 3_600_000;
 const minutesPerDay = 1440;
 const millisecondsPerDay = 86_400_000;
 

@@ -4,7 +4,9 @@
  * group_by series with series_limit and other, days and hours of America/New_York across
  * both DST changes of 2025 (late events, accepted by a three-year timestamp window), bad
  * parameters named. Bucket starts of odd zones (half-hour offsets and DST, a DST change at
- * midnight, a skipped day) are checked directly, without the database.
+ * midnight, a skipped day) are checked directly, without the database. Which rollup
+ * answers is shown by a probe count different in each table, and the hourly table's
+ * answers are compared with the minute table's.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -250,19 +252,65 @@ describe('bad parameters', () => {
   });
 });
 
-test('UTC days read the daily rollup, other intervals and zones the minute rollup', async () => {
-  // A count only the daily table holds shows which table answered.
-  const day = iso(Math.floor(firstHourMs / dayMs) * dayMs).slice(0, 10);
-  await harness.query("INSERT INTO event_counts_daily (day, event_type, source, shard, count) VALUES ($1::date, 'only-daily', 'probe', 999, 1000)", [day]);
-  try {
-    const range = `from=${day}&to=${iso(Date.parse(day) + dayMs)}`;
-    const daily = await counts(`${range}&interval=day&event_type=only-daily`);
-    assert.deepEqual(daily.totals, [1000]);
-    const hourly = await counts(`${range}&interval=hour&event_type=only-daily`);
-    assert.equal(hourly.totals.reduce((sum: number, n: number) => sum + n, 0), 0);
-    const zoned = await counts(`${range}&interval=day&tz=Asia/Tokyo&event_type=only-daily`);
-    assert.equal(zoned.totals.reduce((sum: number, n: number) => sum + n, 0), 0);
-  } finally {
-    await harness.query("DELETE FROM event_counts_daily WHERE event_type = 'only-daily'");
+describe('which rollup answers', () => {
+  test('the coarsest table whose buckets tile the answer: daily for UTC days, hourly on whole UTC hours, minute otherwise', async () => {
+    // One probe count per table, different in each, at 12:00Z: the total names the table that answered.
+    const probe = '2025-01-15T12:00:00Z';
+    await harness.query("INSERT INTO event_counts_minute VALUES ($1, 'probe', 'which', 999, 1)", [probe]);
+    await harness.query("INSERT INTO event_counts_hourly VALUES ($1, 'probe', 'which', 999, 10)", [probe]);
+    await harness.query("INSERT INTO event_counts_daily (day, event_type, source, shard, count) VALUES ($1::date, 'probe', 'which', 999, 100)", [probe]);
+    try {
+      for (const [query, expected] of [
+        ['from=2025-01-15&to=2025-01-16&interval=day', 100],
+        ['from=2025-01-15&to=2025-01-16&interval=hour', 10],
+        ['from=2025-01-15T11:00:00Z&to=2025-01-15T13:00:00Z&interval=minute', 1],
+        ['from=2025-01-15&to=2025-01-16&interval=day&tz=America/New_York', 10],
+        ['from=2025-01-15&to=2025-01-16&interval=hour&tz=America/New_York', 10],
+        ['from=2025-01-15&to=2025-01-16&interval=day&tz=Europe/Berlin', 10],
+        ['from=2025-01-01&to=2025-03-31&interval=day&tz=Asia/Tokyo', 10],
+        ['from=2025-01-15&to=2025-01-16&interval=day&tz=Asia/Kolkata', 1],
+        ['from=2025-01-15T11:00:00Z&to=2025-01-15T13:00:00Z&interval=hour&tz=Asia/Kolkata', 1],
+        ['from=2025-01-15&to=2025-01-16&interval=day&tz=Asia/Kathmandu', 1],
+        // Lord Howe is +11 in January (whole hours) and +10:30 after 6 April 2025.
+        ['from=2025-01-15&to=2025-01-16&interval=day&tz=Australia/Lord_Howe', 10],
+        ['from=2025-01-15&to=2025-04-10&interval=day&tz=Australia/Lord_Howe', 1],
+      ] as const) {
+        const answer = await counts(`${query}&event_type=probe`);
+        assert.equal(answer.totals.reduce((sum: number, n: number) => sum + n, 0), expected, query);
+      }
+    } finally {
+      for (const table of ['event_counts_minute', 'event_counts_hourly', 'event_counts_daily']) await harness.query(`DELETE FROM ${table} WHERE event_type = 'probe'`);
+    }
+  });
+
+  /** The route's series, as `type/source` → counts, against the minute rollup summed per bucket by `bucketSql` (over `bucket`). */
+  async function assertMinuteTableAgrees(query: string, bucketSql: string): Promise<void> {
+    const answer = await counts(`${query}&group_by=event_type,source&series_limit=100`);
+    const starts = answer.buckets.map((bucket: { start: string }) => Date.parse(bucket.start));
+    const rows = await harness.query<{ key: string; start_ms: string; n: number }>(
+      `SELECT event_type || '/' || source AS key, (extract(epoch FROM ${bucketSql}) * 1000)::int8::text AS start_ms, sum(count)::int AS n
+         FROM event_counts_minute WHERE bucket >= $1::timestamptz AND bucket < $2::timestamptz GROUP BY 1, 2`,
+      [iso(starts[0]), answer.to],
+    );
+    const expected = new Map<string, number[]>();
+    for (const row of rows) {
+      const cells = expected.get(row.key) ?? new Array<number>(starts.length).fill(0);
+      const index = starts.indexOf(Number(row.start_ms));
+      assert.ok(index >= 0, `${query}: the minute table has a bucket the answer lacks (${row.start_ms})`);
+      cells[index] = (cells[index] as number) + row.n;
+      expected.set(row.key, cells);
+    }
+    const answered = new Map(answer.series.map((series: { event_type: string; source: string; counts: number[] }) => [`${series.event_type}/${series.source}`, series.counts]));
+    assert.deepEqual(answered, expected, query);
+    assert.ok(expected.size > 0, `${query}: a range with counts`);
   }
+
+  test('hours (UTC and New York) and New York days read from the hourly table equal the minute table', async () => {
+    const now = Date.now();
+    await assertMinuteTableAgrees(`from=${iso(now - dayMs)}&to=${iso(now)}&interval=hour`, "date_bin('1 hour', bucket, timestamptz '1970-01-01Z')");
+    const newYorkDay = "(date_trunc('day', bucket AT TIME ZONE 'America/New_York') AT TIME ZONE 'America/New_York')";
+    await assertMinuteTableAgrees('from=2025-03-01&to=2025-11-10&interval=day&tz=America/New_York', newYorkDay);
+    // The fall-back night hour by hour: the repeated 01:00 is two buckets in both tables.
+    await assertMinuteTableAgrees('from=2025-11-02T00:00:00Z&to=2025-11-02T12:00:00Z&interval=hour&tz=America/New_York', "date_bin('1 hour', bucket, timestamptz '1970-01-01Z')");
+  });
 });

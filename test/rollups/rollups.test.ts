@@ -48,12 +48,12 @@ function lateEvent(eventId: string, daysBack: number): WireEvent {
   return { ...wireEvent(eventId), event_type: 'late', source: 'batch-job', timestamp: new Date(Date.now() - daysBack * dayMs).toISOString() };
 }
 
-async function sums(): Promise<{ events: number; minute: number; day: number }> {
-  const [row] = await harness.query<{ events: number; minute: number; day: number }>(
+async function sums(): Promise<{ events: number; minute: number; hour: number; day: number }> {
+  const [row] = await harness.query<{ events: number; minute: number; hour: number; day: number }>(
     'SELECT (SELECT count(*) FROM events)::int AS events, (SELECT coalesce(sum(count), 0) FROM event_counts_minute)::int AS minute, ' +
-      '(SELECT coalesce(sum(count), 0) FROM event_counts_daily)::int AS day',
+      '(SELECT coalesce(sum(count), 0) FROM event_counts_hourly)::int AS hour, (SELECT coalesce(sum(count), 0) FROM event_counts_daily)::int AS day',
   );
-  return row as { events: number; minute: number; day: number };
+  return row as { events: number; minute: number; hour: number; day: number };
 }
 
 test('two actors, duplicates, late, invalid and poison events: verify finds no difference', async () => {
@@ -68,7 +68,7 @@ test('two actors, duplicates, late, invalid and poison events: verify finds no d
 
   const total = await sums();
   assert.equal(total.events, 300 - 2 + 2 + 20, 'stored once each, poison and invalid not at all');
-  assert.deepEqual([total.minute, total.day], [total.events, total.events]);
+  assert.deepEqual([total.minute, total.hour, total.day], [total.events, total.events, total.events]);
   const shards = await harness.query<{ shard: number }>('SELECT DISTINCT shard FROM event_counts_minute ORDER BY shard');
   assert.deepEqual(shards.map((row) => row.shard), [0, 1], 'each actor counts under its own shard');
   const [late] = await harness.query<{ n: number }>(
@@ -81,14 +81,15 @@ test('two actors, duplicates, late, invalid and poison events: verify finds no d
   assert.match(verified.out, /^0 difference\(s\) in \[-infinity, infinity\)/m);
 });
 
-test('a corrupted rollup row makes verify exit 1 naming it; rebuild repairs the range', async () => {
+test('corrupted minute and hour rows make verify exit 1 naming each; rebuild repairs the range', async () => {
   await harness.query("UPDATE event_counts_minute SET count = count + 5 WHERE event_type = 'late' AND shard = (SELECT min(shard) FROM event_counts_minute WHERE event_type = 'late')");
+  await harness.query("UPDATE event_counts_hourly SET count = count + 2 WHERE event_type = 'late' AND shard = (SELECT min(shard) FROM event_counts_hourly WHERE event_type = 'late')");
   const from = new Date(Date.now() - 13 * dayMs).toISOString();
   const to = new Date().toISOString();
   const broken = await rollups('verify', '--from', from, '--to', to);
   assert.equal(broken.code, 1, broken.out + broken.err);
-  assert.match(broken.out, /^minute \S+ event_type="late" source="batch-job" events=1 rollup=6$/m);
-  assert.match(broken.out, /^1 difference\(s\)/m);
+  assert.match(broken.out, /^minute \S+ event_type="late" source="batch-job" events=1 rollup=6\nhour \d{4}-\d{2}-\d{2}T\d{2}:00:00Z event_type="late" source="batch-job" events=1 rollup=3$/m);
+  assert.match(broken.out, /^2 difference\(s\)/m);
 
   const rebuilt = await rollups('rebuild', '--from', from, '--to', to);
   assert.equal(rebuilt.code, 0, rebuilt.err);
@@ -153,7 +154,7 @@ test('after retention dropped a day of events, verify and rebuild skip the days 
     // A rebuild over the dropped day would count no events there and wipe its rollups.
     const again = io();
     assert.equal(await runRollups(['rebuild', '--from', '2030-01-01T00:00Z', '--to', '2030-01-04T00:00Z'], env, again.io), 0, again.lines.err);
-    assert.match(again.lines.out, /^retention keeps events from 2030-01-02: the range starts at 2030-01-02T00:00:00.000Z instead of 2030-01-01T00:00:00.000Z\nrebuilt \[2030-01-02T00:00:00.000Z, 2030-01-04T00:00:00.000Z\): 2 minute row\(s\), 2 day row\(s\)\n$/);
+    assert.match(again.lines.out, /^retention keeps events from 2030-01-02: the range starts at 2030-01-02T00:00:00.000Z instead of 2030-01-01T00:00:00.000Z\nrebuilt \[2030-01-02T00:00:00.000Z, 2030-01-04T00:00:00.000Z\): 2 minute row\(s\), 2 hour row\(s\), 2 day row\(s\)\n$/);
     const kept = await client.query<{ day: string; count: number }>("SELECT to_char(day, 'YYYY-MM-DD') AS day, sum(count)::int AS count FROM event_counts_daily GROUP BY 1 ORDER BY 1");
     assert.deepEqual(kept.rows, [{ day: '2030-01-01', count: 3 }, { day: '2030-01-02', count: 3 }, { day: '2030-01-03', count: 3 }]);
   } finally {
@@ -223,10 +224,10 @@ test('kill -9 twice under load with duplicates, poison and late events and two a
 
     const [row] = (
       await client.query(
-        "SELECT (SELECT count(*) FROM events)::int AS events, (SELECT count(DISTINCT event_id) FROM events)::int AS ids, (SELECT sum(count) FROM event_counts_minute)::int AS minute, (SELECT sum(count) FROM event_counts_daily)::int AS day, (SELECT count(DISTINCT event_id) FROM dead_letters WHERE event_id LIKE 'kill-poison-%')::int AS poison",
+        "SELECT (SELECT count(*) FROM events)::int AS events, (SELECT count(DISTINCT event_id) FROM events)::int AS ids, (SELECT sum(count) FROM event_counts_minute)::int AS minute, (SELECT sum(count) FROM event_counts_hourly)::int AS hour, (SELECT sum(count) FROM event_counts_daily)::int AS day, (SELECT count(DISTINCT event_id) FROM dead_letters WHERE event_id LIKE 'kill-poison-%')::int AS poison",
       )
     ).rows;
-    assert.deepEqual(row, { events: stored, ids: stored, minute: stored, day: stored, poison });
+    assert.deepEqual(row, { events: stored, ids: stored, minute: stored, hour: stored, day: stored, poison });
     const verified = await promisify(execFile)(process.execPath, [cliPath, 'rollups', 'verify'], { env });
     assert.match(verified.stdout, /^0 difference\(s\)/m);
   } finally {

@@ -5,6 +5,7 @@ import type { ValidEvent } from '../../src/event';
 import { CopyEncoder, copyIntoEventsSql } from '../../src/sink/copy-encoder';
 import { copyIn, copyInMessages } from '../../src/sink/copy-in';
 import { dayOfUs, ensurePartitions } from '../../src/sink/partitions';
+import { RollupCounts } from '../../src/sink/rollup-counts';
 import { baseUs, buildEvent, countRows, createMigratedDatabase, type MigratedDatabase } from './fixtures';
 
 const copySql = copyIntoEventsSql;
@@ -45,6 +46,24 @@ test('a COPY resolves with the rows the server stored, once they are committed',
   const before = await countRows(database.client, 'events');
   assert.equal(await copyIn(database.client, copySql, encode(events)), 250);
   assert.equal(await countRows(database.client, 'events'), before + 250);
+});
+
+test('the rollup upserts after the COPY ride in its Query message: one transaction, resolved with the COPY\'s row count', async () => {
+  const events = Array.from({ length: 7 }, () => buildEvent({ eventType: 'trailing' }));
+  const counts = new RollupCounts(0);
+  for (const event of events) counts.add(event);
+  assert.equal(await copyIn(database.client, copySql, encode(events), counts.upsertSql()), 7, 'not the last INSERT\'s count of 1');
+  const sums = await database.client.query<{ minute: number; hour: number; day: number }>(
+    `SELECT (SELECT sum(count) FROM event_counts_minute WHERE event_type = 'trailing')::int AS minute,
+            (SELECT sum(count) FROM event_counts_hourly WHERE event_type = 'trailing')::int AS hour,
+            (SELECT sum(count) FROM event_counts_daily WHERE event_type = 'trailing')::int AS day`,
+  );
+  assert.deepEqual(sums.rows[0], { minute: 7, hour: 7, day: 7 });
+  // A failure in the last statement takes the COPY's rows with it.
+  const before = await countRows(database.client, 'events');
+  await assert.rejects(copyIn(database.client, copySql, encode([buildEvent()]), `${counts.upsertSql()}; SELECT 1 / 0`), { code: '22012' });
+  assert.equal(await countRows(database.client, 'events'), before);
+  await connectionStillWorks();
 });
 
 function socketQueuedBytes(client: unknown): number {

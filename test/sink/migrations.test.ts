@@ -123,6 +123,57 @@ test('schema v1: dead_letters keeps raw bytes and defaults', async () => {
   });
 });
 
+test('v10 fills event_counts_hourly from the minute rows of a v9 database, by UTC hour and shard, waiting for a writer in flight', async () => {
+  const old = await createTestDatabase();
+  try {
+    await withClient(old.url, async (client) => {
+      await migrate(client, recordingLogger(), 9);
+      // A half-hour session zone: a truncation in the session's zone would cut at :30.
+      await client.query("SET TimeZone = 'Asia/Kolkata'");
+      const minutes = [
+        ['2026-03-01T10:00Z', 'click', 'web', 0, 2], ['2026-03-01T10:29Z', 'click', 'web', 0, 3], ['2026-03-01T10:31Z', 'click', 'web', 0, 5],
+        ['2026-03-01T10:59Z', 'click', 'web', 1, 7], ['2026-03-01T11:00Z', 'click', 'web', 0, 11], ['2026-03-01T23:59Z', 'view', 'app', 2, 13],
+        ['2026-03-02T00:00Z', 'view', 'app', 2, 17],
+      ] as const;
+      for (const row of minutes) await client.query('INSERT INTO event_counts_minute VALUES ($1, $2, $3, $4, $5)', [...row]);
+      await withClient(old.url, async (writer) => {
+        // A writer of a node still on v9: its upsert is in flight when the migration starts.
+        await writer.query('BEGIN');
+        await writer.query("INSERT INTO event_counts_minute VALUES ('2026-03-01T10:45Z', 'click', 'web', 1, 19)");
+        const migrating = migrate(client, recordingLogger());
+        await waitForLockWait(writer);
+        await writer.query('COMMIT');
+        await migrating;
+      });
+      const hours = await client.query(
+        `SELECT to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI') AS hour, event_type, source, shard, count::int AS count
+           FROM event_counts_hourly ORDER BY 1, 2, 3, 4`,
+      );
+      assert.deepEqual(hours.rows, [
+        { hour: '2026-03-01T10:00', event_type: 'click', source: 'web', shard: 0, count: 2 + 3 + 5 },
+        { hour: '2026-03-01T10:00', event_type: 'click', source: 'web', shard: 1, count: 7 + 19 },
+        { hour: '2026-03-01T11:00', event_type: 'click', source: 'web', shard: 0, count: 11 },
+        { hour: '2026-03-01T23:00', event_type: 'view', source: 'app', shard: 2, count: 13 },
+        { hour: '2026-03-02T00:00', event_type: 'view', source: 'app', shard: 2, count: 17 },
+      ]);
+    });
+  } finally {
+    await old.drop();
+  }
+});
+
+/** Until another session of the database waits for a lock (the migration's LOCK, here). */
+async function waitForLockWait(client: pg.Client): Promise<void> {
+  for (let attempt = 0; attempt < 500; attempt++) {
+    const waiting = await client.query(
+      "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'",
+    );
+    if (waiting.rowCount !== 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.fail('the migration never waited for the writer in flight');
+}
+
 test('a database migrated by a newer build is refused, not touched', async () => {
   const newer = await createTestDatabase();
   try {

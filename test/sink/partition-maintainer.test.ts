@@ -155,7 +155,7 @@ describe('retention', () => {
     });
   });
 
-  test('rollup retention deletes minute and day rows before the cutoff and keeps the rest', async () => {
+  test('rollup retention deletes minute, hour and day rows before the same UTC day and keeps the rest', async () => {
     await withDatabase(async (db) => {
       // Days are UTC days whatever the sessions' TimeZone: give the maintainer's one with DST.
       const name = (await db.client.query('SELECT current_database() AS name')).rows[0].name;
@@ -164,6 +164,10 @@ describe('retention', () => {
       for (const [index, bucket] of minutes.entries()) {
         await db.client.query('INSERT INTO event_counts_minute VALUES ($1, $2, $3, $4, 5)', [bucket, 'click', 'web', index % 2]);
       }
+      // 23:00Z and 00:00Z are both 11 June in New York; the cutoff is UTC midnight between them.
+      for (const hour of ['2050-06-11T02:00Z', '2050-06-11T23:00Z', '2050-06-12T00:00Z', '2050-06-12T03:00Z']) {
+        await db.client.query("INSERT INTO event_counts_hourly VALUES ($1, 'click', 'web', 0, 5)", [hour]);
+      }
       for (const day of ['2050-06-10', '2050-06-11', '2050-06-12', '2050-06-13']) {
         await db.client.query("INSERT INTO event_counts_daily VALUES ($1, 'click', 'web', 0, 5), ($1, 'view', 'app', 1, 2)", [day]);
       }
@@ -171,11 +175,13 @@ describe('retention', () => {
       const maintainer = new PartitionMaintainer(db.url, { ...threeDays, retentionDays: null, rollupRetentionDays: 3 }, recordingLogger());
 
       const report = await maintainer.runOnce(nowMs);
-      assert.equal(report?.rollupRowsDeleted, 3 + 4);
+      assert.equal(report?.rollupRowsDeleted, 3 + 2 + 4);
       const kept = await db.client.query<{ bucket: string }>(
         `SELECT to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI') AS bucket FROM event_counts_minute ORDER BY 1`,
       );
       assert.deepEqual(kept.rows.map((row) => row.bucket), ['2050-06-12T00:00', '2050-06-14T08:00']);
+      const hours = await db.client.query<{ hour: string }>(`SELECT to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI') AS hour FROM event_counts_hourly ORDER BY 1`);
+      assert.deepEqual(hours.rows.map((row) => row.hour), ['2050-06-12T00:00', '2050-06-12T03:00']);
       const days = await db.client.query<{ day: string }>("SELECT DISTINCT to_char(day, 'YYYY-MM-DD') AS day FROM event_counts_daily ORDER BY 1");
       assert.deepEqual(days.rows.map((row) => row.day), ['2050-06-12', '2050-06-13']);
       assert.deepEqual(await keptFrom(db.client), { events: null, rollups: '2050-06-12' });

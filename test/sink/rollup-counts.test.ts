@@ -29,7 +29,7 @@ async function write(shard: number, rows: readonly BatchRow[]) {
   }
 }
 
-async function rollupTotal(table: 'event_counts_minute' | 'event_counts_daily'): Promise<number> {
+async function rollupTotal(table: 'event_counts_minute' | 'event_counts_hourly' | 'event_counts_daily'): Promise<number> {
   const result = await database.client.query<{ n: string }>(`SELECT coalesce(sum(count), 0)::text AS n FROM ${table}`);
   return Number(result.rows[0]?.n);
 }
@@ -39,10 +39,11 @@ async function assertExact(): Promise<void> {
   assert.deepEqual(verified.differences, []);
   const events = Number((await database.client.query<{ n: string }>('SELECT count(*)::text AS n FROM events')).rows[0]?.n);
   assert.equal(await rollupTotal('event_counts_minute'), events);
+  assert.equal(await rollupTotal('event_counts_hourly'), events);
   assert.equal(await rollupTotal('event_counts_daily'), events);
 }
 
-test('the COPY path counts the whole batch, by minute and day, type and source, under its shard', async () => {
+test('the COPY path counts the whole batch, by minute, hour and day, type and source, under its shard', async () => {
   const rows = [
     ...buildRows(30, { eventType: 'page.viewed', source: 'web' }),
     ...buildRows(20, { eventType: 'click', source: 'ios', occurredAtUs: baseUs + 120_000_000 }),
@@ -57,6 +58,13 @@ test('the COPY path counts the whole batch, by minute and day, type and source, 
     minutes.rows.map((row) => [row.event_type, row.source, row.shard, Number(row.count)]),
     [['click', 'ios', 3, 20], ["it's \\ quoted", 'wéb', 3, 2], ['page.viewed', 'web', 3, 30]],
   );
+  const hours = await database.client.query<{ event_type: string; hour: Date; count: string }>(
+    'SELECT event_type, hour, count::text FROM event_counts_hourly ORDER BY event_type',
+  );
+  const hourOfBase = new Date(Math.floor(baseUs / 3_600_000_000) * 3_600_000);
+  assert.deepEqual(hours.rows.map((row) => [row.event_type, row.hour, Number(row.count)]), [
+    ['click', hourOfBase, 20], ["it's \\ quoted", hourOfBase, 2], ['page.viewed', hourOfBase, 30],
+  ]);
   await assertExact();
 });
 
@@ -74,6 +82,28 @@ test('duplicates (staging path) and late events count once, in their own buckets
   await assertExact();
 });
 
+test('hours sum their minutes across hour and day boundaries, to the microsecond', async () => {
+  const at = (iso: string, extraUs = 0) => Date.parse(iso) * 1000 + extraUs;
+  const rows = [
+    ...buildRows(2, { eventType: 'edge', occurredAtUs: at('2026-03-15T10:59:59.999Z', 999) }),
+    ...buildRows(3, { eventType: 'edge', occurredAtUs: at('2026-03-15T10:01:00Z') }),
+    ...buildRows(4, { eventType: 'edge', occurredAtUs: at('2026-03-15T11:00:00Z') }),
+    ...buildRows(5, { eventType: 'edge', occurredAtUs: at('2026-03-15T23:59:00Z') }),
+    ...buildRows(6, { eventType: 'edge', occurredAtUs: at('2026-03-16T00:00:00Z') }),
+  ];
+  assert.equal((await write(4, rows)).committed, 20);
+  const hours = await database.client.query<{ hour: string; count: number }>(
+    `SELECT to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24') AS hour, count::int AS count FROM event_counts_hourly WHERE event_type = 'edge' ORDER BY 1`,
+  );
+  assert.deepEqual(hours.rows, [
+    { hour: '2026-03-15T10', count: 5 },
+    { hour: '2026-03-15T11', count: 4 },
+    { hour: '2026-03-15T23', count: 5 },
+    { hour: '2026-03-16T00', count: 6 },
+  ]);
+  await assertExact();
+});
+
 test('poison rows (bisection path) are dead-lettered and never counted', async () => {
   const rows = buildRows(40, { eventType: 'mixed' });
   rows[3] = { event: buildEvent({ eventType: 'bad\u0000type' }), receivedAtUs: baseUs };
@@ -86,20 +116,21 @@ test('poison rows (bisection path) are dead-lettered and never counted', async (
 test('verify names a corrupted bucket, a missing one and an extra one; rebuild repairs the range', async () => {
   await write(0, buildRows(7, { eventType: 'corrupt-me' }));
   await database.client.query("UPDATE event_counts_minute SET count = count + 1 WHERE event_type = 'corrupt-me'");
+  await database.client.query("UPDATE event_counts_hourly SET count = count - 2 WHERE event_type = 'corrupt-me'");
   await database.client.query("DELETE FROM event_counts_daily WHERE event_type = 'corrupt-me'");
   await database.client.query(
     "INSERT INTO event_counts_daily (day, event_type, source, shard, count) VALUES ('2026-03-01', 'ghost', 'web', 9, 4)",
   );
   const verified = await verifyRollups(database.client, everything);
-  assert.equal(verified.differenceCount, 3);
+  assert.equal(verified.differenceCount, 4);
   const day = new Date(baseUs / 1000).toISOString().slice(0, 10);
   assert.deepEqual(
     verified.differences.map((d) => [d.table, d.bucket.slice(0, 10), d.eventType, d.events, d.rollup]),
-    [['minute', day, 'corrupt-me', 7, 8], ['day', '2026-03-01', 'ghost', 0, 4], ['day', day, 'corrupt-me', 7, 0]],
+    [['minute', day, 'corrupt-me', 7, 8], ['hour', day, 'corrupt-me', 7, 5], ['day', '2026-03-01', 'ghost', 0, 4], ['day', day, 'corrupt-me', 7, 0]],
   );
   const range = dayRangeOf(new Date('2026-03-01T00:00:00Z'), new Date(baseUs / 1000 + 1));
   const rebuilt = await rebuildRollups(database.client, range);
-  assert.ok(rebuilt.minuteRows > 0 && rebuilt.dayRows > 0);
+  assert.ok(rebuilt.minuteRows > 0 && rebuilt.hourRows > 0 && rebuilt.dayRows > 0);
   await assertExact();
 });
 
@@ -141,7 +172,7 @@ test('RollupCounts: in-place and text rows share keys; split points and thousand
     counts.reset();
     for (let index = 0; index < 5000; index++) counts.add(buildEvent({ eventType: `t${index}`, source: `s${batch}`, ...at }));
     const text = counts.upsertSql();
-    assert.equal(text.match(/,1\)/g)?.length, 2 * 5000, 'one minute row and one day row per pair, each counting 1');
+    assert.equal(text.match(/,1\)/g)?.length, 3 * 5000, 'one minute, one hour and one day row per pair, each counting 1');
   }
 });
 
