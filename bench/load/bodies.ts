@@ -24,6 +24,8 @@ export interface BodyTemplate {
   readonly bytes: Buffer;
   /** Byte offset of each event's 8-digit sequence inside `bytes`. */
   readonly sequenceOffsets: readonly number[];
+  /** Byte offset of each event's 24-character ISO timestamp inside `bytes`. */
+  readonly timestampOffsets: readonly number[];
   readonly eventCount: number;
 }
 
@@ -35,8 +37,10 @@ const contentTypes: Record<Format, string> = {
 
 /**
  * One event as a client would send it: about 250 bytes of JSON, like the events the
- * design brief sizes the engine for. The timestamp is fixed when the template is built
- * (a run lasts minutes; the engine accepts 30 days back).
+ * design brief sizes the engine for. The load client restamps the timestamp with the send
+ * time (stampBody), as real clients send events that just happened: a timestamp fixed for
+ * the whole run put every row of it on a hundred instants, a pattern no real stream has
+ * and one that made every index on occurred_at dearer than it is (docs/decisions/0023-read-indexes.md).
  */
 export function benchEvent(eventId: string, index: number, timestampMs: number): Record<string, unknown> {
   return {
@@ -79,14 +83,25 @@ export function buildBodyTemplate(route: Route, format: Format, eventCount: numb
   if (sequenceOffsets.length !== eventCount) {
     throw new Error(`body template: found ${sequenceOffsets.length} event ids, expected ${eventCount}`);
   }
-  return { contentType: contentTypes[format], bytes, sequenceOffsets, eventCount };
+  // Each event's timestamp follows its id (field order above), the same text in every encoding.
+  const timestampOffsets = sequenceOffsets.map((offset, index) => bytes.indexOf(String(events[index]?.timestamp), offset));
+  if (timestampOffsets.some((offset) => offset === -1)) throw new Error('body template: an event timestamp was not found after its id');
+  return { contentType: contentTypes[format], bytes, sequenceOffsets, timestampOffsets, eventCount };
 }
 
-/** A fresh body for request `sequence`: the template with that sequence in every id. */
-export function stampBody(template: BodyTemplate, sequence: number): Buffer {
+/**
+ * A fresh body for request `sequence`: the template with that sequence in every id and,
+ * when `sentAtMs` is given, that instant as every event's timestamp (one ISO text per
+ * request: the events of one request happened together).
+ */
+export function stampBody(template: BodyTemplate, sequence: number, sentAtMs: number | null = null): Buffer {
   const body = Buffer.allocUnsafe(template.bytes.length);
   template.bytes.copy(body);
   const digits = sequenceText(sequence);
   for (const offset of template.sequenceOffsets) body.write(digits, offset, 'latin1');
+  if (sentAtMs !== null) {
+    const stamp = new Date(sentAtMs).toISOString();
+    for (const offset of template.timestampOffsets) body.write(stamp, offset, 'latin1');
+  }
   return body;
 }

@@ -174,7 +174,7 @@ export class LoadClient {
   }
 
   #send(connection: HttpConnection, scheduledAtMs: number, done: (answered: boolean) => void): void {
-    const body = stampBody(this.#template, this.#sequence++);
+    const body = stampBody(this.#template, this.#sequence++, Date.now());
     this.#stats.eventsSent += this.#template.eventCount;
     const sendLagUs = Math.max(1, Math.round((performance.now() - scheduledAtMs) * 1000));
     connection.send(this.#head, body, (error, answer) => {

@@ -15,13 +15,15 @@ for (const format of ['json', 'msgpack', 'ndjson'] as const satisfies readonly F
     const template = buildBodyTemplate('/v1/events/bulk', format, 25, 'lbtest-c01-');
     assert.equal(template.sequenceOffsets.length, 25);
     for (const sequence of [0, 1, 35, 123_456_789]) {
-      const body = stampBody(template, sequence);
+      const sentAtMs = context.receivedAtMs - sequence;
+      const body = stampBody(template, sequence, sentAtMs);
       assert.equal(body.length, template.bytes.length, 'the body length must not depend on the sequence');
       const decoded = decodeBulkBody(format, body, defaultConfig(), scanBody(format, body));
       assert.ok(decoded.ok, decoded.ok ? '' : decoded.error.message);
       const ids = decoded.items.map((item, index) => {
         const result = validateEvent(item, index, context);
         assert.ok(result.ok, result.ok ? '' : result.error.message);
+        assert.equal(result.event.occurredAtUs, sentAtMs * 1000, 'every event carries the send time');
         return result.event.eventId;
       });
       assert.deepEqual(ids, Array.from({ length: 25 }, (_, index) => eventIdOf('lbtest-c01-', sequence, index)));
