@@ -172,14 +172,15 @@ function scans(node: PlanNode): PlanNode[] {
   return [...own, ...(node.Plans ?? []).flatMap(scans)];
 }
 
-test('EXPLAIN: pages scan the v8 indexes of the window\'s partitions only, from the cursor', async () => {
+test('EXPLAIN: pages scan the v8 time index of the window\'s partitions only, from the cursor', async () => {
   const partitions = await harness.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'events'::regclass");
   assert.ok((partitions[0]?.n ?? 0) > 20, 'the engine made a month of partitions');
   const filters = { eventType: null, source: null, actorId: null };
   const cases: Array<[EventQuery, string, string]> = [
     [{ fromUs, toUs, filters, order: 'desc', after: { occurredAtUs: baseUs - 5_000_000, eventId: 'x-020000' } }, 'events_p\\d+_occurred_at_event_id_idx', 'Backward'],
     [{ fromUs, toUs, filters, order: 'asc', after: null }, 'events_p\\d+_occurred_at_event_id_idx', 'Forward'],
-    [{ fromUs, toUs, filters: { ...filters, actorId: 'user-3' }, order: 'desc', after: { occurredAtUs: baseUs - 5_000_000, eventId: 'x' } }, 'events_p\\d+_actor_id_occurred_at_event_id_idx', 'Backward'],
+    // By actor: the same time index, the actor a filter on it (v11 dropped the actor index).
+    [{ fromUs, toUs, filters: { ...filters, actorId: 'user-3' }, order: 'desc', after: { occurredAtUs: baseUs - 5_000_000, eventId: 'x' } }, 'events_p\\d+_occurred_at_event_id_idx', 'Backward'],
   ];
   for (const [query, indexPattern, direction] of cases) {
     const statement = pageStatement(query, 100, ',');
