@@ -12,8 +12,9 @@
  *   export   GET /v1/events as NDJSON over the whole seeded range, first --export-rows rows
  *
  * Writes bench/results/read-load-<date>.json and .md. Options: --events N (10,000,000),
- * --days N (30), --readers N (32), --pairs N (2), --duration-scale X (1), --export-rows N
- * (2,000,000). The readers run in a child process of their own (this file, --reader-child).
+ * --days N (30), --readers N (32), --reader-interval-ms N (1000: each reader one request a
+ * second, like a dashboard user; 0: back to back, a saturation test), --pairs N (2),
+ * --duration-scale X (1), --export-rows N (2,000,000). The readers run in a child process of their own (this file, --reader-child).
  */
 import { fork } from 'node:child_process';
 import http from 'node:http';
@@ -28,7 +29,7 @@ import { migrateDatabase } from '../../src/sink/migrations';
 import { ensurePartitionWindow } from '../../src/sink/partitions';
 import { dayRangeOf, rebuildRollups } from '../../src/rollups/rollup-check';
 
-const usage = 'usage: npm run bench:read -- [--events N] [--days N] [--readers N] [--pairs N] [--duration-scale X] [--export-rows N]';
+const usage = 'usage: npm run bench:read -- [--events N] [--days N] [--readers N] [--reader-interval-ms N] [--pairs N] [--duration-scale X] [--export-rows N]';
 const databaseName = 'floodgate_read_bench';
 const dayMs = 86_400_000;
 const hourMs = 3_600_000;
@@ -37,6 +38,8 @@ const types = ['page_view', 'click', 'purchase', 'signup', 'login', 'logout', 's
 const sources = ['web', 'ios', 'android', 'api'];
 
 interface Options {
+  /** Each reader's pace: one request every this many ms (0: back to back, a saturation test). */
+  readonly readerIntervalMs: number;
   readonly events: number;
   readonly days: number;
   readonly readers: number;
@@ -68,7 +71,7 @@ function parseCli(argv: readonly string[]): Options {
     args: [...argv],
     options: {
       events: { type: 'string' }, days: { type: 'string' }, readers: { type: 'string' }, pairs: { type: 'string' },
-      'duration-scale': { type: 'string' }, 'export-rows': { type: 'string' },
+      'duration-scale': { type: 'string' }, 'export-rows': { type: 'string' }, 'reader-interval-ms': { type: 'string' },
     },
   }, usage);
   return {
@@ -78,6 +81,7 @@ function parseCli(argv: readonly string[]): Options {
     pairs: positiveNumber(values.pairs, '--pairs', usage) ?? 2,
     durationScale: positiveNumber(values['duration-scale'], '--duration-scale', usage) ?? 1,
     exportRows: positiveNumber(values['export-rows'], '--export-rows', usage) ?? 2_000_000,
+    readerIntervalMs: values['reader-interval-ms'] === '0' ? 0 : positiveNumber(values['reader-interval-ms'], '--reader-interval-ms', usage) ?? 1000,
   };
 }
 
@@ -131,6 +135,7 @@ interface ReaderChildConfig {
   readonly port: number;
   readonly readers: number;
   readonly days: number;
+  readonly intervalMs: number;
 }
 
 /** The requests a reader loops over, each with fresh random windows inside the seeded range. */
@@ -180,13 +185,22 @@ async function readerChild(config: ReaderChildConfig): Promise<void> {
   const startedMs = performance.now();
   let seed = 1;
   const random = () => ((seed = (Math.imul(seed, 48271) >>> 0) % 2147483647) / 2147483647);
+  // Paced readers keep a schedule, staggered across readers, and measure from the scheduled
+  // instant: a slow answer delays the next request, and that delay counts as latency.
   const loop = async (reader: number): Promise<void> => {
+    let scheduledMs = startedMs + (config.intervalMs * reader) / config.readers;
     for (let turn = reader; !stopping; turn++) {
+      if (config.intervalMs > 0) {
+        const waitMs = scheduledMs - performance.now();
+        if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+        if (stopping) break;
+      }
       const paths = readPaths(config.days, random);
       const chosen = paths[turn % paths.length] as (typeof paths)[number];
       const entry = samples.get(chosen.route) ?? { group: chosen.group, ms: [], failed: 0 };
       samples.set(chosen.route, entry);
-      const sentMs = performance.now();
+      const sentMs = config.intervalMs > 0 ? scheduledMs : performance.now();
+      scheduledMs += config.intervalMs;
       const answer = await get(agent, config.port, chosen.path).catch((error: Error) => ({ status: 0, body: error.message }));
       entry.ms.push(performance.now() - sentMs);
       if (answer.status !== 200) {
@@ -283,7 +297,7 @@ async function main(): Promise<void> {
     target = await startFloodgate(url, {});
     const engine = target;
     const port = engine.port;
-    const readerConfig = { port, readers: options.readers, days: options.days };
+    const readerConfig = { port, readers: options.readers, days: options.days, intervalMs: options.readerIntervalMs };
     const scale = (name: string) => adjustScenario(loadScenario(name), { durationScale: options.durationScale });
     const quiet = () => undefined;
 
@@ -340,7 +354,7 @@ function renderMarkdown(record: {
   return [
     '# Read side under load',
     '',
-    `${formatCount(options.events)} events over ${options.days} days (seeded), ${options.readers} concurrent readers, duration scale ${options.durationScale}. Started ${record.date}; ${record.machine.cpuModel} × ${record.machine.cores}, Node ${record.machine.node}. Command: \`npm run bench:read -- --events ${options.events} --days ${options.days} --readers ${options.readers} --pairs ${options.pairs} --duration-scale ${options.durationScale}\`.`,
+    `${formatCount(options.events)} events over ${options.days} days (seeded), ${options.readers} concurrent readers ${options.readerIntervalMs === 0 ? 'back to back (no pause: a saturation test)' : `each sending one request every ${options.readerIntervalMs} ms on a schedule (latency counted from the scheduled instant)`}, duration scale ${options.durationScale}. Started ${record.date}; ${record.machine.cpuModel} × ${record.machine.cores}, Node ${record.machine.node}. Command: \`npm run bench:read -- --events ${options.events} --days ${options.days} --readers ${options.readers} --reader-interval-ms ${options.readerIntervalMs} --pairs ${options.pairs} --duration-scale ${options.durationScale}\`.`,
     '',
     `## Read latency at half load (ingest ${formatCount(halfLoad.ingest.eventsPerS)} events/s durable, client p99 ${halfLoad.ingest.p99} ms)`,
     '',
