@@ -5,6 +5,7 @@
  *            days (types, sources and actors in rotation), rollups rebuilt, analyzed; reused
  *            while its spec matches and it is less than a day old
  *   engine   started once on it (loopback, no keys: the read scope is open to loopback)
+ *   alone    the readers for the same time with no ingest
  *   latency  half-load ingest (the half-load-durable scenario) with --readers concurrent
  *            readers looping over the analytics routes and one-hour pages
  *   ratio    --pairs alternating pairs of sustained-bulk without and with the readers:
@@ -22,7 +23,7 @@ import { parseToolArgs, positiveNumber } from '../common/cli-args';
 import { fileStamp, formatCount, machineInfo, markdownTable, round, writeResultFiles } from '../common/results';
 import { defaultServerUrl, serverUrlFromEnv } from '../common/scratch-database';
 import { runScenario, type LoadResult } from '../load/load-run';
-import { adjustScenario, loadScenario } from '../load/scenario';
+import { adjustScenario, loadScenario, scenarioDurationS } from '../load/scenario';
 import { startFloodgate, type RunningTarget } from '../load/targets';
 import { databaseUrlFor, withClient } from '../../test/support/postgres-client';
 import { migrateDatabase } from '../../src/sink/migrations';
@@ -301,8 +302,15 @@ async function main(): Promise<void> {
     const scale = (name: string) => adjustScenario(loadScenario(name), { durationScale: options.durationScale });
     const quiet = () => undefined;
 
-    log(`half load with ${options.readers} readers`);
+    // The same readers with no ingest first: what the read side costs on its own.
+    log(`${options.readers} readers alone`);
     let readers = startReaders(readerConfig);
+    await new Promise((resolve) => setTimeout(resolve, scenarioDurationS(scale('half-load-durable')) * 1000));
+    const alone = await readers.stop();
+    log(`  aggregate p99 ${alone.groups.aggregate.p99} ms, page p99 ${alone.groups.page.p99} ms, ${alone.requestsPerS} reads/s`);
+
+    log(`half load with ${options.readers} readers`);
+    readers = startReaders(readerConfig);
     const halfLoad = await runScenario(scale('half-load-durable'), { url: `http://127.0.0.1:${port}`, databaseUrl: url, progress: quiet });
     const latency = await readers.stop();
     log(`  ingest ${formatCount(halfLoad.totals.eventsPerS)} events/s; aggregate p99 ${latency.groups.aggregate.p99} ms, page p99 ${latency.groups.page.p99} ms, ${latency.requestsPerS} reads/s`);
@@ -331,6 +339,7 @@ async function main(): Promise<void> {
       date: startedAt.toISOString(),
       machine: machineInfo(),
       options,
+      readsAlone: alone,
       halfLoad: { ingest: runSummary(halfLoad), reads: latency },
       pairs,
       ingestRatio: round(withMedian / aloneMedian, 3),
@@ -344,21 +353,28 @@ async function main(): Promise<void> {
 }
 
 function renderMarkdown(record: {
-  date: string; machine: ReturnType<typeof machineInfo>; options: Options; halfLoad: { ingest: ReturnType<typeof runSummary>; reads: ReaderReport };
+  date: string; machine: ReturnType<typeof machineInfo>; options: Options; readsAlone: ReaderReport; halfLoad: { ingest: ReturnType<typeof runSummary>; reads: ReaderReport };
   pairs: Array<{ alone: ReturnType<typeof runSummary>; withReads: ReturnType<typeof runSummary>; reads: ReaderReport }>; ingestRatio: number;
   export: { rows: number; seconds: number; rowsPerS: number };
 }): string {
-  const { options, halfLoad } = record;
-  const routeRows = halfLoad.reads.routes.map((route) => [route.route, route.group, formatCount(route.requests), String(route.failed), String(route.p50), String(route.p99), String(route.max)]);
+  const { options, halfLoad, readsAlone } = record;
+  const routeRowsOf = (report: ReaderReport) => report.routes.map((route) => [route.route, route.group, formatCount(route.requests), String(route.failed), String(route.p50), String(route.p99), String(route.max)]);
+  const routeHeader = ['route', 'group', 'requests', 'not 200', 'p50 ms', 'p99 ms', 'max ms'];
   const pairRows = record.pairs.map((pair, index) => [String(index + 1), formatCount(pair.alone.eventsPerS), formatCount(pair.withReads.eventsPerS), String(round(pair.withReads.eventsPerS / pair.alone.eventsPerS, 3)), String(pair.reads.requestsPerS)]);
   return [
     '# Read side under load',
     '',
     `${formatCount(options.events)} events over ${options.days} days (seeded), ${options.readers} concurrent readers ${options.readerIntervalMs === 0 ? 'back to back (no pause: a saturation test)' : `each sending one request every ${options.readerIntervalMs} ms on a schedule (latency counted from the scheduled instant)`}, duration scale ${options.durationScale}. Started ${record.date}; ${record.machine.cpuModel} × ${record.machine.cores}, Node ${record.machine.node}. Command: \`npm run bench:read -- --events ${options.events} --days ${options.days} --readers ${options.readers} --reader-interval-ms ${options.readerIntervalMs} --pairs ${options.pairs} --duration-scale ${options.durationScale}\`.`,
     '',
+    '## Read latency with no ingest',
+    '',
+    markdownTable(routeHeader, routeRowsOf(readsAlone)),
+    '',
+    `Aggregates: p50 ${readsAlone.groups.aggregate.p50} ms, p99 ${readsAlone.groups.aggregate.p99} ms. Pages: p50 ${readsAlone.groups.page.p50} ms, p99 ${readsAlone.groups.page.p99} ms. ${readsAlone.requestsPerS} reads/s.`,
+    '',
     `## Read latency at half load (ingest ${formatCount(halfLoad.ingest.eventsPerS)} events/s durable, client p99 ${halfLoad.ingest.p99} ms)`,
     '',
-    markdownTable(['route', 'group', 'requests', 'not 200', 'p50 ms', 'p99 ms', 'max ms'], routeRows),
+    markdownTable(routeHeader, routeRowsOf(halfLoad.reads)),
     '',
     `Aggregates (daily, summary, counts): p50 ${halfLoad.reads.groups.aggregate.p50} ms, **p99 ${halfLoad.reads.groups.aggregate.p99} ms** (target ≤ 20). Pages of 100 (raw, keyset): p50 ${halfLoad.reads.groups.page.p50} ms, **p99 ${halfLoad.reads.groups.page.p99} ms** (target ≤ 50). ${halfLoad.reads.requestsPerS} reads/s.`,
     ...(halfLoad.reads.failures.length === 0 ? [] : ['', 'First failures:', '', ...halfLoad.reads.failures.map((failure) => `- ${failure}`)]),
