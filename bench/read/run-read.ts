@@ -1,9 +1,10 @@
 /**
  * `npm run bench:read -- [options]`: the read side under load (issue #23's read targets).
  *
- *   seed     a kept database `floodgate_read_bench` with --events events spread over --days
- *            days (types, sources and actors in rotation), rollups rebuilt, analyzed; reused
- *            while its spec matches and it is less than a day old
+ *   seed     a kept database `floodgate_read_bench` with --events events spread over the
+ *            --days days before today, UTC (types, sources and actors in rotation), rollups
+ *            rebuilt, analyzed; reused while its spec matches and it was seeded today.
+ *            Today's partition takes only live ingest and is emptied before every phase
  *   engine   started once on it (loopback, no keys: the read scope is open to loopback)
  *   alone    the readers for the same time with no ingest
  *   latency  half-load ingest (the half-load-durable scenario) with --readers concurrent
@@ -27,7 +28,7 @@ import { adjustScenario, loadScenario, scenarioDurationS } from '../load/scenari
 import { startFloodgate, type RunningTarget } from '../load/targets';
 import { databaseUrlFor, withClient } from '../../test/support/postgres-client';
 import { migrateDatabase } from '../../src/sink/migrations';
-import { ensurePartitionWindow } from '../../src/sink/partitions';
+import { ensurePartitionWindow, partitionName } from '../../src/sink/partitions';
 import { dayRangeOf, rebuildRollups } from '../../src/rollups/rollup-check';
 
 const usage = 'usage: npm run bench:read -- [--events N] [--days N] [--readers N] [--reader-interval-ms N] [--pairs N] [--duration-scale X] [--export-rows N]';
@@ -97,19 +98,21 @@ async function seed(serverUrl: string, options: Options, log: (line: string) => 
   const nowMs = Date.now();
   await withClient(url, async (client) => {
     await ensurePartitionWindow(client, nowMs - (options.days + 1) * dayMs, nowMs + 2 * dayMs);
-    await client.query('CREATE TABLE IF NOT EXISTS read_bench_seed (events bigint NOT NULL, days int NOT NULL, seeded_at timestamptz NOT NULL)');
-    const marker = (await client.query<{ events: string; days: number; fresh: boolean }>("SELECT events, days, seeded_at > now() - interval '1 day' AS fresh FROM read_bench_seed")).rows[0];
+    await client.query('CREATE TABLE IF NOT EXISTS read_bench_seed_v2 (events bigint NOT NULL, days int NOT NULL, seeded_at timestamptz NOT NULL)');
+    const marker = (await client.query<{ events: string; days: number; fresh: boolean }>("SELECT events, days, (seeded_at AT TIME ZONE 'UTC')::date = (now() AT TIME ZONE 'UTC')::date AS fresh FROM read_bench_seed_v2")).rows[0];
     if (marker !== undefined && Number(marker.events) === options.events && marker.days === options.days && marker.fresh) {
       log(`reusing ${databaseName}: ${formatCount(options.events)} events over ${options.days} days`);
       return;
     }
     log(`seeding ${databaseName}: ${formatCount(options.events)} events over ${options.days} days`);
-    await client.query('TRUNCATE events, event_counts_minute, event_counts_hourly, event_counts_daily, read_bench_seed');
-    const spanUs = (options.days * dayMs - hourMs) * 1000;
+    await client.query('TRUNCATE events, event_counts_minute, event_counts_hourly, event_counts_daily, read_bench_seed_v2');
+    const spanUs = options.days * dayMs * 1000;
+    const seedEndMs = todayStartMs(nowMs) - 1;
     for (let first = 0; first < options.events; first += seedChunkRows) {
       const last = Math.min(options.events, first + seedChunkRows) - 1;
       const started = Date.now();
-      // Times spread evenly from `days` ago to an hour ago, so today's partition also takes live ingest.
+      // Times spread evenly over the `days` days before today: today's partition takes only
+      // the live ingest, which clearToday() empties before every phase.
       await client.query(
         `INSERT INTO events (event_id, event_type, source, actor_id, occurred_at, received_at, attributes)
          SELECT 'seed-' || g, ($3::text[])[1 + g % $5], ($4::text[])[1 + (g / $5) % $6], 'user-' || (g % 100000),
@@ -117,7 +120,7 @@ async function seed(serverUrl: string, options: Options, log: (line: string) => 
                 to_timestamp($7 / 1e6) - make_interval(secs => ($8::float8 * g / $2) / 1e6) + interval '2 seconds',
                 jsonb_build_object('path', '/p/' || (g % 1000), 'n', g % 97)
          FROM generate_series($1::bigint, $9::bigint) AS g`,
-        [first, options.events, types, sources, types.length, sources.length, (nowMs - hourMs) * 1000, spanUs, last],
+        [first, options.events, types, sources, types.length, sources.length, seedEndMs * 1000, spanUs, last],
       );
       log(`  rows ${formatCount(first)}–${formatCount(last + 1)} in ${round((Date.now() - started) / 1000, 1)} s`);
     }
@@ -125,9 +128,31 @@ async function seed(serverUrl: string, options: Options, log: (line: string) => 
     await rebuildRollups(client, dayRangeOf(null, null));
     log(`  rollups rebuilt in ${round((Date.now() - rebuilt) / 1000, 1)} s`);
     await client.query('ANALYZE');
-    await client.query('INSERT INTO read_bench_seed VALUES ($1, $2, now())', [options.events, options.days]);
+    await client.query('INSERT INTO read_bench_seed_v2 VALUES ($1, $2, now())', [options.events, options.days]);
   });
   return url;
+}
+
+function todayStartMs(nowMs: number): number {
+  return Math.floor(nowMs / dayMs) * dayMs;
+}
+
+/**
+ * Empties today's partition and today's rollup rows: each phase's live ingest lands there,
+ * and without this every run of the bench grew today's partition by some twenty million
+ * rows (65 million after a few runs, 26 GB, whose primary key no longer fit in memory),
+ * which is not the database the targets describe. A run that crosses midnight UTC keeps
+ * yesterday's live rows.
+ */
+async function clearToday(url: string): Promise<void> {
+  const todayMs = todayStartMs(Date.now());
+  const today = new Date(todayMs).toISOString();
+  await withClient(url, async (client) => {
+    await client.query(`TRUNCATE ${partitionName(Math.floor(todayMs / dayMs))}`);
+    await client.query('DELETE FROM event_counts_minute WHERE bucket >= $1', [today]);
+    await client.query('DELETE FROM event_counts_hourly WHERE hour >= $1', [today]);
+    await client.query('DELETE FROM event_counts_daily WHERE day >= $1::timestamptz::date', [today]);
+  });
 }
 
 // Readers ---------------------------------------------------------------------------------
@@ -303,6 +328,7 @@ async function main(): Promise<void> {
     const quiet = () => undefined;
 
     // The same readers with no ingest first: what the read side costs on its own.
+    await clearToday(url);
     log(`${options.readers} readers alone`);
     let readers = startReaders(readerConfig);
     await new Promise((resolve) => setTimeout(resolve, scenarioDurationS(scale('half-load-durable')) * 1000));
@@ -310,6 +336,7 @@ async function main(): Promise<void> {
     log(`  aggregate p99 ${alone.groups.aggregate.p99} ms, page p99 ${alone.groups.page.p99} ms, ${alone.requestsPerS} reads/s`);
 
     log(`half load with ${options.readers} readers`);
+    await clearToday(url);
     readers = startReaders(readerConfig);
     const halfLoad = await runScenario(scale('half-load-durable'), { url: `http://127.0.0.1:${port}`, databaseUrl: url, progress: quiet });
     const latency = await readers.stop();
@@ -317,7 +344,9 @@ async function main(): Promise<void> {
 
     const pairs: Array<{ alone: ReturnType<typeof runSummary>; withReads: ReturnType<typeof runSummary>; reads: ReaderReport }> = [];
     for (let pair = 0; pair < options.pairs; pair++) {
+      await clearToday(url);
       const alone = await runScenario(scale('sustained-bulk'), { url: `http://127.0.0.1:${port}`, databaseUrl: url, progress: quiet });
+      await clearToday(url);
       readers = startReaders(readerConfig);
       const withReads = await runScenario(scale('sustained-bulk'), { url: `http://127.0.0.1:${port}`, databaseUrl: url, progress: quiet });
       const reads = await readers.stop();
