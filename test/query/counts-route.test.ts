@@ -10,7 +10,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { bucketsMax, bucketsOf, Zone } from '../../src/query/counts-route';
+import { bucketsMax } from '../../src/query/counts-route';
+import { bucketsOf, Zone } from '../../src/query/zone-buckets';
 import { post, request, startTestEngine, type Answer, type TestEngine } from '../support/engine';
 
 const minuteMs = 60_000;
