@@ -265,8 +265,9 @@ async function readerChild(config: ReaderChildConfig): Promise<void> {
   };
   const total = routes.reduce((sum, route) => sum + route.requests, 0);
   const report: ReaderReport = { routes, groups: { aggregate: group(byGroup.aggregate), page: group(byGroup.page) }, requestsPerS: round(total / elapsedS, 1), failures };
-  process.send?.({ type: 'report', report });
   agent.destroy();
+  // The IPC channel would keep this process (and so the runner) alive after its report.
+  process.send?.({ type: 'report', report }, () => process.disconnect?.());
 }
 
 /** Starts the reader process; `stop()` ends the loops and resolves with their report. */
