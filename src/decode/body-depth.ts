@@ -24,12 +24,13 @@ export const nestedTooDeep: ErrorInfo = {
   message: `body nests deeper than ${bodyDepthMax} levels; no event can be valid that deep (attributesDepthMax is checked per event)`,
 };
 
-const quote = 0x22;
-const backslash = 0x5c;
-const openBrace = 0x7b;
-const closeBrace = 0x7d;
-const openBracket = 0x5b;
-const closeBracket = 0x5d;
+/** JSON's structural bytes, shared with the event-count scanner. */
+export const quote = 0x22;
+export const backslash = 0x5c;
+export const openBrace = 0x7b;
+export const closeBrace = 0x7d;
+export const openBracket = 0x5b;
+export const closeBracket = 0x5d;
 
 export const stringContinues = -1;
 export const stringContinuesEscaped = -2;

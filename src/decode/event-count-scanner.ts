@@ -1,4 +1,4 @@
-import { bodyDepthMax, stringContinues, stringContinuesEscaped, stringEnd } from './body-depth';
+import { backslash, bodyDepthMax, closeBrace, closeBracket, openBrace, openBracket, quote, stringContinues, stringContinuesEscaped, stringEnd } from './body-depth';
 import type { BodyFormat } from './body-format';
 import type { AttributeSpans, BodyScan } from './body-scan';
 import { msgpackDeclaredCount, msgpackHeaderBytesMax, needMoreBytes } from './msgpack-header';
@@ -7,12 +7,6 @@ const containerNone = 0;
 const containerArray = 1;
 const containerObject = 2;
 
-const quote = 0x22;
-const backslash = 0x5c;
-const openBrace = 0x7b;
-const closeBrace = 0x7d;
-const openBracket = 0x5b;
-const closeBracket = 0x5d;
 const comma = 0x2c;
 const colon = 0x3a;
 const newlineByte = 0x0a;

@@ -18,7 +18,7 @@
 import assert from 'node:assert/strict';
 import { badParameter, isoOfMicros, QueryParameters } from './query-parameters';
 import { jsonRoute, type ReadCall, type ReadRoute, type ReadRouteDependencies } from './read-route';
-import type { ReadDatabase } from './read-database';
+import { equalityFilterSql, type ReadDatabase } from './read-database';
 import { bucketsOf, mod, Zone } from './zone-buckets';
 
 /** A week of minutes: the most buckets one answer holds. */
@@ -202,11 +202,7 @@ function isoOfMs(ms: number): string {
 function countsSql(query: CountsQuery): [string, unknown[]] {
   const values: unknown[] = [];
   const { table, index, range } = bucketSql(query, values);
-  let where = range;
-  for (const column of groupColumns) {
-    const value = query.filters[column];
-    if (value !== null) where += ` AND ${column} = $${values.push(value)}`;
-  }
+  const where = range + equalityFilterSql(values, query.filters);
   const head = 'SELECT (extract(epoch FROM now()) * 1000000)::int8::text AS as_of_us';
   if (query.groupBy.length === 0) {
     const cells = `SELECT ${index} AS i, NULL::text AS rank, sum(count)::text AS n FROM ${table} WHERE ${where} GROUP BY 1`;

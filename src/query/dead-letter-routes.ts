@@ -20,7 +20,7 @@
  * call, and answers a `next_cursor` to continue after the last row it looked at, so rows
  * that fail again are not retried forever in a loop.
  */
-import { statusOf, type ErrorCode } from '../errors';
+import type { ErrorCode } from '../errors';
 import type { Logger } from '../log';
 import {
   decodeCursor,
@@ -36,6 +36,7 @@ import {
 } from './dead-letters';
 import { bodyFormatOf } from '../decode/body-format';
 import type { Problem } from './query-parameters';
+import { replyProblem } from './read-route';
 import { declaredLengthOf, notDecimalLength, readBody } from '../ingress/body-reader';
 import { reply } from '../ingress/http-reply';
 import { requestIdOf } from '../ingress/request-id';
@@ -68,10 +69,6 @@ export function routeDeadLetters(app: UwsApp, deps: DeadLetterRouteDependencies)
 }
 
 
-function replyProblem(res: UwsHttpResponse, requestId: string, problem: Problem, close = false): void {
-  const status = statusOf(problem.code);
-  reply(res, status, requestId, { request_id: requestId, error: problem }, { close, ...(status === 503 ? { retryAfterS: 1 } : {}) });
-}
 
 
 // Listing ---------------------------------------------------------------------------------
@@ -113,7 +110,10 @@ function handleList(deps: DeadLetterRouteDependencies, res: UwsHttpResponse, req
   });
   const requestId = requestIdOf(req);
   const parsed = parseListQuery(req.getQuery() ?? '');
-  if (!parsed.ok) return replyProblem(res, requestId, parsed.problem);
+  if (!parsed.ok) {
+    replyProblem(res, requestId, parsed.problem);
+    return;
+  }
   deps.store.list(parsed.query).then(
     (page) => {
       if (call.aborted) return;

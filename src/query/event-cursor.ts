@@ -16,6 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { badParameter, isoOfMicros, type QueryParameters } from './query-parameters';
+import { equalityFilterSql } from './read-database';
 
 export type EventOrder = 'asc' | 'desc';
 
@@ -191,11 +192,8 @@ export interface PageRow {
  */
 export function pageStatement(query: EventQuery, pageRows: number, separator: string): PageStatement {
   const values: unknown[] = [isoOfMicros(query.fromUs), isoOfMicros(query.toUs)];
-  const conditions = ['occurred_at >= $1::timestamptz', 'occurred_at < $2::timestamptz'];
   const { eventType, source, actorId } = query.filters;
-  if (eventType !== null) conditions.push(`event_type = $${values.push(eventType)}`);
-  if (source !== null) conditions.push(`source = $${values.push(source)}`);
-  if (actorId !== null) conditions.push(`actor_id = $${values.push(actorId)}`);
+  const conditions = [`occurred_at >= $1::timestamptz AND occurred_at < $2::timestamptz${equalityFilterSql(values, { event_type: eventType, source, actor_id: actorId })}`];
   const [direction, comparison] = query.order === 'desc' ? ['DESC', '<'] : ['ASC', '>'];
   if (query.after !== null) {
     const at = values.push(isoOfMicros(query.after.occurredAtUs));

@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import { badParameter, isoOfMicros, QueryParameters, type ParameterError } from './query-parameters';
 import { jsonRoute, type ReadCall, type ReadRoute, type ReadRouteDependencies } from './read-route';
-import type { ReadDatabase } from './read-database';
+import { equalityFilterSql, type ReadDatabase } from './read-database';
 
 const dayMs = 86_400_000;
 const usPerDay = dayMs * 1000;
@@ -72,15 +72,6 @@ function dayText(day: number): string {
   return new Date(day * dayMs).toISOString().slice(0, 10);
 }
 
-/** Appends `column = $n` for each filter given; returns the SQL to add to a WHERE. */
-function filterSql(values: unknown[], filters: Readonly<Record<string, string | null>>): string {
-  let sql = '';
-  for (const [column, value] of Object.entries(filters)) {
-    if (value !== null) sql += ` AND ${column} = $${values.push(value)}`;
-  }
-  return sql;
-}
-
 // ---------------------------------------------------------------------------------------
 // GET /v1/analytics/events/daily
 
@@ -119,7 +110,7 @@ async function daily(db: ReadDatabase, call: ReadCall): Promise<unknown> {
   // The page's start bounds the days from above too, so a later page reads fewer days.
   const lastDay = start.kind === 'top' ? range.last : Math.min(range.last, start.kind === 'after' ? start.position.day : start.day - 1);
   const values: unknown[] = [dayText(range.first), dayText(lastDay)];
-  const where = filterSql(values, filters);
+  const where = equalityFilterSql(values, filters);
   const after = start.kind === 'after' ? `WHERE ${afterSql(values, start.position)}` : '';
   // One row more than asked tells whether another page exists.
   const sql = `SELECT to_char(day, 'YYYY-MM-DD') AS day, event_type, source, count::text AS count, updated_us::text AS updated_us
@@ -243,7 +234,7 @@ async function summary(db: ReadDatabase, call: ReadCall): Promise<unknown> {
   const range = dayRangeOf(params, dayRangeDaysDefault);
   const topN = params.integer('top_n', { min: 1, max: 100, fallback: 10 });
   const values: unknown[] = [dayText(range.first), dayText(range.last), topN];
-  const where = filterSql(values, { event_type: params.text('event_type'), source: params.text('source') });
+  const where = equalityFilterSql(values, { event_type: params.text('event_type'), source: params.text('source') });
   // Ties in a top list go to the byte-smaller name, so the answer is the same every time.
   const sql = `WITH keys AS (
       SELECT event_type, source, sum(count) AS total FROM event_counts_daily
@@ -307,7 +298,7 @@ async function raw(db: ReadDatabase, call: ReadCall): Promise<unknown> {
   const window = rawWindowOf(params);
   const limit = params.integer('limit', rawLimit);
   const values: unknown[] = [isoOfMicros(window.sinceUs), isoOfMicros(window.untilUs)];
-  const where = filterSql(values, { event_type: params.text('event_type'), actor_id: params.text('actor_id'), source: params.text('source') });
+  const where = equalityFilterSql(values, { event_type: params.text('event_type'), actor_id: params.text('actor_id'), source: params.text('source') });
   // Microseconds as integers: a JavaScript Date would keep only milliseconds.
   const sql = `SELECT event_id, event_type, actor_id, source, attributes,
       (extract(epoch FROM occurred_at) * 1000000)::int8::text AS occurred_us,

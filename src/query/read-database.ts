@@ -83,6 +83,18 @@ export class ReadDatabase {
   }
 }
 
+/**
+ * ` AND column = $n` for each filter given (null: no filter), its value appended to
+ * `values`; the columns come from the route's code, never from the request.
+ */
+export function equalityFilterSql(values: unknown[], filters: Readonly<Record<string, string | null>>): string {
+  let sql = '';
+  for (const [column, value] of Object.entries(filters)) {
+    if (value !== null) sql += ` AND ${column} = $${values.push(value)}`;
+  }
+  return sql;
+}
+
 /** Maps a driver or database error to the read API's codes; FloodgateErrors pass unchanged. */
 export function readError(error: unknown, statementTimeoutMs: number): FloodgateError {
   if (error instanceof FloodgateError) return error;

@@ -95,8 +95,13 @@ export function replyReadError(res: UwsHttpResponse, requestId: string, error: u
   const problem = problemOf(error);
   if (problem.code === 'ERR_INTERNAL') log.error({ err: error, requestId, route: pattern }, 'read failed');
   else if (problem.code === 'ERR_QUERY_UNAVAILABLE' || problem.code === 'ERR_QUERY_TIMEOUT') log.warn({ err: (error as Error).cause ?? error, requestId, route: pattern }, problem.message);
+  return replyProblem(res, requestId, problem);
+}
+
+/** `{request_id, error: {code, parameter, message}}` with the code's status; a 503 says when to retry. */
+export function replyProblem(res: UwsHttpResponse, requestId: string, problem: Problem, close = false): number {
   const status = statusOf(problem.code);
-  return reply(res, status, requestId, { request_id: requestId, error: problem }, status === 503 ? { retryAfterS: 1 } : {});
+  return reply(res, status, requestId, { request_id: requestId, error: problem }, { close, ...(status === 503 ? { retryAfterS: 1 } : {}) });
 }
 
 export function problemOf(error: unknown): Problem {
