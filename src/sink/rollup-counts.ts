@@ -103,6 +103,8 @@ const keySlots = 2 ** 20;
 const keysKeptMax = 4096;
 
 interface RollupKey {
+  /** Its index in the table's list, the id slots carry. */
+  readonly id: number;
   readonly type: Buffer;
   readonly source: Buffer;
   /** `'type','source'` as SQL literals, made once per pair. */
@@ -113,7 +115,6 @@ interface RollupKey {
 class RollupKeys {
   readonly #byHash = new Map<number, RollupKey[]>();
   readonly #keys: RollupKey[] = [];
-  readonly #ids = new Map<RollupKey, number>();
 
   get size(): number {
     return this.#keys.length;
@@ -122,7 +123,6 @@ class RollupKeys {
   clear(): void {
     this.#byHash.clear();
     this.#keys.length = 0;
-    this.#ids.clear();
   }
 
   idOfSpans(event: RingEvent): number {
@@ -131,7 +131,7 @@ class RollupKeys {
     const candidates = this.#byHash.get(hash);
     if (candidates !== undefined) {
       for (const key of candidates) {
-        if (spanEquals(key.type, bytes, event.typeStart, event.typeEnd) && spanEquals(key.source, bytes, event.sourceStart, event.sourceEnd)) return this.#ids.get(key) as number;
+        if (spanEquals(key.type, bytes, event.typeStart, event.typeEnd) && spanEquals(key.source, bytes, event.sourceStart, event.sourceEnd)) return key.id;
       }
     }
     return this.#add(hash, Buffer.from(bytes.subarray(event.typeStart, event.typeEnd)), Buffer.from(bytes.subarray(event.sourceStart, event.sourceEnd)));
@@ -143,7 +143,7 @@ class RollupKeys {
     const sourceBytes = Buffer.from(source, 'utf8');
     const hash = hashSpan(sourceBytes, 0, sourceBytes.length, hashSpan(type, 0, type.length, fnvOffset));
     for (const key of this.#byHash.get(hash) ?? []) {
-      if (key.type.equals(type) && key.source.equals(sourceBytes)) return this.#ids.get(key) as number;
+      if (key.type.equals(type) && key.source.equals(sourceBytes)) return key.id;
     }
     return this.#add(hash, type, sourceBytes);
   }
@@ -154,14 +154,12 @@ class RollupKeys {
 
   #add(hash: number, type: Buffer, source: Buffer): number {
     assert.ok(this.#keys.length < keySlots, 'RollupCounts: more distinct (event_type, source) pairs than key slots');
-    const key: RollupKey = { type, source, literals: `${literalOf(type)},${literalOf(source)}` };
-    const id = this.#keys.length;
+    const key: RollupKey = { id: this.#keys.length, type, source, literals: `${literalOf(type)},${literalOf(source)}` };
     this.#keys.push(key);
-    this.#ids.set(key, id);
     const candidates = this.#byHash.get(hash);
     if (candidates === undefined) this.#byHash.set(hash, [key]);
     else candidates.push(key);
-    return id;
+    return key.id;
   }
 }
 
