@@ -56,6 +56,14 @@ export const errorCatalogue = {
   ERR_RATE_LIMITED: { status: 429, summary: 'the key\'s (or, for open ingest, the client address\'s) events-per-second limit has too few tokens for the whole request; retry after Retry-After seconds' },
   ERR_RATE_LIMIT_BURST: { status: 413, summary: 'the request holds more events than the limit\'s burst, so it can never fit: split it' },
   ERR_KEY_UNAVAILABLE: { status: 503, summary: 'the api_keys table could not be read or updated (database unavailable); retry' },
+  // Delivery (src/delivery: /v1/subscriptions…, /v1/deliveries…); `parameter` names the culprit where there is one.
+  ERR_SUBSCRIPTION_BAD_REQUEST: { status: 400, summary: 'a subscription body, path id or field is malformed, unknown or out of range (url, event_types, sources, secret, limits, retry schedule)' },
+  ERR_SUBSCRIPTION_DESTINATION_REFUSED: { status: 400, summary: 'the subscription URL is not http(s), or names a loopback, private, link-local or otherwise non-public address while FLOODGATE_DELIVERY_ALLOW_PRIVATE_NETWORKS is off' },
+  ERR_SUBSCRIPTION_NOT_FOUND: { status: 404, summary: 'no (undeleted) subscription has this id' },
+  ERR_DELIVERY_BAD_PARAMETER: { status: 400, summary: 'a deliveries query parameter or replay body field is unknown, repeated, malformed or out of range' },
+  ERR_DELIVERY_BAD_CURSOR: { status: 400, summary: 'the deliveries cursor was not returned by this route for these filters' },
+  ERR_DELIVERY_NOT_FOUND: { status: 404, summary: 'no delivery has this id' },
+  ERR_DELIVERY_UNAVAILABLE: { status: 503, summary: 'the subscription or delivery tables could not be read or updated (database unavailable); retry' },
 
   // Event level (status is the one used when the event is sent alone to POST /v1/events).
   ERR_EVENT_NOT_OBJECT: { status: 400, summary: 'the event is not a JSON/msgpack object' },

@@ -59,6 +59,18 @@ export const routeAccess: Readonly<Record<string, RouteAccess>> = Object.freeze(
   'POST /v1/webhook-sources': { kind: 'scope', scope: 'admin', audit: 'webhook_source.put' },
   'GET /v1/webhook-sources': admin,
   'DELETE /v1/webhook-sources/:name': { kind: 'scope', scope: 'admin', audit: 'webhook_source.remove' },
+  // Delivery to subscribers (src/delivery): subscriptions, their deliveries, replay and health.
+  'POST /v1/subscriptions': { kind: 'scope', scope: 'admin', audit: 'subscription.create' },
+  'GET /v1/subscriptions': admin,
+  'GET /v1/subscriptions/:id': admin,
+  'PATCH /v1/subscriptions/:id': { kind: 'scope', scope: 'admin', audit: 'subscription.update' },
+  'DELETE /v1/subscriptions/:id': { kind: 'scope', scope: 'admin', audit: 'subscription.delete' },
+  'POST /v1/subscriptions/:id/rotate-secret': { kind: 'scope', scope: 'admin', audit: 'subscription.rotate_secret' },
+  'POST /v1/subscriptions/:id/replay': { kind: 'scope', scope: 'admin', audit: 'subscription.replay' },
+  'GET /v1/subscriptions/:id/replays/:replay_id': admin,
+  'GET /v1/subscriptions/:id/health': admin,
+  'GET /v1/deliveries': admin,
+  'GET /v1/deliveries/:id': admin,
   // Signed inbound webhooks are authenticated by the provider's signature over the body.
   'POST /v1/webhooks/:name': { kind: 'signature' },
   // CORS preflights (registered only when FLOODGATE_CORS_ORIGINS is set; src/ingress/cors.ts).

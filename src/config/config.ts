@@ -53,6 +53,18 @@ export interface Config {
   readonly readConnectionsMax: number;
   readonly readStatementTimeoutMs: number;
 
+  /** Delivery to subscribers (src/delivery): threads, SSRF guard, HTTP limits, lease, Retry-After cap, secret grace, attempt log retention. */
+  readonly deliveryActorCount: number;
+  readonly deliveryAllowPrivateNetworks: boolean;
+  readonly deliveryConnectTimeoutMs: number;
+  readonly deliveryTimeoutMs: number;
+  readonly deliveryConnectionsPerOrigin: number;
+  readonly deliveryResponseBytesMax: number;
+  readonly deliveryLeaseMs: number;
+  readonly deliveryRetryAfterMaxMs: number;
+  readonly deliverySecretGraceMs: number;
+  readonly deliveryAttemptRetentionDays: number;
+
   /** Limits on input, checked while the body streams in where possible. */
   readonly bodyBytesMax: number;
   readonly bodyDecodedBytesMax: number;

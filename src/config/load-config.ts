@@ -303,6 +303,17 @@ export const crossFieldRules: readonly CrossFieldRule[] = Object.freeze([
     },
   },
   {
+    keys: ['deliveryLeaseMs', 'deliveryConnectTimeoutMs', 'deliveryTimeoutMs'],
+    summary: 'deliveryLeaseMs > deliveryConnectTimeoutMs + 2 × deliveryTimeoutMs, so a lease never ends while its request may still be running.',
+    check(config: Config): string | null {
+      const longest = config.deliveryConnectTimeoutMs + 2 * config.deliveryTimeoutMs;
+      if (config.deliveryLeaseMs > longest) return null;
+      return `${labelOf('deliveryLeaseMs')} = ${config.deliveryLeaseMs} ms must exceed ${labelOf('deliveryConnectTimeoutMs')} + ` +
+        `2 × ${labelOf('deliveryTimeoutMs')} = ${longest} ms: a lease that ends while its request may still be running lets ` +
+        'another sender claim the delivery and send it a second time';
+    },
+  },
+  {
     keys: ['retentionDays', 'timestampPastMs'],
     summary: 'retentionDays × 1 day ≥ timestampPastMs, so no accepted event can fall in a day partition that retention drops.',
     check: (config: Config): string | null => retentionWindowProblem(config, 'retentionDays',

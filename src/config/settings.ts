@@ -238,6 +238,51 @@ export const settingsByKey = {
     env: 'FLOODGATE_ROLLUP_RETENTION_DAYS', flag: '--rollup-retention-days', kind: 'integer', default: null, min: 1, max: retentionDaysMax, unit: 'days',
     description: 'Unset: rollup rows are kept forever. Set: every hour, the minute, hour and day rollup rows before (start of today UTC − this many days) are deleted, one day per statement. At least FLOODGATE_TIMESTAMP_PAST_MS in days.',
   },
+  deliveryActorCount: {
+    /*
+     * Delivery runs on its own worker threads beside the ingest actors (src/delivery); one
+     * is enough for a 2-core machine (docs/benchmarks.md, delivery). 0 stores delivery
+     * records but sends nothing, e.g. on a node reserved for ingest.
+     */
+    env: 'FLOODGATE_DELIVERY_ACTORS', flag: '--delivery-actors', kind: 'integer', default: 1, min: 0, max: 16, unit: 'threads',
+    description: 'Worker threads that send deliveries to subscribers; each takes a share of the subscriptions. 0: this node sends nothing (records are still made).',
+  },
+  deliveryAllowPrivateNetworks: {
+    env: 'FLOODGATE_DELIVERY_ALLOW_PRIVATE_NETWORKS', flag: '--delivery-allow-private-networks', kind: 'boolean', default: false, unit: 'flag',
+    description: 'Allow subscription URLs (and the addresses their names resolve to) in loopback, private, link-local and other non-public ranges. Off: such destinations are refused (SSRF guard).',
+  },
+  deliveryConnectTimeoutMs: {
+    env: 'FLOODGATE_DELIVERY_CONNECT_TIMEOUT_MS', flag: '--delivery-connect-timeout-ms', kind: 'duration', default: 5 * secondMs,
+    min: 100, max: 60 * secondMs, unit: 'ms', description: 'Longest a delivery waits for a TCP connection to a subscriber.',
+  },
+  deliveryTimeoutMs: {
+    env: 'FLOODGATE_DELIVERY_TIMEOUT_MS', flag: '--delivery-timeout-ms', kind: 'duration', default: 15 * secondMs,
+    min: 100, max: 120 * secondMs, unit: 'ms', description: 'Longest a subscriber may take to send its response headers, and again between body chunks; past it the attempt is a timeout and is retried.',
+  },
+  deliveryConnectionsPerOrigin: {
+    env: 'FLOODGATE_DELIVERY_CONNECTIONS_PER_ORIGIN', flag: '--delivery-connections-per-origin', kind: 'integer', default: 32, min: 1, max: 1024, unit: 'connections',
+    description: 'Most open connections per subscriber origin (scheme, host, port) per delivery thread.',
+  },
+  deliveryResponseBytesMax: {
+    env: 'FLOODGATE_DELIVERY_RESPONSE_BYTES_MAX', flag: '--delivery-response-bytes-max', kind: 'bytes', default: 64 * KiB, min: KiB, max: 16 * MiB, unit: 'bytes',
+    description: 'Largest response body read from a subscriber; a longer one ends the attempt (its status still decides the outcome). The attempt log keeps at most 4 KiB of it.',
+  },
+  deliveryLeaseMs: {
+    env: 'FLOODGATE_DELIVERY_LEASE_MS', flag: '--delivery-lease-ms', kind: 'duration', default: 60 * secondMs,
+    min: secondMs, max: hourMs, unit: 'ms', description: 'How long a claimed delivery belongs to its sender; if the sender dies, another may send it after this. Must exceed connect + 2 x timeout.',
+  },
+  deliveryRetryAfterMaxMs: {
+    env: 'FLOODGATE_DELIVERY_RETRY_AFTER_MAX_MS', flag: '--delivery-retry-after-max-ms', kind: 'duration', default: hourMs,
+    min: secondMs, max: dayMs, unit: 'ms', description: 'Cap on a subscriber\'s Retry-After (429, 503): a longer hint waits only this long.',
+  },
+  deliverySecretGraceMs: {
+    env: 'FLOODGATE_DELIVERY_SECRET_GRACE_MS', flag: '--delivery-secret-grace-ms', kind: 'duration', default: dayMs,
+    min: 0, max: 7 * dayMs, unit: 'ms', description: 'After a secret rotation, how long the previous secret keeps signing beside the new one.',
+  },
+  deliveryAttemptRetentionDays: {
+    env: 'FLOODGATE_DELIVERY_ATTEMPT_RETENTION_DAYS', flag: '--delivery-attempt-retention-days', kind: 'integer', default: 14, min: 1, max: retentionDaysMax, unit: 'days',
+    description: 'Days of the delivery attempt log kept before today (UTC); older day partitions are dropped hourly.',
+  },
   bodyBytesMax: {
     env: 'FLOODGATE_BODY_BYTES_MAX', flag: '--body-bytes-max', kind: 'bytes', default: 10 * MiB, min: KiB,
     max: 256 * MiB, unit: 'bytes', description: 'Largest request body as sent (before gzip decoding); larger is 413.',

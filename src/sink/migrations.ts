@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { fanoutLockKey } from '../delivery/delivery-schema';
 import { errorFields, type SinkLogger } from './sink-logger';
 
 /**
@@ -270,6 +271,118 @@ const migrations: readonly Migration[] = [
     version: 11,
     name: 'drop the actor read index',
     statements: ['DROP INDEX IF EXISTS events_actor_id_occurred_at'],
+  },
+  /*
+   * v12: delivery to subscribers (src/delivery; docs/decisions/0024-delivery-fan-out-in-the-write-transaction.md).
+   *
+   * subscriptions: one HTTP endpoint each. event_types holds patterns ("user.signup",
+   * "invoice.*", "*"), sources exact names; null means every type or source. secrets[1] is
+   * the signing secret, later elements are previous secrets that keep signing until their
+   * expiry in secret_expires_at (same index). covered_from / covered_until bound the window
+   * in which the subscription's filters and enabled state were constant (set under the
+   * fan-out lock), which is what `floodgate deliveries verify` checks exactly.
+   *
+   * floodgate_subscription_epoch: bumped by every change to subscriptions, under an
+   * exclusive advisory lock; each write transaction that stores events checks, under the
+   * shared form of that lock, that the epoch is the one its subscription snapshot was read
+   * at (floodgate_fanout_check raises FG001 otherwise), so a batch is fanned out against
+   * exactly the subscriptions that exist when it commits.
+   *
+   * deliveries: one row per (subscription, stored event), inserted in the transaction that
+   * stores the event. The due index serves the claim: a claim moves next_attempt_at to the
+   * lease's end, so a row in flight is simply not due, and becomes due again if its
+   * claimer dies. delivery_attempts is the attempt log, partitioned by UTC day of
+   * attempted_at (partitions named delivery_attempts_pYYYYMMDD) so retention drops days.
+   */
+  {
+    version: 12,
+    name: 'delivery',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS subscriptions (
+         id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+         url text NOT NULL CHECK (length(url) BETWEEN 1 AND 2048),
+         event_types text[] CHECK (cardinality(event_types) BETWEEN 1 AND 100),
+         sources text[] CHECK (cardinality(sources) BETWEEN 1 AND 100),
+         description text CHECK (length(description) <= 1000),
+         secrets text[] NOT NULL CHECK (cardinality(secrets) >= 1),
+         secret_expires_at timestamptz[] NOT NULL DEFAULT '{}',
+         rate_limit_per_s integer CHECK (rate_limit_per_s > 0),
+         max_in_flight integer NOT NULL DEFAULT 16 CHECK (max_in_flight BETWEEN 1 AND 1000),
+         retry_schedule_s integer[] CHECK (cardinality(retry_schedule_s) BETWEEN 0 AND 50),
+         retry_max_age_s integer CHECK (retry_max_age_s > 0),
+         enabled boolean NOT NULL DEFAULT true,
+         disabled_reason text,
+         created_at timestamptz NOT NULL DEFAULT now(),
+         updated_at timestamptz NOT NULL DEFAULT now(),
+         covered_from timestamptz NOT NULL DEFAULT clock_timestamp(),
+         covered_until timestamptz,
+         deleted_at timestamptz
+       )`,
+      `CREATE TABLE IF NOT EXISTS floodgate_subscription_epoch (
+         singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+         epoch bigint NOT NULL DEFAULT 0
+       )`,
+      'INSERT INTO floodgate_subscription_epoch DEFAULT VALUES ON CONFLICT DO NOTHING',
+      `CREATE OR REPLACE FUNCTION floodgate_fanout_check(expected bigint) RETURNS void
+         LANGUAGE plpgsql AS $fn$
+       DECLARE current_epoch bigint;
+       BEGIN
+         PERFORM pg_advisory_xact_lock_shared(${fanoutLockKey});
+         SELECT epoch INTO current_epoch FROM floodgate_subscription_epoch;
+         IF current_epoch IS DISTINCT FROM expected THEN
+           RAISE EXCEPTION 'subscriptions changed (epoch % , batch read %)', current_epoch, expected
+             USING ERRCODE = 'FG001';
+         END IF;
+       END $fn$`,
+      `CREATE TABLE IF NOT EXISTS deliveries (
+         id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+         subscription_id bigint NOT NULL,
+         event_id text COLLATE "C" NOT NULL,
+         occurred_at timestamptz NOT NULL,
+         created_at timestamptz NOT NULL DEFAULT now(),
+         status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed', 'discarded')),
+         lane smallint NOT NULL DEFAULT 0 CHECK (lane IN (0, 1)),
+         attempts integer NOT NULL DEFAULT 0,
+         next_attempt_at timestamptz NOT NULL DEFAULT now(),
+         lease_token bigint,
+         last_attempt_at timestamptz,
+         last_status_code integer,
+         last_error text,
+         delivered_at timestamptz,
+         replay_id bigint,
+         UNIQUE (subscription_id, event_id, occurred_at)
+       )`,
+      `CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (subscription_id, lane, next_attempt_at) WHERE status = 'pending'`,
+      'CREATE INDEX IF NOT EXISTS deliveries_by_subscription ON deliveries (subscription_id, created_at, id)',
+      `CREATE TABLE IF NOT EXISTS delivery_attempts (
+         delivery_id bigint NOT NULL,
+         subscription_id bigint NOT NULL,
+         attempt integer NOT NULL,
+         attempted_at timestamptz NOT NULL,
+         duration_ms integer NOT NULL,
+         outcome text NOT NULL,
+         status_code integer,
+         error_class text,
+         error text,
+         response_body text
+       ) PARTITION BY RANGE (attempted_at)`,
+      'CREATE INDEX IF NOT EXISTS delivery_attempts_by_delivery ON delivery_attempts (delivery_id, attempted_at)',
+      'CREATE INDEX IF NOT EXISTS delivery_attempts_by_subscription ON delivery_attempts (subscription_id, attempted_at)',
+      `CREATE TABLE IF NOT EXISTS delivery_replays (
+         id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+         subscription_id bigint NOT NULL,
+         from_time timestamptz NOT NULL,
+         to_time timestamptz NOT NULL,
+         statuses text[] NOT NULL,
+         state text NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'done', 'cancelled')),
+         total bigint NOT NULL,
+         processed bigint NOT NULL DEFAULT 0,
+         requeued bigint NOT NULL DEFAULT 0,
+         after_id bigint NOT NULL DEFAULT 0,
+         created_at timestamptz NOT NULL DEFAULT now(),
+         finished_at timestamptz
+       )`,
+    ],
   },
 ];
 

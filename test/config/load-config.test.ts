@@ -63,6 +63,10 @@ describe('settings table', () => {
     'FLOODGATE_BATCH_WAIT_MS', 'FLOODGATE_DEDUPE_WINDOW_ENTRIES_MAX', 'FLOODGATE_RETRY_ATTEMPTS_MAX', 'FLOODGATE_WRITER_FLUSH_AFTER_BYTES', 'FLOODGATE_ROLLUPS',
     'FLOODGATE_READ_CONNECTIONS_MAX', 'FLOODGATE_READ_STATEMENT_TIMEOUT_MS',
     'FLOODGATE_RETENTION_DAYS', 'FLOODGATE_ROLLUP_RETENTION_DAYS',
+    'FLOODGATE_DELIVERY_ACTORS', 'FLOODGATE_DELIVERY_ALLOW_PRIVATE_NETWORKS', 'FLOODGATE_DELIVERY_CONNECT_TIMEOUT_MS',
+    'FLOODGATE_DELIVERY_TIMEOUT_MS', 'FLOODGATE_DELIVERY_CONNECTIONS_PER_ORIGIN', 'FLOODGATE_DELIVERY_RESPONSE_BYTES_MAX',
+    'FLOODGATE_DELIVERY_LEASE_MS', 'FLOODGATE_DELIVERY_RETRY_AFTER_MAX_MS', 'FLOODGATE_DELIVERY_SECRET_GRACE_MS',
+    'FLOODGATE_DELIVERY_ATTEMPT_RETENTION_DAYS',
     'FLOODGATE_BODY_BYTES_MAX', 'FLOODGATE_BODY_DECODED_BYTES_MAX', 'FLOODGATE_EVENTS_PER_REQUEST_MAX',
     'FLOODGATE_EVENT_BYTES_MAX', 'FLOODGATE_ATTRIBUTES_BYTES_MAX', 'FLOODGATE_ATTRIBUTES_DEPTH_MAX',
     'FLOODGATE_TIMESTAMP_PAST_MS', 'FLOODGATE_TIMESTAMP_FUTURE_MS', 'FLOODGATE_BODY_TIMEOUT_MS',
@@ -137,6 +141,16 @@ describe('defaults', () => {
       readStatementTimeoutMs: 5000,
       retentionDays: null,
       rollupRetentionDays: null,
+      deliveryActorCount: 1,
+      deliveryAllowPrivateNetworks: false,
+      deliveryConnectTimeoutMs: 5000,
+      deliveryTimeoutMs: 15_000,
+      deliveryConnectionsPerOrigin: 32,
+      deliveryResponseBytesMax: 64 * KiB,
+      deliveryLeaseMs: 60_000,
+      deliveryRetryAfterMaxMs: 60 * 60 * 1000,
+      deliverySecretGraceMs: dayMs,
+      deliveryAttemptRetentionDays: 14,
       bodyBytesMax: 10 * MiB,
       bodyDecodedBytesMax: 32 * MiB,
       eventsPerRequestMax: 5000,
@@ -217,6 +231,16 @@ const sampleValues: { readonly [K in keyof Config]: readonly [string, Config[K]]
   readStatementTimeoutMs: ['2s', 2000],
   retentionDays: ['90', 90],
   rollupRetentionDays: ['400', 400],
+  deliveryActorCount: ['2', 2],
+  deliveryAllowPrivateNetworks: ['true', true],
+  deliveryConnectTimeoutMs: ['2s', 2000],
+  deliveryTimeoutMs: ['5s', 5000],
+  deliveryConnectionsPerOrigin: ['8', 8],
+  deliveryResponseBytesMax: ['8KiB', 8 * KiB],
+  deliveryLeaseMs: ['30s', 30_000],
+  deliveryRetryAfterMaxMs: ['10m', 10 * 60 * 1000],
+  deliverySecretGraceMs: ['1h', 60 * 60 * 1000],
+  deliveryAttemptRetentionDays: ['30', 30],
   bodyBytesMax: ['1MiB', MiB],
   bodyDecodedBytesMax: ['2MiB', 2 * MiB],
   eventsPerRequestMax: ['100', 100],
@@ -286,6 +310,9 @@ function companionsFor(key: keyof Config, value: number): Env {
     return { FLOODGATE_EVENT_BYTES_MAX: String(Math.max(value, 256)), FLOODGATE_RING_BYTES: String(4 * Math.max(value, 256) + 64 * KiB) };
   }
   if (key === 'openIngestBurstEvents') return { FLOODGATE_OPEN_INGEST_EVENTS_PER_S: '1' };
+  // The lease must outlast a whole request: the longest connect and timeouts need a lease of an hour.
+  if (key === 'deliveryConnectTimeoutMs' || key === 'deliveryTimeoutMs') return { FLOODGATE_DELIVERY_LEASE_MS: '1h' };
+  if (key === 'deliveryLeaseMs') return { FLOODGATE_DELIVERY_CONNECT_TIMEOUT_MS: '100', FLOODGATE_DELIVERY_TIMEOUT_MS: '100' };
   // A retention of one day needs an accepted past of at most one day.
   if (key === 'retentionDays' || key === 'rollupRetentionDays') return { FLOODGATE_TIMESTAMP_PAST_MS: '1d' };
   return {};
@@ -716,8 +743,14 @@ describe('cross-field rules', () => {
     assert.equal(problems.length, 2);
   });
 
+  test('a delivery lease shorter than a whole request is refused', () => {
+    const problems = problemsOf({ FLOODGATE_DELIVERY_LEASE_MS: '10s' });
+    assert.equal(problems.length, 1);
+    assert.match(problems[0] ?? '', /FLOODGATE_DELIVERY_LEASE_MS \(--delivery-lease-ms\) = 10000 ms must exceed .* = 35000 ms/);
+  });
+
   test('every rule has a summary for docs/configuration.md', () => {
-    assert.equal(crossFieldRules.length, 8);
+    assert.equal(crossFieldRules.length, 9);
     for (const rule of crossFieldRules) assert.ok(rule.summary.length > 0);
   });
 });
