@@ -291,7 +291,10 @@ const migrations: readonly Migration[] = [
    * deliveries: one row per (subscription, stored event), inserted in the transaction that
    * stores the event. The due index serves the claim: a claim moves next_attempt_at to the
    * lease's end, so a row in flight is simply not due, and becomes due again if its
-   * claimer dies. delivery_attempts is the attempt log, partitioned by UTC day of
+   * claimer dies; lease_token stays set until the outcome is written, so a claim that finds
+   * it set knows the row may have been sent already. schedule_started_at is when the retry
+   * schedule (and its age bound) began: creation, or the replay that requeued the row.
+   * delivery_attempts is the attempt log, partitioned by UTC day of
    * attempted_at (partitions named delivery_attempts_pYYYYMMDD) so retention drops days.
    */
   {
@@ -344,6 +347,7 @@ const migrations: readonly Migration[] = [
          lane smallint NOT NULL DEFAULT 0 CHECK (lane IN (0, 1)),
          attempts integer NOT NULL DEFAULT 0,
          next_attempt_at timestamptz NOT NULL DEFAULT now(),
+         schedule_started_at timestamptz NOT NULL DEFAULT now(),
          lease_token bigint,
          last_attempt_at timestamptz,
          last_status_code integer,
