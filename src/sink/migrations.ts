@@ -357,7 +357,7 @@ const migrations: readonly Migration[] = [
          UNIQUE (subscription_id, event_id, occurred_at)
        )`,
       `CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (subscription_id, lane, next_attempt_at) WHERE status = 'pending'`,
-      'CREATE INDEX IF NOT EXISTS deliveries_by_subscription ON deliveries (subscription_id, created_at, id)',
+      'CREATE INDEX IF NOT EXISTS deliveries_by_subscription ON deliveries (subscription_id, id)',
       `CREATE TABLE IF NOT EXISTS delivery_attempts (
          delivery_id bigint NOT NULL,
          subscription_id bigint NOT NULL,
