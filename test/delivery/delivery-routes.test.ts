@@ -6,7 +6,7 @@
  * to its filters; one delivery comes with its attempt log; a replay's preview, its job and
  * progress, its chunks (also with two more runners racing the engine's), what it must not
  * touch, and its cancellation; health numbers computed from known rows; every bad
- * parameter and field named; 404s; 503 when the tables cannot be read in time.
+ * parameter and field named; 404s; 503 when the tables cannot be read in time; the admin scope.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -444,6 +444,35 @@ describe('unavailable', () => {
     } finally {
       await locker.query('ROLLBACK');
       await locker.end();
+    }
+  });
+});
+
+describe('access', () => {
+  // Last: once a key exists, loopback callers need one too.
+  test('every route needs the admin scope: 401 without a key, 403 with a read key', async () => {
+    const keys: Record<string, string> = {};
+    // The first key may be made from loopback without one; the next needs the admin key.
+    for (const scope of ['admin', 'read'] as const) {
+      const headers: Record<string, string> = keys.admin === undefined ? {} : { authorization: `Bearer ${keys.admin}` };
+      const created = await callRoute(harness.baseUrl, 'POST', '/v1/keys', headers, { name: scope, scopes: [scope] });
+      assert.equal(created.status, 201, created.text);
+      keys[scope] = created.json.key;
+    }
+    const subscriptionId = await subscription();
+    const routes: Array<[string, string, unknown?]> = [
+      ['GET', '/v1/deliveries'],
+      ['GET', '/v1/deliveries/1'],
+      ['POST', `/v1/subscriptions/${subscriptionId}/replay`, { from: '2026-12-01', to: '2026-12-02', dry_run: true }],
+      ['GET', `/v1/subscriptions/${subscriptionId}/replays/1`],
+      ['GET', `/v1/subscriptions/${subscriptionId}/health`],
+    ];
+    for (const [method, path, body] of routes) {
+      assert.equal((await callRoute(harness.baseUrl, method, path, {}, body)).status, 401, path);
+      const refused = await callRoute(harness.baseUrl, method, path, { authorization: `Bearer ${keys.read}` }, body);
+      assert.deepEqual([refused.status, refused.json?.error?.code], [403, 'ERR_AUTH_SCOPE'], path);
+      const allowed = await callRoute(harness.baseUrl, method, path, { authorization: `Bearer ${keys.admin}` }, body);
+      assert.ok([200, 404].includes(allowed.status), `${path}: ${allowed.text}`);
     }
   });
 });
