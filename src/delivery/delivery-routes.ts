@@ -90,7 +90,7 @@ function deliveryError(error: unknown, log: Logger, requestId: string, pattern: 
   const fromDatabase = error instanceof FloodgateError ? error.code === 'ERR_QUERY_UNAVAILABLE' || error.code === 'ERR_QUERY_TIMEOUT' : typeof (error as { code?: unknown } | null)?.code === 'string';
   if (!fromDatabase) return error;
   log.warn({ err: (error as Error).cause ?? error, requestId, route: pattern }, 'delivery tables could not be read or updated');
-  const message = error instanceof FloodgateError && error.code === 'ERR_QUERY_TIMEOUT' ? `${error.message}` : 'the subscription and delivery tables could not be read or updated; retry';
+  const message = error instanceof FloodgateError && error.code === 'ERR_QUERY_TIMEOUT' ? error.message : 'the subscription and delivery tables could not be read or updated; retry';
   return new FloodgateError('ERR_DELIVERY_UNAVAILABLE', message, { cause: error });
 }
 
