@@ -428,14 +428,17 @@ export class SubscriptionStore {
  * A delivery actor calls this with its own connection.
  */
 export async function disableSubscription(client: pg.ClientBase, id: number | string, reason: string): Promise<boolean> {
-  return changeSubscriptions(client, async () => {
+  const disabled = await changeSubscriptions(client, async () => {
     const result = await client.query(
       `UPDATE subscriptions SET enabled = false, disabled_reason = $2, covered_until = clock_timestamp(), updated_at = now()
         WHERE id = $1 AND deleted_at IS NULL AND enabled`,
       [String(id), reason.slice(0, descriptionCharsMax)],
     );
-    return (result.rowCount ?? 0) > 0;
-  });
+    // Nothing changed (already disabled or deleted): roll back rather than bump the epoch for nothing.
+    if ((result.rowCount ?? 0) === 0) throw new NotFound();
+    return true;
+  }).catch(nullWhenNotFound);
+  return disabled === true;
 }
 
 function nullWhenNotFound(error: unknown): null {

@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { generateKey } from '../../src/auth/key-format';
 import { loadSubscriptions } from '../../src/delivery/delivery-schema';
+import { disableSubscription } from '../../src/delivery/subscription-store';
 import { cliPath, engineEnv } from '../support/engine-process';
 import { callRoute, loggedEngines, startTestEngine, type Answer, type LoggedEngine, type TestEngine } from '../support/engine';
 
@@ -160,6 +161,28 @@ test('every change bumps the fan-out epoch once (a refused or unknown one not at
   assert.ok(off.covered_until !== null && off.covered_until >= off.covered_from, 'created disabled: an empty window');
   await step('DELETE', `/v1/subscriptions/${createdOff.id}`, undefined, true);
   assert.deepEqual((await coverage(createdOff.id)).covered_until, off.covered_until, 'deleting a disabled one keeps when coverage ended');
+});
+
+test('disableSubscription (a receiver\'s 410): ends coverage with its reason, once; shown by the routes, cleared by enabling', async () => {
+  const made = await created({ url: 'http://127.0.0.1:9/gone' });
+  const client = new pg.Client({ connectionString: open.databaseUrl });
+  await client.connect();
+  try {
+    const before = await epoch();
+    assert.equal(await disableSubscription(client, Number(made.id), 'the receiver answered 410 Gone'), true);
+    assert.equal(await epoch(), before + 1);
+    const shown = (await call('GET', `/v1/subscriptions/${made.id}`)).json;
+    assert.deepEqual([shown.enabled, shown.disabled_reason], [false, 'the receiver answered 410 Gone']);
+    const [row] = await open.query<{ covered_until: Date | null }>('SELECT covered_until FROM subscriptions WHERE id = $1', [made.id]);
+    assert.notEqual(row?.covered_until, null);
+    assert.equal(await disableSubscription(client, made.id, 'again'), false, 'already disabled');
+    assert.equal(await disableSubscription(client, '999999', 'absent'), false);
+    assert.equal(await epoch(), before + 1, 'no change, no epoch bump');
+  } finally {
+    await client.end();
+  }
+  const enabled = await call('PATCH', `/v1/subscriptions/${made.id}`, { enabled: true });
+  assert.deepEqual([enabled.json.enabled, enabled.json.disabled_reason], [true, null]);
 });
 
 test('delete discards every pending delivery of that subscription (both lanes), clears leases, cancels its replays', async () => {
