@@ -8,6 +8,7 @@
  *   floodgate rollups verify|rebuild …   rollup tables against events (src/rollups/rollups-cli.ts)
  *   floodgate keys create|list|revoke …  API keys (src/auth/cli-keys.ts)
  *   floodgate webhook-sources add|list|remove …  signed-webhook sources (src/webhooks/cli-sources.ts)
+ *   floodgate subscriptions create|list|show|update|delete|rotate-secret …  (src/delivery/cli-subscriptions.ts)
  *   floodgate help                       list commands and settings
  *
  * Settings come from environment variables and matching flags (src/config/load-config.ts).
@@ -19,13 +20,14 @@ import { runDlq } from './cli-dlq';
 import { runRollups } from './rollups/rollups-cli';
 import { runKeys } from './auth/cli-keys';
 import { runWebhookSources } from './webhooks/cli-sources';
+import { runSubscriptions } from './delivery/cli-subscriptions';
 import { ConfigError, loadConfig, renderConfigTable, settingFlagOptions } from './config/load-config';
 import { startEngine } from './engine';
 import { createLogger, type Logger } from './log';
 import { resolveDatabase } from './sink/database';
 import { migrateDatabase } from './sink/migrations';
 
-const usage = `Usage: floodgate [serve|migrate|dlq|rollups|keys|webhook-sources|help] [--setting value ...]
+const usage = `Usage: floodgate [serve|migrate|dlq|rollups|keys|webhook-sources|subscriptions|help] [--setting value ...]
 
   serve            start the engine (default); embedded PostgreSQL when DATABASE_URL is unset
   migrate          apply database migrations and exit
@@ -33,6 +35,7 @@ const usage = `Usage: floodgate [serve|migrate|dlq|rollups|keys|webhook-sources|
   rollups          verify the rollup tables against the events, or rebuild a range; floodgate rollups help
   keys             create, list or revoke API keys (in the database); floodgate keys help
   webhook-sources  add, list or remove signed-webhook sources (in the database); floodgate webhook-sources help
+  subscriptions    create, list, show, update, delete delivery subscriptions or rotate their secrets; floodgate subscriptions help
   help             show this text and the settings
 
 Settings (environment variable, or the flag beside it):
@@ -52,6 +55,7 @@ async function main(argv: readonly string[]): Promise<number> {
   if (command === 'rollups') return runRollups(flags, process.env);
   if (command === 'webhook-sources') return runWebhookSources(flags, process.env);
   if (command === 'keys') return runKeys(flags, process.env);
+  if (command === 'subscriptions') return runSubscriptions(flags, process.env);
   if (command === 'help' || asksForHelp(flags)) {
     process.stdout.write(`${usage}\n${renderConfigTable()}\n`);
     return 0;

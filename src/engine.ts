@@ -14,6 +14,8 @@ import { startAuth } from './auth/auth';
 import { startActors, type ActorPool } from './actors/actor-pool';
 import type { ActorMessage } from './actors/messages';
 import type { Config } from './config/config';
+import { subscriptionRoutes } from './delivery/subscription-routes';
+import { SubscriptionStore } from './delivery/subscription-store';
 import { CircuitBreaker } from './health/circuit-breaker';
 import { DatabaseProbe } from './health/database-probe';
 import { IngestPipeline } from './ingress/ingest-pipeline';
@@ -134,6 +136,9 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
     await webhookSources.start();
     cleanups.push(async () => webhookSources.stop());
 
+    const subscriptionStore = SubscriptionStore.open(database.connectionString);
+    cleanups.push(() => subscriptionStore.close());
+
     let draining = false;
     const readiness = (): ReadinessReport => {
       const db = probe.state;
@@ -172,6 +177,10 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
         // liveState: the delivery pool's view of breakers and in-flight work, once it runs here.
         deliveryRoutes: deliveryRoutes({ db: readDatabase, replays: replayRunner, log, bodyTimeoutMs: config.bodyTimeoutMs, liveState: () => null }),
         webhookSourceRoutes: sourceRoutes({ store: webhookStore, cache: webhookSources, log, bodyTimeoutMs: config.bodyTimeoutMs }),
+        subscriptionRoutes: subscriptionRoutes({
+          store: subscriptionStore, log, bodyTimeoutMs: config.bodyTimeoutMs,
+          allowPrivateNetworks: config.deliveryAllowPrivateNetworks, secretGraceMs: config.deliverySecretGraceMs,
+        }),
         observer: observability.recorder,
         observability,
         healthDetails: () => ({
