@@ -40,8 +40,6 @@ import { handleIngest, type IngestDependencies, type IngestRoute } from './inges
 import type { UwsApp, UwsHttpRequest, UwsHttpResponse, UwsListenSocket, UwsModule } from './uws';
 
 type Handler = (res: UwsHttpResponse, req: UwsHttpRequest) => void;
-/** uWS has app.patch; ./uws.ts declares only what the other routes use, so it is added here. */
-type RoutingApp = UwsApp & { patch(pattern: string, handler: Handler): RoutingApp };
 
 export interface ReadinessReport {
   readonly ready: boolean;
@@ -89,7 +87,7 @@ export interface HttpServer {
 }
 
 export function startServer(deps: ServerDependencies, host: string, port: number): Promise<HttpServer> {
-  const uwsApp = deps.uws.App() as RoutingApp;
+  const uwsApp = deps.uws.App();
   // Every registered path is recorded, so "wrong method" (405) and "no such route" (404)
   // are told apart from the routes themselves rather than from a list kept beside them.
   const paths = new Set<string>();
@@ -156,7 +154,7 @@ export function startServer(deps: ServerDependencies, host: string, port: number
  * reads the Origin before the guard runs so that refusals (401/403) carry CORS headers too
  * and a page can read them.
  */
-function recordingPaths(app: RoutingApp, paths: Set<string>, guard: RouteGuard, cors: Cors): RoutingApp {
+function recordingPaths(app: UwsApp, paths: Set<string>, guard: RouteGuard, cors: Cors): UwsApp {
   const wrap = (method: string, pattern: string, handler: Handler): Handler => {
     const guarded = guard.wrap(method, pattern, handler);
     if (!cors.enabled) return guarded;
@@ -166,12 +164,12 @@ function recordingPaths(app: RoutingApp, paths: Set<string>, guard: RouteGuard, 
     };
   };
   // A registration records its path (for 404 against 405) and goes through the wrap.
-  const register = (method: string, add: (pattern: string, handler: Handler) => unknown) => (pattern: string, handler: Handler): RoutingApp => {
+  const register = (method: string, add: (pattern: string, handler: Handler) => unknown) => (pattern: string, handler: Handler): UwsApp => {
     paths.add(pattern);
     add(pattern, wrap(method, pattern, handler));
     return recording;
   };
-  const recording: RoutingApp = {
+  const recording: UwsApp = {
     get: register('GET', (pattern, handler) => app.get(pattern, handler)),
     post: register('POST', (pattern, handler) => app.post(pattern, handler)),
     del: register('DELETE', (pattern, handler) => app.del(pattern, handler)),

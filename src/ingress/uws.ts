@@ -61,6 +61,7 @@ export interface UwsApp {
   get(pattern: string, handler: Handler): UwsApp;
   post(pattern: string, handler: Handler): UwsApp;
   del(pattern: string, handler: Handler): UwsApp;
+  patch(pattern: string, handler: Handler): UwsApp;
   options(pattern: string, handler: Handler): UwsApp;
   any(pattern: string, handler: Handler): UwsApp;
   listen(host: string, port: number, callback: (socket: UwsListenSocket | false) => void): UwsApp;
