@@ -57,6 +57,8 @@ export class FanOut {
   #epoch: number | null = null;
   #subscriptions: readonly { readonly row: SubscriptionRow; readonly target: Target }[] = [];
   #checkSql = '';
+  /** Set when every live subscription matches every pair: then no row needs a lookup. */
+  #everyPairTargets: readonly Target[] | null = null;
   /** Pairs read in place from ring bytes, by a hash of those bytes. */
   readonly #byHash = new Map<number, SpanPair[]>();
   /** Pairs of rows that arrive as text (staging and tests): type → source → targets. */
@@ -105,7 +107,7 @@ export class FanOut {
     let notified = '';
     for (const index of indices) {
       const row = rows[index] as BatchRow;
-      const targets = this.#targetsOf(row.event);
+      const targets = this.#everyPairTargets ?? this.#targetsOf(row.event);
       if (targets.length === 0) continue;
       let idLiteral: string | null = null;
       for (const target of targets) {
@@ -142,6 +144,8 @@ export class FanOut {
     }
     this.#epoch = epoch;
     this.#subscriptions = live;
+    const matchesAll = ({ row }: { row: SubscriptionRow }): boolean => row.sources === null && (row.eventTypes === null || row.eventTypes.includes('*'));
+    this.#everyPairTargets = live.length > 0 && live.every(matchesAll) ? live.map(({ target }) => target) : null;
     this.#checkSql = `DO $fanout$BEGIN PERFORM floodgate_fanout_check(${epoch}); END$fanout$`;
     this.#forgetPairs();
   }
@@ -214,12 +218,16 @@ function spanEquals(key: Buffer, bytes: Buffer, start: number, end: number): boo
   return true;
 }
 
+const needsEscaping = /['\\\u0000]/;
+
 /**
  * An event id as an SQL literal (the COPY path's trailing SQL cannot carry parameters).
  * A NUL would end the Query message's text early; such an id cannot be stored, so its COPY
  * fails first, and should this ever run, chr(0) fails the statement instead.
  */
 function literalOf(text: string): string {
+  // Most ids need no escaping, and pg.escapeLiteral walks every character in JavaScript.
+  if (!needsEscaping.test(text)) return `'${text}'`;
   if (!text.includes('\u0000')) return pg.escapeLiteral(text);
   return `(${text.split('\u0000').map((part) => pg.escapeLiteral(part)).join('||chr(0)||')})`;
 }
