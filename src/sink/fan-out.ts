@@ -65,16 +65,10 @@ export class FanOut {
   readonly #byText = new Map<string, Map<string, readonly Target[]>>();
   #pairCount = 0;
   #call = 0;
-  #recordCount = 0;
 
   /** The epoch of the snapshot, or null before the first load. */
   get epoch(): number | null {
     return this.#epoch;
-  }
-
-  /** Delivery records the last sqlFor call asked for. */
-  get recordCount(): number {
-    return this.#recordCount;
   }
 
   /**
@@ -100,7 +94,6 @@ export class FanOut {
    */
   sqlFor(rows: readonly BatchRow[], indices: Uint32Array): string {
     if (this.#epoch === null) throw new Error('FanOut: sqlFor before load');
-    this.#recordCount = 0;
     if (this.#subscriptions.length === 0) return this.#checkSql;
     const call = ++this.#call;
     let values = '';
@@ -114,7 +107,6 @@ export class FanOut {
         if (row.receivedAtUs < target.fromUs || row.receivedAtUs >= target.untilUs) continue;
         idLiteral ??= literalOf(row.event.eventId);
         values += `${values === '' ? '' : ','}(${target.id},${idLiteral},${row.event.occurredAtUs})`;
-        this.#recordCount += 1;
         if (target.notifiedCall === call) continue;
         target.notifiedCall = call;
         const next = notified === '' ? String(target.id) : `${notified},${target.id}`;
