@@ -280,6 +280,9 @@ export class Actor {
    * their clients get a 503 to retry: nothing is acknowledged that is not stored. In async
    * mode the clients already have their 202, so transient failures are retried until the
    * database returns (or the drain times out): giving up would lose acknowledged events.
+   * A stale subscription snapshot the writer could not catch up with (it reloads and redoes
+   * the rows itself a few times first) is retried the same way, but it is not a database
+   * fault, so it is not reported as transient to the ingest breaker.
    * Any other error fails the rows at once (a bug; retrying would not help).
    */
   async #writeWithRetries(rows: QueuedRow[], outcomes: Uint8Array): Promise<void> {
@@ -294,7 +297,7 @@ export class Actor {
         const transient = kind === 'transient';
         this.#onFault({ code, message, rows: rows.length, attempt, transient });
         const retriesExhausted = this.#settings.ackMode === 'durable' && attempt > this.#settings.retryAttemptsMax;
-        if (!transient || retriesExhausted) {
+        if (!(transient || kind === 'stale-subscriptions') || retriesExhausted) {
           this.#log.error({ code, rows: rows.length, attempt, kind }, `batch failed: ${message}`);
           for (let i = 0; i < outcomes.length; i++) {
             if (outcomes[i] === 0) outcomes[i] = EventOutcome.failed;

@@ -6,6 +6,7 @@ import { RingEvent } from '../ring/envelope-reader';
 import { insertedIndices, reportOf, settledKey, validEventOf, type BatchRow, type CallState, type WriteReport } from './batch-rows';
 import { copyColumns, CopyEncoder, copyIntoEventsSql } from './copy-encoder';
 import { deadLetterReasonOf, insertDeadLetter } from './dead-letters';
+import { FanOut } from './fan-out';
 import { dayOfUs, isPartitionableDay, PartitionCache } from './partitions';
 import { RollupCounts } from './rollup-counts';
 import { classifyDatabaseError, errorCodeOf } from './retry-policy';
@@ -38,6 +39,14 @@ export type { BatchRow, RowEvent, WriteReport } from './batch-rows';
  * count, whatever follows it), on the staging path they follow the INSERT's RETURNING
  * before COMMIT. Dead-lettered and duplicate rows are never counted, and a
  * rolled-back attempt takes its counts with it.
+ *
+ * Fan-out rides the same way, after the rollups: every transaction that may store rows ends
+ * with the fan-out check and, for the stored rows that subscriptions cover, their delivery
+ * records (src/sink/fan-out.ts). The subscription snapshot is loaded by the first write and
+ * again only when the check fails with FG001 (subscriptions changed since): that attempt
+ * rolled back whole, so the writer reloads and redoes the same rows at once, at most
+ * fanoutReloadsMax times per transaction, then throws the FG001 error (the retry policy's
+ * 'stale-subscriptions' class: never bisected, never counted as a database fault).
  *
  * Transient and fatal errors (src/sink/retry-policy.ts decides) are thrown as they came,
  * with their `.code`; the caller retries with backoff. The writer reconnects on the next
@@ -74,6 +83,11 @@ const insertFromStagingSql =
 export const connectTimeoutMs = 10_000;
 /** Rows remembered from failed attempts; past this the memory is dropped (see above). */
 export const settledRowsMax = 100_000;
+/**
+ * Snapshot reloads one transaction may need. Each reload follows a committed subscription
+ * change, so needing more than a few means changes are arriving faster than one batch.
+ */
+export const fanoutReloadsMax = 5;
 
 
 export class BatchWriter {
@@ -85,6 +99,7 @@ export class BatchWriter {
   readonly #settled = new Map<string, EventOutcome>();
   /** Null when rollups are off (FLOODGATE_ROLLUPS=off, a benchmark switch). */
   readonly #rollups: RollupCounts | null;
+  readonly #fanOut = new FanOut();
   #client: pg.Client | null = null;
   #broken = false;
   #stagingReady = false;
@@ -174,14 +189,17 @@ export class BatchWriter {
     state: CallState,
   ): Promise<void> {
     const client = await this.#connection();
+    if (this.#fanOut.epoch === null) await this.#fanOut.load(client);
     await this.#ensurePartitions(client, rows, indices);
     try {
-      state.transactions += 1;
       // A lone COPY is its own transaction: the server commits it before ReadyForQuery,
       // which 'finish' waits for, and rolls it back on error. BEGIN and COMMIT around it
       // were two more round trips per batch, about 40% of the driver's CPU per row at
       // 100-row batches (docs/decisions/0004-copy-pipelining.md).
-      await this.#copy(client, copyIntoEventsSql, rows, indices, this.#rollupSqlOf(rows, indices));
+      await this.#withCurrentSubscriptions(client, () => {
+        state.transactions += 1;
+        return this.#copy(client, copyIntoEventsSql, rows, indices, this.#trailingSqlOf(rows, indices));
+      });
       for (const index of indices) outcomes[index] = EventOutcome.committed;
       return;
     } catch (error) {
@@ -192,7 +210,7 @@ export class BatchWriter {
     }
     state.path = 'staging';
     try {
-      await this.#viaStaging(client, rows, indices, outcomes, state);
+      await this.#withCurrentSubscriptions(client, () => this.#viaStaging(client, rows, indices, outcomes, state));
     } catch (error) {
       await this.#afterRowError(client, rows, indices, error);
       await this.#bisect(client, rows, indices, outcomes, state, error);
@@ -200,8 +218,8 @@ export class BatchWriter {
   }
 
   /**
-   * Decides what a failed attempt means: rethrows transient and fatal errors, returns
-   * 'duplicate' or 'row-data'. A missing partition (23514 "no partition of relation") can
+   * Decides what a failed attempt means: rethrows transient, fatal and (reloads spent)
+   * stale-subscriptions errors, returns 'duplicate' or 'row-data'. A missing partition (23514 "no partition of relation") can
    * mean our cache is stale (a partition was dropped by retention), so the cache is
    * reloaded and partitions ensured again before bisecting; rows still without a partition
    * after that (a day that cannot have one) fail alone and are dead-lettered.
@@ -213,7 +231,7 @@ export class BatchWriter {
     error: unknown,
   ): Promise<'duplicate' | 'row-data'> {
     const errorClass = classifyDatabaseError(error);
-    if (errorClass === 'transient' || errorClass === 'fatal') throw error;
+    if (errorClass !== 'duplicate' && errorClass !== 'row-data') throw error;
     if (isMissingPartition(error)) {
       this.#partitions.invalidate();
       await this.#ensurePartitions(client, rows, indices);
@@ -237,12 +255,36 @@ export class BatchWriter {
       await this.#copy(client, copyIntoStagingSql, rows, indices);
       const result = await client.query<{ event_id: string }>(insertFromStagingSql);
       const storedIndices = insertedIndices(rows, indices, result.rows);
-      const rollupSql = this.#rollupSqlOf(rows, storedIndices);
-      if (rollupSql !== '') await client.query(rollupSql);
+      await client.query(this.#trailingSqlOf(rows, storedIndices));
       return storedIndices;
     });
     for (const index of indices) outcomes[index] = EventOutcome.duplicate;
     for (const index of stored) outcomes[index] = EventOutcome.committed;
+  }
+
+  /**
+   * Runs one attempt at a transaction that carries the fan-out check; when the check finds
+   * the snapshot stale (the attempt rolled back whole), reloads it and runs the attempt
+   * again with the same rows, up to fanoutReloadsMax times.
+   */
+  async #withCurrentSubscriptions<T>(client: pg.Client, attempt: () => Promise<T>): Promise<T> {
+    for (let reloads = 0; ; reloads++) {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (classifyDatabaseError(error) !== 'stale-subscriptions' || reloads >= fanoutReloadsMax) throw error;
+        const staleEpoch = this.#fanOut.epoch;
+        await this.#fanOut.load(client);
+        this.#logger.debug?.({ staleEpoch, epoch: this.#fanOut.epoch }, 'subscriptions changed: snapshot reloaded');
+      }
+    }
+  }
+
+  /** What follows the rows of a transaction that stores rows[indices]: rollups, then fan-out. */
+  #trailingSqlOf(rows: readonly BatchRow[], indices: Uint32Array): string {
+    const rollupSql = this.#rollupSqlOf(rows, indices);
+    const fanOutSql = this.#fanOut.sqlFor(rows, indices);
+    return rollupSql === '' ? fanOutSql : `${rollupSql};${fanOutSql}`;
   }
 
   /** The rollup upserts counting rows[indices], or '' when rollups are off. */
@@ -281,7 +323,7 @@ export class BatchWriter {
     const middle = Math.ceil(indices.length / 2);
     for (const half of [indices.subarray(0, middle), indices.subarray(middle)]) {
       try {
-        await this.#viaStaging(client, rows, half, outcomes, state);
+        await this.#withCurrentSubscriptions(client, () => this.#viaStaging(client, rows, half, outcomes, state));
       } catch (error) {
         await this.#afterRowError(client, rows, half, error);
         await this.#bisect(client, rows, half, outcomes, state, error);

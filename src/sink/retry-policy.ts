@@ -1,27 +1,31 @@
+import { staleSubscriptionsSqlState } from '../delivery/delivery-schema';
+
 /**
  * The one place that decides what a database error means for the sink. Every other module
  * asks `classifyDatabaseError` and acts on the answer; none of them look at SQLSTATEs.
  *
  * Rule table (first match wins):
  *
- * | error                                                  | class       | the sink does            |
- * | ------------------------------------------------------ | ----------- | ------------------------ |
- * | 23505 unique_violation                                 | duplicate   | redo via staging table   |
- * | 22P04 bad_copy_file_format, 08P01 protocol_violation   | fatal       | throw (our encoder bug)  |
- * | class 08 connection exception                          | transient   | throw, caller retries    |
- * | 40001 serialization, 40P01 deadlock, 40003 unknown end | transient   | throw, caller retries    |
- * | class 53 insufficient resources (disk, memory, conns)  | transient   | throw, caller retries    |
- * | 57P01 admin / 57P02 crash shutdown, 57P03 cannot       |             |                          |
- * |   connect now, 57014 query canceled                    | transient   | throw, caller retries    |
- * | 55P03 lock_not_available, class 58 system / io error   | transient   | throw, caller retries    |
- * | class 22 data exception (bad UTF-8, NUL, \u0000 in     |             |                          |
- * |   jsonb, timestamp out of range, …)                    | row-data    | bisect, dead-letter row  |
- * | class 23 other than 23505 (not null, check, no         |             |                          |
- * |   partition for the row = 23514)                       | row-data    | bisect, dead-letter row  |
- * | class 54 program limit (jsonb too big, nesting)        | row-data    | bisect, dead-letter row  |
- * | Node network codes (ECONNREFUSED, ECONNRESET, EPIPE,   |             |                          |
- * |   ETIMEDOUT, EHOSTUNREACH, ENETUNREACH, EAI_AGAIN, …)  | transient   | throw, caller retries    |
- * | anything else (42xxx, XX000, no code at all)           | fatal       | throw, never bisect      |
+ * | error                                                  | class               | the sink does            |
+ * | ------------------------------------------------------ | ------------------- | ------------------------ |
+ * | 23505 unique_violation                                 | duplicate           | redo via staging table   |
+ * | FG001 the batch's subscription snapshot is stale       | stale-subscriptions | reload them, redo rows   |
+ * |   (floodgate_fanout_check, src/sink/fan-out.ts)        |                     |   (bounded, then throw)  |
+ * | 22P04 bad_copy_file_format, 08P01 protocol_violation   | fatal               | throw (our encoder bug)  |
+ * | class 08 connection exception                          | transient           | throw, caller retries    |
+ * | 40001 serialization, 40P01 deadlock, 40003 unknown end | transient           | throw, caller retries    |
+ * | class 53 insufficient resources (disk, memory, conns)  | transient           | throw, caller retries    |
+ * | 57P01 admin / 57P02 crash shutdown, 57P03 cannot       |                     |                          |
+ * |   connect now, 57014 query canceled                    | transient           | throw, caller retries    |
+ * | 55P03 lock_not_available, class 58 system / io error   | transient           | throw, caller retries    |
+ * | class 22 data exception (bad UTF-8, NUL, \u0000 in     |                     |                          |
+ * |   jsonb, timestamp out of range, …)                    | row-data            | bisect, dead-letter row  |
+ * | class 23 other than 23505 (not null, check, no         |                     |                          |
+ * |   partition for the row = 23514)                       | row-data            | bisect, dead-letter row  |
+ * | class 54 program limit (jsonb too big, nesting)        | row-data            | bisect, dead-letter row  |
+ * | Node network codes (ECONNREFUSED, ECONNRESET, EPIPE,   |                     |                          |
+ * |   ETIMEDOUT, EHOSTUNREACH, ENETUNREACH, EAI_AGAIN, …)  | transient           | throw, caller retries    |
+ * | anything else (42xxx, XX000, no code at all)           | fatal               | throw, never bisect      |
  *
  * Row-data errors are the ones a single row can cause on its own, so bisecting the batch is
  * guaranteed to find the culprit; a fatal error would fail every half too, and bisecting it
@@ -29,8 +33,11 @@
  * but mean our own bytes are wrong for every row, so they are fatal, not transient or row-data.
  * pg reports a dropped socket as "Connection terminated unexpectedly" without a code; the
  * batch writer attaches 08006 (connection_failure) to such errors before they reach here.
+ * A stale snapshot is its own class because each meaning of the others would be wrong for
+ * it: nothing is wrong with the rows (not row-data), nor with the database (not transient,
+ * so it never trips the ingest breaker), and the same rows succeed at once after a reload.
  */
-export type DatabaseErrorClass = 'transient' | 'row-data' | 'duplicate' | 'fatal';
+export type DatabaseErrorClass = 'transient' | 'row-data' | 'duplicate' | 'stale-subscriptions' | 'fatal';
 
 const transientNodeCodes: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
@@ -73,6 +80,7 @@ export function classifyDatabaseError(error: unknown): DatabaseErrorClass {
   if (transientNodeCodes.has(code)) return 'transient';
   if (!sqlStatePattern.test(code)) return 'fatal';
   if (code === '23505') return 'duplicate';
+  if (code === staleSubscriptionsSqlState) return 'stale-subscriptions';
   if (fatalSqlStates.has(code)) return 'fatal';
   if (transientSqlStates.has(code)) return 'transient';
   const sqlClass = code.slice(0, 2);

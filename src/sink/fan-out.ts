@@ -1,0 +1,225 @@
+import pg from 'pg';
+import { deliveriesChannel, loadSubscriptions, type SubscriptionRow } from '../delivery/delivery-schema';
+import { subscriptionMatches } from '../delivery/subscription-match';
+import { RingEvent } from '../ring/envelope-reader';
+import type { BatchRow, RowEvent } from './batch-rows';
+
+/**
+ * Fan-out in the write transaction: for the rows a transaction stores, the SQL that records
+ * one delivery per (stored row, subscription covering it), sent in that same transaction
+ * (src/delivery/delivery-schema.ts draws the lock protocol; docs/delivery.md argues it).
+ *
+ *   COPY events …  (or INSERT … RETURNING on the staging path)
+ *   DO $$ … floodgate_fanout_check(<epoch>) … $$;   always: shared lock + "is my snapshot current?"
+ *   INSERT INTO deliveries … VALUES (sub, 'id', µs), …;      only when some stored row matched
+ *   NOTIFY floodgate_deliveries, '<subscription ids>'
+ *
+ * The check and the NOTIFY are statements that return no rows, because on the COPY path
+ * they ride in the COPY's own Query message (src/sink/copy-in.ts), which has no use for rows.
+ *
+ * Covered: a subscription in the snapshot covers a row when its types and sources match
+ * and the row's received_at lies in [covered_from, covered_until) — open-ended while the
+ * subscription is enabled; a disabled one covers only the rows received before it was
+ * disabled (those still in flight when it changed), and none when covered_until is unset.
+ * That is the window `floodgate deliveries verify` counts, so the two agree row for row.
+ *
+ * Per row the cost is one lookup of its (event_type, source) pair, read in place from the
+ * ring bytes; the subscriptions a pair matches are worked out once per pair per snapshot.
+ * With no subscription that can cover anything, rows are not looked at at all.
+ */
+
+/** Distinct (event_type, source) pairs remembered per snapshot; past this the cache starts over. */
+export const pairsCachedMax = 4096;
+/**
+ * NOTIFY refuses payloads of 8000 bytes or more (and that error would fail the batch);
+ * ids past this length are left out of the payload and found by the senders' poll instead.
+ */
+export const notifyPayloadBytesMax = 7000;
+
+interface Target {
+  readonly id: number;
+  readonly fromUs: number;
+  /** Infinity while the subscription is enabled. */
+  readonly untilUs: number;
+  /** The sqlFor call that last put this id in the NOTIFY payload. */
+  notifiedCall: number;
+}
+
+const noTargets: readonly Target[] = Object.freeze([]);
+
+interface SpanPair {
+  readonly type: Buffer;
+  readonly source: Buffer;
+  readonly targets: readonly Target[];
+}
+
+export class FanOut {
+  #epoch: number | null = null;
+  #subscriptions: readonly { readonly row: SubscriptionRow; readonly target: Target }[] = [];
+  #checkSql = '';
+  /** Set when every live subscription matches every pair: then no row needs a lookup. */
+  #everyPairTargets: readonly Target[] | null = null;
+  /** Pairs read in place from ring bytes, by a hash of those bytes. */
+  readonly #byHash = new Map<number, SpanPair[]>();
+  /** Pairs of rows that arrive as text (staging and tests): type → source → targets. */
+  readonly #byText = new Map<string, Map<string, readonly Target[]>>();
+  #pairCount = 0;
+  #call = 0;
+
+  /** The epoch of the snapshot, or null before the first load. */
+  get epoch(): number | null {
+    return this.#epoch;
+  }
+
+  /**
+   * Reads the subscriptions and their coverage windows in one read-only snapshot (so the
+   * epoch names exactly these rows) and forgets every cached pair.
+   */
+  async load(client: pg.ClientBase): Promise<void> {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    try {
+      const { epoch, subscriptions } = await loadSubscriptions(client);
+      const coverage = await client.query<{ id: string; from_us: string; until_us: string | null }>(coverageSql);
+      await client.query('COMMIT');
+      this.#install(epoch, subscriptions, new Map(coverage.rows.map((row) => [Number(row.id), row])));
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * The statements that fan out rows[indices], all of which the caller's transaction
+   * stores: never '' (the check always runs), so a stale snapshot can never commit.
+   */
+  sqlFor(rows: readonly BatchRow[], indices: Uint32Array): string {
+    if (this.#epoch === null) throw new Error('FanOut: sqlFor before load');
+    if (this.#subscriptions.length === 0) return this.#checkSql;
+    const call = ++this.#call;
+    let values = '';
+    let notified = '';
+    for (const index of indices) {
+      const row = rows[index] as BatchRow;
+      const targets = this.#everyPairTargets ?? this.#targetsOf(row.event);
+      if (targets.length === 0) continue;
+      let idLiteral: string | null = null;
+      for (const target of targets) {
+        if (row.receivedAtUs < target.fromUs || row.receivedAtUs >= target.untilUs) continue;
+        idLiteral ??= literalOf(row.event.eventId);
+        values += `${values === '' ? '' : ','}(${target.id},${idLiteral},${row.event.occurredAtUs})`;
+        if (target.notifiedCall === call) continue;
+        target.notifiedCall = call;
+        const next = notified === '' ? String(target.id) : `${notified},${target.id}`;
+        if (next.length <= notifyPayloadBytesMax) notified = next;
+      }
+    }
+    if (values === '') return this.#checkSql;
+    // µs since the epoch times one µs is exact (integer interval arithmetic below 2^53 µs);
+    // a JS Date or float seconds would round occurred_at and miss the event it names.
+    // ON CONFLICT: the unique key already allows one record per (subscription, event); a
+    // conflict means the event was stored again after retention dropped its first copy, and
+    // that must not fail ingest (a 23505 here would also read as a duplicate batch).
+    return `${this.#checkSql};INSERT INTO deliveries (subscription_id, event_id, occurred_at) ` +
+      `SELECT v.s, v.e, timestamptz 'epoch' + v.us * interval '1 microsecond' FROM (VALUES ${values}) AS v(s, e, us) ` +
+      `ON CONFLICT DO NOTHING;NOTIFY ${deliveriesChannel}, '${notified}'`;
+  }
+
+  #install(epoch: number, subscriptions: readonly SubscriptionRow[], coverage: ReadonlyMap<number, { from_us: string; until_us: string | null }>): void {
+    const live: { row: SubscriptionRow; target: Target }[] = [];
+    for (const row of subscriptions) {
+      const window = coverage.get(row.id);
+      if (window === undefined) continue;
+      if (!row.enabled && window.until_us === null) continue;
+      const untilUs = row.enabled || window.until_us === null ? Number.POSITIVE_INFINITY : Number(window.until_us);
+      // Matching ignores `enabled` here: the window above already decides what a disabled one covers.
+      live.push({ row: row.enabled ? row : { ...row, enabled: true }, target: { id: row.id, fromUs: Number(window.from_us), untilUs, notifiedCall: 0 } });
+    }
+    this.#epoch = epoch;
+    this.#subscriptions = live;
+    const matchesAll = ({ row }: { row: SubscriptionRow }): boolean => row.sources === null && (row.eventTypes === null || row.eventTypes.includes('*'));
+    this.#everyPairTargets = live.length > 0 && live.every(matchesAll) ? live.map(({ target }) => target) : null;
+    this.#checkSql = `DO $fanout$BEGIN PERFORM floodgate_fanout_check(${epoch}); END$fanout$`;
+    this.#forgetPairs();
+  }
+
+  #forgetPairs(): void {
+    this.#byHash.clear();
+    this.#byText.clear();
+    this.#pairCount = 0;
+  }
+
+  #targetsOf(event: RowEvent): readonly Target[] {
+    if (event instanceof RingEvent) return this.#targetsOfSpans(event);
+    let bySource = this.#byText.get(event.eventType);
+    const cached = bySource?.get(event.source);
+    if (cached !== undefined) return cached;
+    const targets = this.#matching(event.eventType, event.source);
+    if (bySource === undefined) this.#byText.set(event.eventType, (bySource = new Map()));
+    bySource.set(event.source, targets);
+    return targets;
+  }
+
+  #targetsOfSpans(event: RingEvent): readonly Target[] {
+    const bytes = event.bytes;
+    const hash = hashSpan(bytes, event.sourceStart, event.sourceEnd, hashSpan(bytes, event.typeStart, event.typeEnd, fnvOffset));
+    const candidates = this.#byHash.get(hash);
+    if (candidates !== undefined) {
+      for (const pair of candidates) {
+        if (spanEquals(pair.type, bytes, event.typeStart, event.typeEnd) && spanEquals(pair.source, bytes, event.sourceStart, event.sourceEnd)) {
+          return pair.targets;
+        }
+      }
+    }
+    const type = Buffer.from(bytes.subarray(event.typeStart, event.typeEnd));
+    const source = Buffer.from(bytes.subarray(event.sourceStart, event.sourceEnd));
+    const pair: SpanPair = { type, source, targets: this.#matching(type.toString('utf8'), source.toString('utf8')) };
+    const list = this.#byHash.get(hash);
+    if (list === undefined) this.#byHash.set(hash, [pair]);
+    else list.push(pair);
+    return pair.targets;
+  }
+
+  /** The targets a new pair matches; counts the pair against the cache's bound first. */
+  #matching(eventType: string, source: string): readonly Target[] {
+    if (this.#pairCount >= pairsCachedMax) this.#forgetPairs();
+    this.#pairCount += 1;
+    const targets = this.#subscriptions.filter(({ row }) => subscriptionMatches(row, eventType, source)).map(({ target }) => target);
+    return targets.length === 0 ? noTargets : targets;
+  }
+}
+
+/** Each subscription's coverage window in µs since the epoch (numeric extract: exact). */
+const coverageSql =
+  'SELECT id, (extract(epoch FROM covered_from) * 1000000)::bigint AS from_us, ' +
+  '(extract(epoch FROM covered_until) * 1000000)::bigint AS until_us FROM subscriptions WHERE deleted_at IS NULL';
+
+const fnvOffset = 0x811c9dc5;
+const fnvPrime = 0x01000193;
+
+/** 32-bit FNV-1a over bytes[start, end), continuing from `hash`; a 0xff after each field keeps ("ab","c") apart from ("a","bc"). */
+function hashSpan(bytes: Buffer, start: number, end: number, hash: number): number {
+  let h = hash;
+  for (let index = start; index < end; index++) h = Math.imul(h ^ (bytes[index] as number), fnvPrime);
+  return Math.imul(h ^ 0xff, fnvPrime) >>> 0;
+}
+
+function spanEquals(key: Buffer, bytes: Buffer, start: number, end: number): boolean {
+  const length = end - start;
+  if (key.length !== length) return false;
+  for (let index = 0; index < length; index++) if (key[index] !== bytes[start + index]) return false;
+  return true;
+}
+
+const needsEscaping = /['\\\u0000]/;
+
+/**
+ * An event id as an SQL literal (the COPY path's trailing SQL cannot carry parameters).
+ * A NUL would end the Query message's text early; such an id cannot be stored, so its COPY
+ * fails first, and should this ever run, chr(0) fails the statement instead.
+ */
+function literalOf(text: string): string {
+  // Most ids need no escaping, and pg.escapeLiteral walks every character in JavaScript.
+  if (!needsEscaping.test(text)) return `'${text}'`;
+  if (!text.includes('\u0000')) return pg.escapeLiteral(text);
+  return `(${text.split('\u0000').map((part) => pg.escapeLiteral(part)).join('||chr(0)||')})`;
+}
