@@ -119,10 +119,17 @@ export async function loadSubscriptions(client: pg.ClientBase): Promise<{ epoch:
  * clock_timestamp() inside `work`, which is after the lock was taken: a batch that
  * committed before then has events received before it.
  */
+/** Longest a subscription change waits for the batches in flight to release the fan-out lock. */
+export const changeLockTimeoutMs = 10_000;
+
 export async function changeSubscriptions<T>(client: pg.ClientBase, work: () => Promise<T>): Promise<T> {
   await client.query('BEGIN');
   try {
+    // A batch holds the shared lock for milliseconds; waiting longer means something is
+    // stuck, and the caller answers 503 (55P03) rather than hanging.
+    await client.query(`SET LOCAL lock_timeout = '${changeLockTimeoutMs}ms'`);
     await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [fanoutLockKey]);
+    await client.query('SET LOCAL lock_timeout = 0');
     const result = await work();
     await client.query('UPDATE floodgate_subscription_epoch SET epoch = epoch + 1');
     await client.query('COMMIT');

@@ -146,6 +146,10 @@ export class ReplayRunner {
   async runOnce(): Promise<void> {
     const deadline = Date.now() + replayTickBudgetMs;
     try {
+      // Most ticks find no job: look without the fan-out lock, so an idle runner never
+      // stands between a subscription change and its lock.
+      const pending = await this.#pool.query("SELECT 1 FROM delivery_replays WHERE state = 'running' LIMIT 1");
+      if (pending.rowCount === 0) return;
       while (!this.#stopped && Date.now() < deadline) {
         if (!(await this.#chunk())) break;
       }
