@@ -9,6 +9,7 @@
  *   floodgate deliveries verify …        delivery records against events (src/delivery/deliveries-verify.ts)
  *   floodgate keys create|list|revoke …  API keys (src/auth/cli-keys.ts)
  *   floodgate webhook-sources add|list|remove …  signed-webhook sources (src/webhooks/cli-sources.ts)
+ *   floodgate subscriptions create|list|show|update|delete|rotate-secret …  (src/delivery/cli-subscriptions.ts)
  *   floodgate help                       list commands and settings
  *
  * Settings come from environment variables and matching flags (src/config/load-config.ts).
@@ -21,13 +22,14 @@ import { runRollups } from './rollups/rollups-cli';
 import { runDeliveries } from './delivery/deliveries-verify';
 import { runKeys } from './auth/cli-keys';
 import { runWebhookSources } from './webhooks/cli-sources';
+import { runSubscriptions } from './delivery/cli-subscriptions';
 import { ConfigError, loadConfig, renderConfigTable, settingFlagOptions } from './config/load-config';
 import { startEngine } from './engine';
 import { createLogger, type Logger } from './log';
 import { resolveDatabase } from './sink/database';
 import { migrateDatabase } from './sink/migrations';
 
-const usage = `Usage: floodgate [serve|migrate|dlq|rollups|deliveries|keys|webhook-sources|help] [--setting value ...]
+const usage = `Usage: floodgate [serve|migrate|dlq|rollups|deliveries|keys|webhook-sources|subscriptions|help] [--setting value ...]
 
   serve            start the engine (default); embedded PostgreSQL when DATABASE_URL is unset
   migrate          apply database migrations and exit
@@ -36,6 +38,7 @@ const usage = `Usage: floodgate [serve|migrate|dlq|rollups|deliveries|keys|webho
   deliveries       verify that every subscription's delivery records match the stored events; floodgate deliveries help
   keys             create, list or revoke API keys (in the database); floodgate keys help
   webhook-sources  add, list or remove signed-webhook sources (in the database); floodgate webhook-sources help
+  subscriptions    create, list, show, update, delete delivery subscriptions or rotate their secrets; floodgate subscriptions help
   help             show this text and the settings
 
 Settings (environment variable, or the flag beside it):
@@ -56,6 +59,7 @@ async function main(argv: readonly string[]): Promise<number> {
   if (command === 'deliveries') return runDeliveries(flags, process.env);
   if (command === 'webhook-sources') return runWebhookSources(flags, process.env);
   if (command === 'keys') return runKeys(flags, process.env);
+  if (command === 'subscriptions') return runSubscriptions(flags, process.env);
   if (command === 'help' || asksForHelp(flags)) {
     process.stdout.write(`${usage}\n${renderConfigTable()}\n`);
     return 0;

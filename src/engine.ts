@@ -15,6 +15,8 @@ import { startActors, type ActorPool } from './actors/actor-pool';
 import type { ActorMessage } from './actors/messages';
 import type { Config } from './config/config';
 import { DeliveryGauges } from './delivery/delivery-gauges';
+import { subscriptionRoutes } from './delivery/subscription-routes';
+import { SubscriptionStore } from './delivery/subscription-store';
 import { CircuitBreaker } from './health/circuit-breaker';
 import { DatabaseProbe } from './health/database-probe';
 import { IngestPipeline } from './ingress/ingest-pipeline';
@@ -134,6 +136,9 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
     await webhookSources.start();
     cleanups.push(async () => webhookSources.stop());
 
+    const subscriptionStore = SubscriptionStore.open(database.connectionString);
+    cleanups.push(() => subscriptionStore.close());
+
     let draining = false;
     const readiness = (): ReadinessReport => {
       const db = probe.state;
@@ -170,6 +175,10 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
         keyRoutes: auth.keyRoutes,
         readRoutes: readRoutes({ db: readDatabase, log, config }),
         webhookSourceRoutes: sourceRoutes({ store: webhookStore, cache: webhookSources, log, bodyTimeoutMs: config.bodyTimeoutMs }),
+        subscriptionRoutes: subscriptionRoutes({
+          store: subscriptionStore, log, bodyTimeoutMs: config.bodyTimeoutMs,
+          allowPrivateNetworks: config.deliveryAllowPrivateNetworks, secretGraceMs: config.deliverySecretGraceMs,
+        }),
         observer: observability.recorder,
         observability,
         healthDetails: () => ({

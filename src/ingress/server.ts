@@ -11,6 +11,7 @@
  *   POST /v1/webhooks/{name}                      signed webhooks (src/webhooks/webhook-handler.ts)
  *   POST/GET /v1/keys, DELETE /v1/keys/:id       src/auth/key-routes.ts
  *   POST/GET /v1/webhook-sources, DELETE …/:name  src/webhooks/source-routes.ts
+ *   /v1/subscriptions[/:id[/rotate-secret]]      src/delivery/subscription-routes.ts
  *   GET  /v1/analytics/*, /v1/events…             the read API (src/query/read-routes.ts)
  *
  * Every route is registered through the guard (src/auth/guard.ts), which checks the
@@ -25,6 +26,7 @@ import type { Actor } from '../auth/audit';
 import type { RouteGuard } from '../auth/guard';
 import type { KeyRoutes } from '../auth/key-routes';
 import type { SourceRoutes } from '../webhooks/source-routes';
+import type { SubscriptionRoutes } from '../delivery/subscription-routes';
 import { FloodgateError } from '../errors';
 import type { DeadLetterStore } from '../query/dead-letters';
 import type { ReadRoute } from '../query/read-route';
@@ -36,6 +38,8 @@ import { handleIngest, type IngestDependencies, type IngestRoute } from './inges
 import type { UwsApp, UwsHttpRequest, UwsHttpResponse, UwsListenSocket, UwsModule } from './uws';
 
 type Handler = (res: UwsHttpResponse, req: UwsHttpRequest) => void;
+/** uWS has app.patch; ./uws.ts declares only what the other routes use, so it is added here. */
+type RoutingApp = UwsApp & { patch(pattern: string, handler: Handler): RoutingApp };
 
 export interface ReadinessReport {
   readonly ready: boolean;
@@ -58,6 +62,8 @@ export interface ServerDependencies extends IngestDependencies {
   readonly keyRoutes?: KeyRoutes;
   /** POST/GET /v1/webhook-sources and DELETE /v1/webhook-sources/:name; absent means 404. */
   readonly webhookSourceRoutes?: SourceRoutes;
+  /** POST/GET /v1/subscriptions, GET/PATCH/DELETE …/:id, POST …/:id/rotate-secret; absent means 404. */
+  readonly subscriptionRoutes?: SubscriptionRoutes;
   /** The read API's GET routes (src/query); absent means they answer 404. */
   readonly readRoutes?: readonly ReadRoute[];
 }
@@ -79,7 +85,7 @@ export interface HttpServer {
 }
 
 export function startServer(deps: ServerDependencies, host: string, port: number): Promise<HttpServer> {
-  const uwsApp = deps.uws.App();
+  const uwsApp = deps.uws.App() as RoutingApp;
   // Every registered path is recorded, so "wrong method" (405) and "no such route" (404)
   // are told apart from the routes themselves rather than from a list kept beside them.
   const paths = new Set<string>();
@@ -107,6 +113,15 @@ export function startServer(deps: ServerDependencies, host: string, port: number
     app.get('/v1/webhook-sources', deps.webhookSourceRoutes.list);
     app.del('/v1/webhook-sources/:name', deps.webhookSourceRoutes.remove);
   }
+  if (deps.subscriptionRoutes !== undefined) {
+    const routes = deps.subscriptionRoutes;
+    app.post('/v1/subscriptions', routes.create);
+    app.get('/v1/subscriptions', routes.list);
+    app.get('/v1/subscriptions/:id', routes.get);
+    app.patch('/v1/subscriptions/:id', routes.update);
+    app.del('/v1/subscriptions/:id', routes.remove);
+    app.post('/v1/subscriptions/:id/rotate-secret', routes.rotateSecret);
+  }
   for (const route of deps.readRoutes ?? []) app.get(route.pattern, route.handler);
   app.get('/healthz', (res, req) => reply(res, 200, requestIdOf(req), { status: 'ok' }));
   app.get('/readyz', (res, req) => {
@@ -132,7 +147,7 @@ export function startServer(deps: ServerDependencies, host: string, port: number
  * reads the Origin before the guard runs so that refusals (401/403) carry CORS headers too
  * and a page can read them.
  */
-function recordingPaths(app: UwsApp, paths: Set<string>, guard: RouteGuard, cors: Cors): UwsApp {
+function recordingPaths(app: RoutingApp, paths: Set<string>, guard: RouteGuard, cors: Cors): RoutingApp {
   const wrap = (method: string, pattern: string, handler: Handler): Handler => {
     const guarded = guard.wrap(method, pattern, handler);
     if (!cors.enabled) return guarded;
@@ -142,15 +157,16 @@ function recordingPaths(app: UwsApp, paths: Set<string>, guard: RouteGuard, cors
     };
   };
   // A registration records its path (for 404 against 405) and goes through the wrap.
-  const register = (method: string, add: (pattern: string, handler: Handler) => unknown) => (pattern: string, handler: Handler): UwsApp => {
+  const register = (method: string, add: (pattern: string, handler: Handler) => unknown) => (pattern: string, handler: Handler): RoutingApp => {
     paths.add(pattern);
     add(pattern, wrap(method, pattern, handler));
     return recording;
   };
-  const recording: UwsApp = {
+  const recording: RoutingApp = {
     get: register('GET', (pattern, handler) => app.get(pattern, handler)),
     post: register('POST', (pattern, handler) => app.post(pattern, handler)),
     del: register('DELETE', (pattern, handler) => app.del(pattern, handler)),
+    patch: register('PATCH', (pattern, handler) => app.patch(pattern, handler)),
     options: register('OPTIONS', (pattern, handler) => app.options(pattern, handler)),
     any: (pattern, handler) => {
       app.any(pattern, wrap('ANY', pattern, handler));
