@@ -4,8 +4,8 @@
  *
  *   start: uWS loads (native, or refuse) → database (DATABASE_URL or embedded)
  *          → migrations → partitions for the accepted time window → rings → actors
- *          (each connects, then reports ready) → readiness probe → API keys (src/auth)
- *          → rate limiter (src/limits) → HTTP listen
+ *          (each connects, then reports ready) → readiness probe → replay runner
+ *          (src/delivery) → API keys (src/auth) → rate limiter (src/limits) → HTTP listen
  *   stop:  draining (new requests 503 + close) → stop listening → rings' stop flags
  *          → actors write everything queued, acks answer pending requests
  *          → connections closed → actors' pool → probe → embedded database
@@ -28,6 +28,8 @@ import { parseTrustedProxies } from './limits/client-address';
 import { RateLimiter } from './limits/rate-limiter';
 import type { RateLimits } from './limits/limit-subject';
 import type { Logger } from './log';
+import { deliveryRoutes } from './delivery/delivery-routes';
+import { ReplayRunner } from './delivery/replay-runner';
 import { Observability } from './metrics/observability';
 import { DeadLetterStore } from './query/dead-letters';
 import { ReadDatabase } from './query/read-database';
@@ -121,6 +123,9 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
     cleanups.push(() => deadLetterStore.close());
     const readDatabase = ReadDatabase.open(database.connectionString, { connectionsMax: config.readConnectionsMax, statementTimeoutMs: config.readStatementTimeoutMs });
     cleanups.push(() => readDatabase.close());
+    const replayRunner = new ReplayRunner(database.connectionString, log);
+    replayRunner.start();
+    cleanups.push(() => replayRunner.stop());
     const auth = await startAuth(database.connectionString, config, log);
     cleanups.push(() => auth.stop());
 
@@ -174,6 +179,8 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
         rateLimits,
         keyRoutes: auth.keyRoutes,
         readRoutes: readRoutes({ db: readDatabase, log, config }),
+        // liveState: the delivery pool's view of breakers and in-flight work, once it runs here.
+        deliveryRoutes: deliveryRoutes({ db: readDatabase, replays: replayRunner, log, bodyTimeoutMs: config.bodyTimeoutMs, liveState: () => null }),
         webhookSourceRoutes: sourceRoutes({ store: webhookStore, cache: webhookSources, log, bodyTimeoutMs: config.bodyTimeoutMs }),
         subscriptionRoutes: subscriptionRoutes({
           store: subscriptionStore, log, bodyTimeoutMs: config.bodyTimeoutMs,

@@ -13,6 +13,7 @@
  *   POST/GET /v1/webhook-sources, DELETE …/:name  src/webhooks/source-routes.ts
  *   /v1/subscriptions[/:id[/rotate-secret]]      src/delivery/subscription-routes.ts
  *   GET  /v1/analytics/*, /v1/events…             the read API (src/query/read-routes.ts)
+ *   GET  /v1/deliveries…, POST …/replay, GET …/health   inspection, replay, health (src/delivery/delivery-routes.ts)
  *
  * Every route is registered through the guard (src/auth/guard.ts), which checks the
  * route's access (src/auth/route-access.ts) on the headers before the handler runs and
@@ -30,6 +31,7 @@ import type { SubscriptionRoutes } from '../delivery/subscription-routes';
 import { FloodgateError } from '../errors';
 import type { DeadLetterStore } from '../query/dead-letters';
 import type { ReadRoute } from '../query/read-route';
+import type { DeliveryRoute } from '../delivery/delivery-routes';
 import { Cors } from './cors';
 import { routeDeadLetters } from '../query/dead-letter-routes';
 import { reply, replyError } from './http-reply';
@@ -66,6 +68,8 @@ export interface ServerDependencies extends IngestDependencies {
   readonly subscriptionRoutes?: SubscriptionRoutes;
   /** The read API's GET routes (src/query); absent means they answer 404. */
   readonly readRoutes?: readonly ReadRoute[];
+  /** Delivery inspection, replay and health (src/delivery/delivery-routes.ts); absent means 404. */
+  readonly deliveryRoutes?: readonly DeliveryRoute[];
 }
 
 export interface ObservabilityEndpoints {
@@ -123,6 +127,11 @@ export function startServer(deps: ServerDependencies, host: string, port: number
     app.post('/v1/subscriptions/:id/rotate-secret', routes.rotateSecret);
   }
   for (const route of deps.readRoutes ?? []) app.get(route.pattern, route.handler);
+  // Delivery inspection, replay and health.
+  for (const route of deps.deliveryRoutes ?? []) {
+    if (route.method === 'GET') app.get(route.pattern, route.handler);
+    else app.post(route.pattern, route.handler);
+  }
   app.get('/healthz', (res, req) => reply(res, 200, requestIdOf(req), { status: 'ok' }));
   app.get('/readyz', (res, req) => {
     const report = deps.readiness();
