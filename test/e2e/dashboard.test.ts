@@ -175,6 +175,7 @@ test('the deliveries view shows each subscription with its health, and asks for 
     assert.match((await row(paused).locator('td').nth(10).textContent()) ?? '', /^1m 3\ds$/, 'oldest pending about 90 s');
     assert.equal(await row(quiet).getAttribute('data-backlog'), '0');
     assert.match((await row(quiet).textContent()) ?? '', /http:\/\/127\.0\.0\.1:9\/quiet.*dashboard\.never.*enabled/);
+    await page.screenshot({ path: path.join(path.dirname(screenshotPath), 'dashboard-deliveries.png') });
 
     // Once a key exists, loopback needs one too: the view asks for an admin key and shows the rows with it.
     const key = await post(`${base}/v1/keys`, JSON.stringify({ name: 'dashboard admin', scopes: ['admin'] }));
