@@ -8,7 +8,9 @@ import {
   attachedPartitionSummary,
   attemptsTable,
   dayTablesToRetire,
-  deleteDeliveriesChunk,
+  deleteDeliveriesSpan,
+  deliveriesIdSpan,
+  lastDeliveryId,
   deleteRollupDay,
   oldestRollupDay,
   retireDayTable,
@@ -65,10 +67,10 @@ const retentionLockTimeoutMs = 10_000;
  */
 export const retentionDaysPerRunMax = 100;
 /**
- * Delivery rows one run deletes at most (step 3), for the same reason; the next run goes
- * on from the id where this one stopped.
+ * Delivery ids one run walks at most (step 3: 100 statements of deliveriesIdSpan), for the
+ * same reason; the next run goes on from where this one stopped.
  */
-export const deliveriesDeletedPerRunMax = 500_000;
+export const deliveryIdsPerRunMax = 1_000_000;
 
 /** Without deliveryAttemptRetentionDays (callers that only care about events) the attempt log keeps every day. */
 type MaintenanceSettings = Pick<Config, 'timestampPastMs' | 'timestampFutureMs' | 'retentionDays' | 'rollupRetentionDays'> &
@@ -110,10 +112,10 @@ export class PartitionMaintainer {
   #attemptDaysDroppedTotal = 0;
   /**
    * How far this node's deletion of deliveries has gone: the cutoff (events_kept_from) it
-   * works towards, the last id deleted or passed, and whether the pass ended. Kept in
-   * memory: a new process walks the table once more, finding little.
+   * works towards, the last id walked, and the last id when the pass began (rows added
+   * later are of days still kept). Kept in memory: a new process walks the table once more.
    */
-  #deliveriesPass: { keptFrom: string; afterId: string; done: boolean } | null = null;
+  #deliveriesPass: { keptFrom: string; afterId: bigint; endId: bigint } | null = null;
   #lastRetentionRun: { readonly atMs: number; readonly ok: boolean } | null = null;
 
   constructor(connectionString: string, settings: MaintenanceSettings, logger: SinkLogger) {
@@ -268,23 +270,23 @@ export class PartitionMaintainer {
   /**
    * Step 3. Reads the cutoff from the table, not from this node's settings: whichever node
    * dropped the days, their deliveries go. Walks the primary key once per new cutoff (the
-   * pass is remembered), at most deliveriesDeletedPerRunMax rows per run.
+   * pass is remembered), at most deliveryIdsPerRunMax ids per run.
    */
   async #deleteDeliveriesOfDroppedDays(client: pg.Client): Promise<number> {
     const kept = await client.query<{ kept_from: string | null }>("SELECT to_char(events_kept_from, 'YYYY-MM-DD') AS kept_from FROM floodgate_retention");
     const keptFrom = kept.rows[0]?.kept_from ?? null;
     if (keptFrom === null) return 0;
-    if (this.#deliveriesPass?.keptFrom !== keptFrom) this.#deliveriesPass = { keptFrom, afterId: '0', done: false };
+    if (this.#deliveriesPass?.keptFrom !== keptFrom) this.#deliveriesPass = { keptFrom, afterId: 0n, endId: await lastDeliveryId(client) };
     const pass = this.#deliveriesPass;
+    const stopAt = pass.afterId + BigInt(deliveryIdsPerRunMax);
     let deletedCount = 0;
-    while (!pass.done && !this.#stopping && deletedCount < deliveriesDeletedPerRunMax) {
-      const chunk = await deleteDeliveriesChunk(client, keptFrom, pass.afterId);
-      deletedCount += chunk.deleted;
-      this.#deliveriesDeletedTotal += chunk.deleted;
-      if (chunk.lastId === null) pass.done = true;
-      else pass.afterId = chunk.lastId;
+    while (pass.afterId < pass.endId && pass.afterId < stopAt && !this.#stopping) {
+      const deleted = await deleteDeliveriesSpan(client, keptFrom, pass.afterId);
+      pass.afterId += BigInt(deliveriesIdSpan);
+      deletedCount += deleted;
+      this.#deliveriesDeletedTotal += deleted;
     }
-    if (deletedCount > 0) this.#logger.info({ deletedCount, keptFrom, finished: pass.done }, 'deliveries of dropped event days deleted');
+    if (deletedCount > 0) this.#logger.info({ deletedCount, keptFrom, finished: pass.afterId >= pass.endId }, 'deliveries of dropped event days deleted');
     return deletedCount;
   }
 

@@ -155,28 +155,24 @@ export async function deleteRollupDay(client: pg.ClientBase, table: RollupTable,
  * Deliveries of dropped event days (src/sink/partition-maintainer.ts): a delivery row
  * names its event by (event_id, occurred_at), and once retention has dropped that day the
  * row can never be sent nor checked. deliveries is not partitioned (a row is updated until
- * its outcome), so those rows are deleted, walking the primary key in chunks of a bounded
- * size: one pass over the table per cutoff, and no statement holds many row locks long.
+ * its outcome) and has no index on occurred_at (every index slows the fan-out's insert), so
+ * those rows are deleted by walking the primary key in spans of ids: each statement reads
+ * and deletes at most deliveriesIdSpan rows, whatever the table's size.
  */
-export const deliveriesDeleteChunkRows = 5_000;
+export const deliveriesIdSpan = 10_000;
 
-/** Deletes up to `chunkRows` delivery rows after id `afterId` whose event day is before `keptFrom`; returns how many and the last id. */
-export async function deleteDeliveriesChunk(
-  client: pg.ClientBase,
-  keptFrom: string,
-  afterId: string,
-  chunkRows = deliveriesDeleteChunkRows,
-): Promise<{ deleted: number; lastId: string | null }> {
-  const result = await client.query<{ last_id: string | null; deleted: string }>(
-    `WITH gone AS (
-       DELETE FROM deliveries WHERE id IN (
-         SELECT id FROM deliveries
-          WHERE id > $2::bigint AND occurred_at < ($1::date)::timestamp AT TIME ZONE 'UTC'
-          ORDER BY id LIMIT $3)
-       RETURNING id)
-     SELECT max(id)::text AS last_id, count(*) AS deleted FROM gone`,
-    [keptFrom, afterId, chunkRows],
+/** Deletes the delivery rows with ids in (afterId, afterId + idSpan] whose event day is before `keptFrom`; returns how many. */
+export async function deleteDeliveriesSpan(client: pg.ClientBase, keptFrom: string, afterId: bigint, idSpan = deliveriesIdSpan): Promise<number> {
+  const result = await client.query(
+    `DELETE FROM deliveries
+      WHERE id > $2::bigint AND id <= $2::bigint + $3::int AND occurred_at < ($1::date)::timestamp AT TIME ZONE 'UTC'`,
+    [keptFrom, afterId.toString(), idSpan],
   );
-  const row = result.rows[0];
-  return { deleted: Number(row?.deleted ?? 0), lastId: row?.last_id ?? null };
+  return result.rowCount ?? 0;
+}
+
+/** The highest delivery id now (0 when there is none): where a pass over the table ends. */
+export async function lastDeliveryId(client: pg.ClientBase): Promise<bigint> {
+  const result = await client.query<{ id: string | null }>('SELECT max(id)::text AS id FROM deliveries');
+  return BigInt(result.rows[0]?.id ?? '0');
 }

@@ -16,7 +16,7 @@ import { subscriptionMatches } from '../../src/delivery/subscription-match';
 import { renderExposition } from '../../src/metrics/prometheus';
 import { PartitionMaintainer } from '../../src/sink/partition-maintainer';
 import { ensurePartitions } from '../../src/sink/partitions';
-import { deleteDeliveriesChunk } from '../../src/sink/retention';
+import { deleteDeliveriesSpan, lastDeliveryId } from '../../src/sink/retention';
 import { parseExposition } from '../metrics/exposition-format';
 import { createMigratedDatabase, recordingLogger, type MigratedDatabase } from '../sink/fixtures';
 import { cliPath, engineEnv } from '../support/engine-process';
@@ -308,25 +308,23 @@ describe('retention and partitions of delivery', () => {
     });
   });
 
-  test('deleteDeliveriesChunk deletes at most a chunk, in id order, and resumes after the last id', async () => {
+  test('deleteDeliveriesSpan deletes only the rows of its id span whose event day is dropped', async () => {
     await withDatabase(async (db) => {
       const subscription = await addSubscription(db.client);
-      const oldMs = Date.UTC(2050, 0, 1);
       for (let n = 0; n < 5; n++) {
-        await db.client.query('INSERT INTO deliveries (subscription_id, event_id, occurred_at) VALUES ($1, $2, $3)', [subscription, `old-${n}`, new Date(oldMs + n).toISOString()]);
-        await db.client.query('INSERT INTO deliveries (subscription_id, event_id, occurred_at) VALUES ($1, $2, $3)', [subscription, `new-${n}`, new Date(Date.UTC(2050, 0, 2) + n).toISOString()]);
+        for (const [prefix, dayStart] of [['old', Date.UTC(2050, 0, 1)], ['new', Date.UTC(2050, 0, 2)]] as const) {
+          await db.client.query('INSERT INTO deliveries (subscription_id, event_id, occurred_at) VALUES ($1, $2, $3)', [subscription, `${prefix}-${n}`, new Date(dayStart + n).toISOString()]);
+        }
       }
-      // The boundary is the first instant of the kept day, in UTC whatever the session's time zone.
+      // Ids 1..10, old and new alternating. The boundary is the first instant of the kept
+      // day in UTC, whatever the session's time zone.
       await db.client.query("SET TimeZone = 'America/Los_Angeles'");
-      const first = await deleteDeliveriesChunk(db.client, '2050-01-02', '0', 2);
-      assert.equal(first.deleted, 2);
-      const second = await deleteDeliveriesChunk(db.client, '2050-01-02', first.lastId as string, 2);
-      assert.equal(second.deleted, 2);
-      assert.ok(BigInt(second.lastId as string) > BigInt(first.lastId as string));
-      assert.equal((await deleteDeliveriesChunk(db.client, '2050-01-02', second.lastId as string, 2)).deleted, 1);
-      assert.deepEqual(await deleteDeliveriesChunk(db.client, '2050-01-02', '0', 2), { deleted: 0, lastId: null });
-      const left = await db.client.query<{ n: number }>("SELECT count(*)::int AS n FROM deliveries WHERE event_id LIKE 'new-%'");
-      assert.equal(left.rows[0]?.n, 5);
+      assert.equal(await lastDeliveryId(db.client), 10n);
+      assert.equal(await deleteDeliveriesSpan(db.client, '2050-01-02', 0n, 4), 2);
+      assert.equal(await deleteDeliveriesSpan(db.client, '2050-01-02', 0n, 4), 0);
+      assert.equal(await deleteDeliveriesSpan(db.client, '2050-01-02', 4n, 100), 3);
+      const left = await db.client.query<{ event_id: string }>('SELECT event_id FROM deliveries ORDER BY id');
+      assert.deepEqual(left.rows.map((row) => row.event_id), ['new-0', 'new-1', 'new-2', 'new-3', 'new-4']);
       await db.client.query('RESET TimeZone');
     });
   });
