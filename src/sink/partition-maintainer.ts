@@ -232,8 +232,7 @@ export class PartitionMaintainer {
     if (this.#settings.retentionDays === null) return 0;
     const keptFromDay = today - this.#settings.retentionDays;
     await raiseKeptFrom(client, 'events_kept_from', keptFromDay);
-    const dropped = await this.#retireDayTables(client, keptFromDay, undefined);
-    this.#droppedTotal += dropped.length;
+    const dropped = await this.#retireDayTables(client, keptFromDay, undefined, () => (this.#droppedTotal += 1));
     if (dropped.length > 0) {
       const range = { first: dropped[0], last: dropped[dropped.length - 1], keptFrom: isoDate(keptFromDay) };
       this.#logger.info({ droppedCount: dropped.length, ...range }, 'event partitions dropped by retention');
@@ -245,8 +244,7 @@ export class PartitionMaintainer {
   async #retireAttemptDays(client: pg.Client, today: number): Promise<number> {
     if (this.#settings.deliveryAttemptRetentionDays === undefined) return 0;
     const keptFromDay = today - this.#settings.deliveryAttemptRetentionDays;
-    const dropped = await this.#retireDayTables(client, keptFromDay, attemptsTable);
-    this.#attemptDaysDroppedTotal += dropped.length;
+    const dropped = await this.#retireDayTables(client, keptFromDay, attemptsTable, () => (this.#attemptDaysDroppedTotal += 1));
     if (dropped.length > 0) {
       const range = { first: dropped[0], last: dropped[dropped.length - 1], keptFrom: isoDate(keptFromDay) };
       this.#logger.info({ droppedCount: dropped.length, ...range }, 'delivery attempt partitions dropped by retention');
@@ -254,15 +252,21 @@ export class PartitionMaintainer {
     return dropped.length;
   }
 
-  /** Detaches and drops the kind's day tables before `keptFromDay` (at most retentionDaysPerRunMax); returns the names dropped, sorted. */
-  async #retireDayTables(client: pg.Client, keptFromDay: number, kind: DayPartitionedTable | undefined): Promise<string[]> {
+  /**
+   * Detaches and drops the kind's day tables before `keptFromDay` (at most
+   * retentionDaysPerRunMax); returns the names dropped, sorted. `counted` runs at each drop,
+   * so the metric counts what went even when a later table fails the run.
+   */
+  async #retireDayTables(client: pg.Client, keptFromDay: number, kind: DayPartitionedTable | undefined, counted: () => void): Promise<string[]> {
     const tables = (await dayTablesToRetire(client, keptFromDay, kind)).slice(0, retentionDaysPerRunMax);
     const dropped: string[] = [];
     for (const table of tables) {
       if (this.#stopping) break;
       await retireDayTable(client, table, kind);
       if (table.state !== 'attached') this.#logger.info({ partition: table.name, state: table.state, dropped: table.drop }, 'interrupted partition detach finished');
-      if (table.drop) dropped.push(table.name);
+      if (!table.drop) continue;
+      dropped.push(table.name);
+      counted();
     }
     return dropped.sort();
   }
