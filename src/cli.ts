@@ -6,6 +6,7 @@
  *   floodgate migrate [--flag value …]   apply the schema migrations and exit
  *   floodgate dlq list|replay …          dead letters (src/cli-dlq.ts)
  *   floodgate rollups verify|rebuild …   rollup tables against events (src/rollups/rollups-cli.ts)
+ *   floodgate deliveries verify …        delivery records against events (src/delivery/deliveries-verify.ts)
  *   floodgate keys create|list|revoke …  API keys (src/auth/cli-keys.ts)
  *   floodgate webhook-sources add|list|remove …  signed-webhook sources (src/webhooks/cli-sources.ts)
  *   floodgate subscriptions create|list|show|update|delete|rotate-secret …  (src/delivery/cli-subscriptions.ts)
@@ -18,6 +19,7 @@
 import { parseArgs } from 'node:util';
 import { runDlq } from './cli-dlq';
 import { runRollups } from './rollups/rollups-cli';
+import { runDeliveries } from './delivery/deliveries-verify';
 import { runKeys } from './auth/cli-keys';
 import { runWebhookSources } from './webhooks/cli-sources';
 import { runSubscriptions } from './delivery/cli-subscriptions';
@@ -27,12 +29,13 @@ import { createLogger, type Logger } from './log';
 import { resolveDatabase } from './sink/database';
 import { migrateDatabase } from './sink/migrations';
 
-const usage = `Usage: floodgate [serve|migrate|dlq|rollups|keys|webhook-sources|subscriptions|help] [--setting value ...]
+const usage = `Usage: floodgate [serve|migrate|dlq|rollups|deliveries|keys|webhook-sources|subscriptions|help] [--setting value ...]
 
   serve            start the engine (default); embedded PostgreSQL when DATABASE_URL is unset
   migrate          apply database migrations and exit
   dlq              list (from the database) or replay (through the running engine) dead letters; floodgate dlq help
   rollups          verify the rollup tables against the events, or rebuild a range; floodgate rollups help
+  deliveries       verify that every subscription's delivery records match the stored events; floodgate deliveries help
   keys             create, list or revoke API keys (in the database); floodgate keys help
   webhook-sources  add, list or remove signed-webhook sources (in the database); floodgate webhook-sources help
   subscriptions    create, list, show, update, delete delivery subscriptions or rotate their secrets; floodgate subscriptions help
@@ -53,6 +56,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const flags = command === first ? rest : argv;
   if (command === 'dlq') return runDlq(flags, process.env);
   if (command === 'rollups') return runRollups(flags, process.env);
+  if (command === 'deliveries') return runDeliveries(flags, process.env);
   if (command === 'webhook-sources') return runWebhookSources(flags, process.env);
   if (command === 'keys') return runKeys(flags, process.env);
   if (command === 'subscriptions') return runSubscriptions(flags, process.env);

@@ -14,6 +14,7 @@ import { startAuth } from './auth/auth';
 import { startActors, type ActorPool } from './actors/actor-pool';
 import type { ActorMessage } from './actors/messages';
 import type { Config } from './config/config';
+import { DeliveryGauges } from './delivery/delivery-gauges';
 import { subscriptionRoutes } from './delivery/subscription-routes';
 import { SubscriptionStore } from './delivery/subscription-store';
 import { CircuitBreaker } from './health/circuit-breaker';
@@ -95,6 +96,10 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
     );
     cleanups.push(async () => observability.close());
     partitions.metrics().forEach((metric) => observability.register(metric));
+    const deliveryGauges = new DeliveryGauges(database.connectionString, log);
+    deliveryGauges.start();
+    cleanups.push(() => deliveryGauges.stop());
+    deliveryGauges.metrics().forEach((metric) => observability.register(metric));
     const onActorMessage = (message: ActorMessage): void => {
       observability.recorder.onActorMessage(message);
       if (message.type === 'ack') pending.applyAcks(message);

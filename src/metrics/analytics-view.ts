@@ -530,9 +530,13 @@ export const analyticsScript = `
   byId('analytics-refresh').addEventListener('click', function () { loadAnalytics(true); });
   window.addEventListener('resize', drawVolume);
 
-  /** #analytics opens the analytics view; it refreshes itself while shown and no key is awaited. */
+  /**
+   * #analytics opens the analytics view, #deliveries the deliveries view (dashboard-page.ts);
+   * each refreshes itself while shown and no key is awaited.
+   */
   function showView() {
-    var name = location.hash === '#analytics' ? 'analytics' : 'live';
+    var name = location.hash === '#analytics' ? 'analytics' : location.hash === '#deliveries' ? 'deliveries' : 'live';
+    showDeliveries(name === 'deliveries');
     byId('live-view').hidden = name !== 'live';
     byId('analytics-view').hidden = name !== 'analytics';
     byId('tab-live').setAttribute('aria-current', name === 'live' ? 'page' : 'false');

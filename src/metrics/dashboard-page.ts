@@ -1,8 +1,9 @@
 /**
  * The dashboard served at GET /: one self-contained page (inline CSS and script, no
- * external assets, no build step) with two views. The live view (the default) polls
+ * external assets, no build step) with three views. The live view (the default) polls
  * GET /v1/stats once a second and draws the last two minutes on canvases; the analytics
- * view (`/#analytics`, ./analytics-view.ts) draws the stored events from the read API. Each
+ * view (`/#analytics`, ./analytics-view.ts) draws the stored events from the read API; the
+ * deliveries view (`/#deliveries`, below) lists the subscriptions with their health. Each
  * reads only what its endpoints return, so anything it shows can also be scripted.
  *
  * The script avoids template literals so this TypeScript template string needs no escapes.
@@ -12,6 +13,155 @@
  */
 import { createHash } from 'node:crypto';
 import { analyticsMarkup, analyticsScript, analyticsStyle } from './analytics-view';
+
+/*
+ * The deliveries view: GET /v1/subscriptions (first page, subscriptionsShownMax), then
+ * GET /v1/subscriptions/{id}/health for each, every refreshMs while shown. Both routes need
+ * the admin scope, so the view asks for an admin key on a 401/403 (kept in sessionStorage
+ * beside the read key, sent only to this origin). URLs, filters and errors are client data:
+ * they reach the page as textContent only. Each row carries the numbers it shows in data-
+ * attributes, so a test reads exactly what is drawn.
+ */
+const deliveriesStyle = `
+  table.subscriptions td.bad { color: var(--bad); }
+  table.subscriptions td.warn { color: var(--warn); }
+  table.subscriptions td.ok { color: var(--ok); }
+  table.subscriptions td.url, table.subscriptions td.error { max-width: 320px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+`;
+
+const deliveriesMarkup = `
+<section id="deliveries-view" hidden>
+  <div class="panel">
+    <div class="panel-head">
+      <b>subscriptions</b><span class="muted" id="deliveries-caption"></span>
+      <button type="button" id="deliveries-refresh">refresh</button>
+      <span class="status" id="deliveries-status"></span>
+    </div>
+    <form id="admin-key-form" class="controls" hidden>
+      <label>admin key <input id="admin-key-input" type="password" autocomplete="off" placeholder="fgk_…" size="50"></label>
+      <button type="submit">show</button>
+    </form>
+    <table class="tail subscriptions" id="deliveries-table">
+      <thead><tr><th>id</th><th>url</th><th>filters</th><th>state</th><th>breaker</th><th>success 5 m / 1 h</th><th>attempt p50 / p95 ms</th>
+      <th>commit → delivered p50 / p95 ms</th><th>in flight</th><th>backlog</th><th>oldest pending</th><th>next retry</th><th>last error</th></tr></thead>
+      <tbody></tbody>
+    </table>
+  </div>
+</section>
+`;
+
+const deliveriesScript = `
+  // ---- deliveries view ------------------------------------------------------------------
+  var adminKeyItem = 'floodgate.adminKey';
+  var deliveries = { generation: 0, timer: null, shown: false, refreshMs: 10000, subscriptionsShownMax: 100 };
+  function adminJson(path) {
+    var key = sessionStorage.getItem(adminKeyItem);
+    return fetch(path, { cache: 'no-store', headers: key ? { authorization: 'Bearer ' + key } : {} }).then(function (response) {
+      return response.json().catch(function () { return null; }).then(function (body) { return { status: response.status, body: body }; });
+    }, function (error) { return { status: 0, body: null, message: error.message }; });
+  }
+  function deliveriesProblem(answer) {
+    var status = byId('deliveries-status');
+    status.className = 'status bad';
+    status.setAttribute('data-status', String(answer.status));
+    if (answer.status === 401 || answer.status === 403) {
+      var had = sessionStorage.getItem(adminKeyItem);
+      sessionStorage.removeItem(adminKeyItem);
+      status.textContent = had ? 'that key was refused (' + answer.status + '): it needs the admin scope' : 'subscriptions need an admin key';
+      byId('admin-key-form').hidden = false;
+      byId('admin-key-input').focus();
+    } else {
+      var error = answer.body && answer.body.error ? ' (' + answer.body.error.message + ')' : '';
+      status.textContent = (answer.status === 0 ? 'cannot reach the engine' : 'HTTP ' + answer.status) + error;
+    }
+  }
+  function percent(rate) { return rate === null || rate === undefined ? '–' : (rate * 100).toFixed(rate === 1 ? 0 : 1) + '%'; }
+  function pair(values) { return values ? ms(values.p50) + ' / ' + ms(values.p95) : '– / –'; }
+  function cell(row, content, className) {
+    var td = document.createElement('td');
+    td.textContent = content;
+    if (className) td.className = className;
+    row.appendChild(td);
+    return td;
+  }
+  function subscriptionRow(subscription, health) {
+    var row = document.createElement('tr');
+    row.setAttribute('data-subscription', subscription.id);
+    cell(row, subscription.id);
+    cell(row, subscription.url, 'url').title = subscription.url;
+    var types = subscription.event_types ? subscription.event_types.join(', ') : 'all types';
+    cell(row, types + (subscription.sources ? ' from ' + subscription.sources.join(', ') : ''));
+    cell(row, subscription.enabled ? 'enabled' : 'disabled' + (subscription.disabled_reason ? ': ' + subscription.disabled_reason : ''), subscription.enabled ? 'ok' : 'warn');
+    if (!health) {
+      cell(row, 'health unavailable', 'bad').colSpan = 9;
+      row.setAttribute('data-health', 'missing');
+      return row;
+    }
+    cell(row, health.breaker || '–', health.breaker === 'open' ? 'bad' : health.breaker === 'half-open' ? 'warn' : '');
+    cell(row, percent(health.success_rate_5m) + ' / ' + percent(health.success_rate_1h), health.success_rate_5m !== null && health.success_rate_5m < 0.9 ? 'bad' : '');
+    cell(row, pair(health.attempt_ms));
+    cell(row, pair(health.commit_to_delivered_ms));
+    cell(row, health.in_flight === null || health.in_flight === undefined ? '–' : number(health.in_flight));
+    cell(row, number(health.backlog));
+    cell(row, health.oldest_pending_age_s === null ? '–' : duration(health.oldest_pending_age_s));
+    cell(row, health.next_retry_at ? new Date(health.next_retry_at).toLocaleTimeString('en-GB') : '–');
+    var last = health.last_error;
+    var error = last ? [last.class, last.status_code, last.error].filter(function (part) { return part !== null && part !== undefined && part !== ''; }).join(' ') : '';
+    cell(row, last ? error : 'none', last ? 'error bad' : 'error').title = last ? last.at + ': ' + error : '';
+    row.setAttribute('data-health', 'shown');
+    row.setAttribute('data-backlog', String(health.backlog));
+    row.setAttribute('data-breaker', String(health.breaker));
+    row.setAttribute('data-success-rate-1h', String(health.success_rate_1h));
+    row.setAttribute('data-last-error-status', last ? String(last.status_code) : '');
+    return row;
+  }
+  function loadDeliveries() {
+    var generation = ++deliveries.generation;
+    adminJson('/v1/subscriptions?limit=' + deliveries.subscriptionsShownMax).then(function (list) {
+      if (generation !== deliveries.generation) return;
+      if (list.status !== 200) return deliveriesProblem(list);
+      var subscriptions = list.body.subscriptions;
+      return Promise.all(subscriptions.map(function (subscription) {
+        return adminJson('/v1/subscriptions/' + encodeURIComponent(subscription.id) + '/health');
+      })).then(function (answers) {
+        if (generation !== deliveries.generation) return;
+        var refused = answers.filter(function (answer) { return answer.status === 401 || answer.status === 403; })[0];
+        if (refused) return deliveriesProblem(refused);
+        var body = byId('deliveries-table').tBodies[0];
+        while (body.firstChild) body.removeChild(body.firstChild);
+        subscriptions.forEach(function (subscription, i) {
+          body.appendChild(subscriptionRow(subscription, answers[i].status === 200 ? answers[i].body : null));
+        });
+        var status = byId('deliveries-status');
+        status.className = 'status';
+        status.removeAttribute('data-status');
+        status.textContent = '';
+        text('deliveries-caption', subscriptions.length + ' subscription(s)' + (list.body.next_after ? ', the first ' + subscriptions.length + ' shown' : '') + ' · as of ' + new Date().toLocaleTimeString('en-GB'));
+        byId('deliveries-table').setAttribute('data-state', 'drawn');
+      });
+    });
+  }
+  byId('admin-key-form').addEventListener('submit', function (submitted) {
+    submitted.preventDefault();
+    sessionStorage.setItem(adminKeyItem, byId('admin-key-input').value.trim());
+    byId('admin-key-input').value = '';
+    byId('admin-key-form').hidden = true;
+    loadDeliveries();
+  });
+  byId('deliveries-refresh').addEventListener('click', loadDeliveries);
+  /** Called by showView: loads at once and every refreshMs while shown and no key is awaited. */
+  function showDeliveries(shown) {
+    byId('deliveries-view').hidden = !shown;
+    byId('tab-deliveries').setAttribute('aria-current', shown ? 'page' : 'false');
+    if (shown && deliveries.timer === null) {
+      loadDeliveries();
+      deliveries.timer = setInterval(function () { if (byId('admin-key-form').hidden) loadDeliveries(); }, deliveries.refreshMs);
+    } else if (!shown && deliveries.timer !== null) {
+      clearInterval(deliveries.timer);
+      deliveries.timer = null;
+    }
+  }
+`;
 
 export const dashboardHtml = `<!doctype html>
 <html lang="en">
@@ -45,7 +195,7 @@ export const dashboardHtml = `<!doctype html>
   .bar > div { height: 100%; background: var(--accent); width: 0; }
   #error { color: var(--bad); }
   #key-form[hidden] { display: none; }
-${analyticsStyle}</style>
+${analyticsStyle}${deliveriesStyle}</style>
 </head>
 <body>
 <header>
@@ -59,7 +209,7 @@ ${analyticsStyle}</style>
     <button type="submit">show</button>
   </form>
 </header>
-<nav class="tabs"><a id="tab-live" href="#live" aria-current="page">live</a><a id="tab-analytics" href="#analytics">analytics</a></nav>
+<nav class="tabs"><a id="tab-live" href="#live" aria-current="page">live</a><a id="tab-analytics" href="#analytics">analytics</a><a id="tab-deliveries" href="#deliveries">deliveries</a></nav>
 <div id="live-view">
 <section class="tiles">
   <div class="tile"><div class="label">committed events/s (1 s)</div><div class="value" id="committed-rate">–</div><div class="sub">10 s avg <span id="committed-rate-10s">–</span></div></div>
@@ -86,6 +236,7 @@ ${analyticsStyle}</style>
 </section>
 </div>
 ${analyticsMarkup}
+${deliveriesMarkup}
 <script>
 (function () {
   'use strict';
@@ -217,7 +368,7 @@ ${analyticsMarkup}
       });
   }
   poll();
-${analyticsScript}})();
+${deliveriesScript}${analyticsScript}})();
 </script>
 </body>
 </html>
@@ -233,7 +384,7 @@ function inlineHash(html: string, tag: 'script' | 'style'): string {
 
 /**
  * Headers for GET /, computed once. The page loads nothing from elsewhere and talks only to
- * its own origin (connect-src 'self' for /v1/stats), so everything else is refused; a hash
+ * its own origin (connect-src 'self' for /v1/stats and the read and admin routes), so everything else is refused; a hash
  * rather than 'unsafe-inline' means an injected script would not run. frame-ancestors and
  * X-Frame-Options (for older browsers) keep it out of other sites' frames.
  * X-Content-Type-Options: nosniff is on every answer (src/ingress/http-reply.ts).

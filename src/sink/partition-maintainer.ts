@@ -1,9 +1,22 @@
 import type { Metric } from 'prom-client';
 import pg from 'pg';
 import type { Config } from '../config/config';
+import { ensureAttemptPartitions } from '../delivery/attempt-partitions';
 import { collector } from '../metrics/prometheus';
 import { ensurePartitionWindow } from './partitions';
-import { attachedPartitionSummary, dayTablesToRetire, deleteRollupDay, oldestRollupDay, retireDayTable, rollupTables } from './retention';
+import {
+  attachedPartitionSummary,
+  attemptsTable,
+  dayTablesToRetire,
+  deleteDeliveriesSpan,
+  deliveriesIdSpan,
+  lastDeliveryId,
+  deleteRollupDay,
+  oldestRollupDay,
+  retireDayTable,
+  rollupTables,
+  type DayPartitionedTable,
+} from './retention';
 import { errorFields, type SinkLogger } from './sink-logger';
 
 /**
@@ -12,11 +25,16 @@ import { errorFields, type SinkLogger } from './sink-logger';
  *
  *   1. create  the partitions of [now − timestampPastMs, now + timestampFutureMs + 1 day],
  *              so writers rarely have to create one on the hot path (they still can:
- *              see PartitionCache)
+ *              see PartitionCache), and the attempt log's partitions of today and
+ *              tomorrow (src/delivery/attempt-partitions.ts)
  *   2. events retention (FLOODGATE_RETENTION_DAYS): raise floodgate_retention.events_kept_from
  *              to today − N days, then detach and drop every day table before it
- *   3. rollup retention (FLOODGATE_ROLLUP_RETENTION_DAYS): raise rollups_kept_from, then
+ *   3. deliveries of dropped days: delete the delivery rows whose event day is before
+ *              events_kept_from (whoever raised it), in chunks, once per new cutoff
+ *   4. rollup retention (FLOODGATE_ROLLUP_RETENTION_DAYS): raise rollups_kept_from, then
  *              delete the rollup rows before it, one day per statement
+ *   5. attempt log retention (FLOODGATE_DELIVERY_ATTEMPT_RETENTION_DAYS): detach and drop
+ *              the delivery_attempts day partitions before today − N days, as in step 2
  *
  * The date is raised before anything goes, so a reader that clips to it (`floodgate
  * rollups verify`) never sees a day half dropped. Creation runs first so that a detach
@@ -48,8 +66,15 @@ const retentionLockTimeoutMs = 10_000;
  * partitions of 1,000 rows each detached and dropped in 0.24 s.
  */
 export const retentionDaysPerRunMax = 100;
+/**
+ * Delivery ids one run walks at most (step 3: 100 statements of deliveriesIdSpan), for the
+ * same reason; the next run goes on from where this one stopped.
+ */
+export const deliveryIdsPerRunMax = 1_000_000;
 
-type MaintenanceSettings = Pick<Config, 'timestampPastMs' | 'timestampFutureMs' | 'retentionDays' | 'rollupRetentionDays'>;
+/** Without deliveryAttemptRetentionDays (callers that only care about events) the attempt log keeps every day. */
+type MaintenanceSettings = Pick<Config, 'timestampPastMs' | 'timestampFutureMs' | 'retentionDays' | 'rollupRetentionDays'> &
+  Partial<Pick<Config, 'deliveryAttemptRetentionDays'>>;
 
 export interface MaintenanceReport {
   /** Partitions created ahead of time. */
@@ -58,6 +83,10 @@ export interface MaintenanceReport {
   readonly droppedCount: number;
   /** Rollup rows deleted by retention. */
   readonly rollupRowsDeleted: number;
+  /** Delivery rows deleted because retention dropped their event's day. */
+  readonly deliveriesDeleted: number;
+  /** Day partitions of the attempt log dropped by retention. */
+  readonly attemptDaysDropped: number;
 }
 
 export interface RunOptions {
@@ -79,6 +108,14 @@ export class PartitionMaintainer {
   #oldestDay: number | null = null;
   #droppedTotal = 0;
   #rollupRowsDeletedTotal = 0;
+  #deliveriesDeletedTotal = 0;
+  #attemptDaysDroppedTotal = 0;
+  /**
+   * How far this node's deletion of deliveries has gone: the cutoff (events_kept_from) it
+   * works towards, the last id walked, and the last id when the pass began (rows added
+   * later are of days still kept). Kept in memory: a new process walks the table once more.
+   */
+  #deliveriesPass: { keptFrom: string; afterId: bigint; endId: bigint } | null = null;
   #lastRetentionRun: { readonly atMs: number; readonly ok: boolean } | null = null;
 
   constructor(connectionString: string, settings: MaintenanceSettings, logger: SinkLogger) {
@@ -134,6 +171,7 @@ export class PartitionMaintainer {
   /**
    * floodgate_events_partitions, floodgate_events_oldest_day_seconds,
    * floodgate_events_partitions_dropped_total, floodgate_rollup_rows_deleted_total,
+   * floodgate_deliveries_deleted_total, floodgate_delivery_attempt_partitions_dropped_total,
    * floodgate_retention_last_run_timestamp_seconds and floodgate_retention_last_run_success.
    */
   metrics(): Metric[] {
@@ -145,6 +183,9 @@ export class PartitionMaintainer {
         (this.#oldestDay === null ? Number.NaN : (this.#oldestDay * millisecondsPerDay) / 1000)),
       counter('floodgate_events_partitions_dropped_total', 'Day partitions of events dropped by retention on this node (FLOODGATE_RETENTION_DAYS).', () => this.#droppedTotal),
       counter('floodgate_rollup_rows_deleted_total', 'Rollup rows deleted by retention on this node (FLOODGATE_ROLLUP_RETENTION_DAYS).', () => this.#rollupRowsDeletedTotal),
+      counter('floodgate_deliveries_deleted_total', 'Delivery rows deleted on this node because retention dropped their event\'s day.', () => this.#deliveriesDeletedTotal),
+      counter('floodgate_delivery_attempt_partitions_dropped_total', 'Day partitions of the delivery attempt log dropped by retention on this node (FLOODGATE_DELIVERY_ATTEMPT_RETENTION_DAYS).', () =>
+        this.#attemptDaysDroppedTotal),
       gauge('floodgate_retention_last_run_timestamp_seconds', 'When this node last ran retention (Unix time; 0 before its first run); nodes that find another one running skip.', () =>
         (this.#lastRetentionRun === null ? 0 : this.#lastRetentionRun.atMs / 1000)),
       gauge('floodgate_retention_last_run_success', 'Whether this node\'s last retention run finished (1) or failed (0; the error is in the log).', () =>
@@ -169,14 +210,18 @@ export class PartitionMaintainer {
     const toMs = nowMs + this.#settings.timestampFutureMs + millisecondsPerDay;
     const createdCount = await ensurePartitionWindow(client, fromMs, toMs);
     if (createdCount > 0) this.#logger.info({ createdCount }, 'event partitions created ahead of time');
-    if (!retention) return { createdCount, droppedCount: 0, rollupRowsDeleted: 0 };
+    const today = Math.floor(nowMs / millisecondsPerDay);
+    const attemptDaysCreated = await ensureAttemptPartitions(client, [today, today + 1]);
+    if (attemptDaysCreated > 0) this.#logger.info({ createdCount: attemptDaysCreated }, 'delivery attempt partitions created ahead of time');
+    if (!retention) return { createdCount, droppedCount: 0, rollupRowsDeleted: 0, deliveriesDeleted: 0, attemptDaysDropped: 0 };
     try {
       await client.query(`SET lock_timeout = ${retentionLockTimeoutMs}`);
-      const today = Math.floor(nowMs / millisecondsPerDay);
       const droppedCount = await this.#retireEventDays(client, today);
+      const deliveriesDeleted = await this.#deleteDeliveriesOfDroppedDays(client);
       const rollupRowsDeleted = await this.#retireRollupDays(client, today);
+      const attemptDaysDropped = await this.#retireAttemptDays(client, today);
       this.#lastRetentionRun = { atMs: nowMs, ok: true };
-      return { createdCount, droppedCount, rollupRowsDeleted };
+      return { createdCount, droppedCount, rollupRowsDeleted, deliveriesDeleted, attemptDaysDropped };
     } catch (error) {
       this.#lastRetentionRun = { atMs: nowMs, ok: false };
       throw error;
@@ -187,22 +232,66 @@ export class PartitionMaintainer {
     if (this.#settings.retentionDays === null) return 0;
     const keptFromDay = today - this.#settings.retentionDays;
     await raiseKeptFrom(client, 'events_kept_from', keptFromDay);
-    const tables = (await dayTablesToRetire(client, keptFromDay)).slice(0, retentionDaysPerRunMax);
-    const dropped: string[] = [];
-    for (const table of tables) {
-      if (this.#stopping) break;
-      await retireDayTable(client, table);
-      if (table.state !== 'attached') this.#logger.info({ partition: table.name, state: table.state, dropped: table.drop }, 'interrupted partition detach finished');
-      if (!table.drop) continue;
-      dropped.push(table.name);
-      this.#droppedTotal += 1;
-    }
+    const dropped = await this.#retireDayTables(client, keptFromDay, undefined, () => (this.#droppedTotal += 1));
     if (dropped.length > 0) {
-      dropped.sort();
       const range = { first: dropped[0], last: dropped[dropped.length - 1], keptFrom: isoDate(keptFromDay) };
       this.#logger.info({ droppedCount: dropped.length, ...range }, 'event partitions dropped by retention');
     }
     return dropped.length;
+  }
+
+  /** The attempt log keeps N days before today; nothing records a cutoff, since nobody verifies against it. */
+  async #retireAttemptDays(client: pg.Client, today: number): Promise<number> {
+    if (this.#settings.deliveryAttemptRetentionDays === undefined) return 0;
+    const keptFromDay = today - this.#settings.deliveryAttemptRetentionDays;
+    const dropped = await this.#retireDayTables(client, keptFromDay, attemptsTable, () => (this.#attemptDaysDroppedTotal += 1));
+    if (dropped.length > 0) {
+      const range = { first: dropped[0], last: dropped[dropped.length - 1], keptFrom: isoDate(keptFromDay) };
+      this.#logger.info({ droppedCount: dropped.length, ...range }, 'delivery attempt partitions dropped by retention');
+    }
+    return dropped.length;
+  }
+
+  /**
+   * Detaches and drops the kind's day tables before `keptFromDay` (at most
+   * retentionDaysPerRunMax); returns the names dropped, sorted. `counted` runs at each drop,
+   * so the metric counts what went even when a later table fails the run.
+   */
+  async #retireDayTables(client: pg.Client, keptFromDay: number, kind: DayPartitionedTable | undefined, counted: () => void): Promise<string[]> {
+    const tables = (await dayTablesToRetire(client, keptFromDay, kind)).slice(0, retentionDaysPerRunMax);
+    const dropped: string[] = [];
+    for (const table of tables) {
+      if (this.#stopping) break;
+      await retireDayTable(client, table, kind);
+      if (table.state !== 'attached') this.#logger.info({ partition: table.name, state: table.state, dropped: table.drop }, 'interrupted partition detach finished');
+      if (!table.drop) continue;
+      dropped.push(table.name);
+      counted();
+    }
+    return dropped.sort();
+  }
+
+  /**
+   * Step 3. Reads the cutoff from the table, not from this node's settings: whichever node
+   * dropped the days, their deliveries go. Walks the primary key once per new cutoff (the
+   * pass is remembered), at most deliveryIdsPerRunMax ids per run.
+   */
+  async #deleteDeliveriesOfDroppedDays(client: pg.Client): Promise<number> {
+    const kept = await client.query<{ kept_from: string | null }>("SELECT to_char(events_kept_from, 'YYYY-MM-DD') AS kept_from FROM floodgate_retention");
+    const keptFrom = kept.rows[0]?.kept_from ?? null;
+    if (keptFrom === null) return 0;
+    if (this.#deliveriesPass?.keptFrom !== keptFrom) this.#deliveriesPass = { keptFrom, afterId: 0n, endId: await lastDeliveryId(client) };
+    const pass = this.#deliveriesPass;
+    const stopAt = pass.afterId + BigInt(deliveryIdsPerRunMax);
+    let deletedCount = 0;
+    while (pass.afterId < pass.endId && pass.afterId < stopAt && !this.#stopping) {
+      const deleted = await deleteDeliveriesSpan(client, keptFrom, pass.afterId);
+      pass.afterId += BigInt(deliveriesIdSpan);
+      deletedCount += deleted;
+      this.#deliveriesDeletedTotal += deleted;
+    }
+    if (deletedCount > 0) this.#logger.info({ deletedCount, keptFrom, finished: pass.afterId >= pass.endId }, 'deliveries of dropped event days deleted');
+    return deletedCount;
   }
 
   async #retireRollupDays(client: pg.Client, today: number): Promise<number> {

@@ -4,10 +4,32 @@
  * UTC day at a time. docs/decisions/0022-retention-by-detaching-partitions.md.
  */
 import type pg from 'pg';
+import { attemptPartitionName, dayOfAttemptPartitionName } from '../delivery/attempt-partitions';
 import { dayOfPartitionName, partitionName } from './partitions';
 
 /**
- * Where a day's table stands on its way out of `events` (retention):
+ * A table partitioned by UTC day whose days retention retires the same way: `events`
+ * (src/sink/partitions.ts) and the delivery attempt log (src/delivery/attempt-partitions.ts).
+ * Neither has a DEFAULT partition, which DETACH … CONCURRENTLY requires.
+ */
+export interface DayPartitionedTable {
+  readonly parent: 'events' | 'delivery_attempts';
+  /** LIKE pattern of its partitions' names (underscores escaped). */
+  readonly namePattern: string;
+  readonly nameOf: (day: number) => string;
+  readonly dayOf: (name: string) => number | null;
+}
+
+export const eventsTable: DayPartitionedTable = { parent: 'events', namePattern: 'events\\_p%', nameOf: partitionName, dayOf: dayOfPartitionName };
+export const attemptsTable: DayPartitionedTable = {
+  parent: 'delivery_attempts',
+  namePattern: 'delivery\\_attempts\\_p%',
+  nameOf: attemptPartitionName,
+  dayOf: dayOfAttemptPartitionName,
+};
+
+/**
+ * Where a day's table stands on its way out of its parent (retention):
  *
  *   attached ──DETACH … CONCURRENTLY──▶ detached ──DROP TABLE──▶ gone
  *       │                                  ▲
@@ -28,23 +50,24 @@ export interface DayTable {
 }
 
 /**
- * The tables in events' schema named like a day partition that retention must deal with:
- * every detach-pending partition first, whatever its day, because while one is pending
- * PostgreSQL refuses any other concurrent detach on events; then those of days before
- * `beforeDay`, oldest first, attached or left detached. A table of that name that belongs
- * to another partitioned table is not ours and is left out.
+ * The tables in the parent's schema named like its day partitions that retention must deal
+ * with: every detach-pending partition first, whatever its day, because while one is
+ * pending PostgreSQL refuses any other concurrent detach on that parent; then those of days
+ * before `beforeDay`, oldest first, attached or left detached. A table of that name that
+ * belongs to another partitioned table is not ours and is left out.
  */
-export async function dayTablesToRetire(client: pg.ClientBase, beforeDay: number): Promise<DayTable[]> {
+export async function dayTablesToRetire(client: pg.ClientBase, beforeDay: number, kind: DayPartitionedTable = eventsTable): Promise<DayTable[]> {
   const result = await client.query<{ relname: string; attached: boolean; pending: boolean }>(
     `SELECT c.relname, i.inhrelid IS NOT NULL AS attached, coalesce(i.inhdetachpending, false) AS pending
        FROM pg_class c
-       LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = 'events'::regclass
-      WHERE c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = 'events'::regclass)
-        AND c.relkind = 'r' AND c.relname LIKE 'events\\_p%' AND (i.inhrelid IS NOT NULL OR NOT c.relispartition)`,
+       LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = $1::regclass
+      WHERE c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = $1::regclass)
+        AND c.relkind = 'r' AND c.relname LIKE $2 AND (i.inhrelid IS NOT NULL OR NOT c.relispartition)`,
+    [kind.parent, kind.namePattern],
   );
   const tables: DayTable[] = [];
   for (const row of result.rows) {
-    const day = dayOfPartitionName(row.relname);
+    const day = kind.dayOf(row.relname);
     if (day === null || (day >= beforeDay && !row.pending)) continue;
     const state: DayTableState = row.pending ? 'detach-pending' : row.attached ? 'attached' : 'detached';
     tables.push({ day, name: row.relname, state, drop: day < beforeDay });
@@ -54,9 +77,10 @@ export async function dayTablesToRetire(client: pg.ClientBase, beforeDay: number
 }
 
 /**
- * Takes one day's table out of `events` and drops it (unless `table.drop` is false). Must
- * be called outside a transaction: DETACH … CONCURRENTLY refuses to run in one (and is
- * allowed at all only because events has no DEFAULT partition: src/sink/migrations.ts v1).
+ * Takes one day's table out of its parent (`events` unless told) and drops it (unless
+ * `table.drop` is false). Must be called outside a transaction: DETACH … CONCURRENTLY
+ * refuses to run in one (and is allowed at all only because the parent has no DEFAULT
+ * partition: src/sink/migrations.ts v1 and v12).
  *
  * CONCURRENTLY never blocks the writers: its first transaction marks the partition
  * detach-pending (new queries stop seeing it) and commits, then it waits, holding no lock
@@ -67,11 +91,11 @@ export async function dayTablesToRetire(client: pg.ClientBase, beforeDay: number
  * which only a partition being created at that moment would wait for; the caller's
  * lock_timeout bounds both waits.
  */
-export async function retireDayTable(client: pg.ClientBase, table: DayTable): Promise<void> {
+export async function retireDayTable(client: pg.ClientBase, table: DayTable, kind: DayPartitionedTable = eventsTable): Promise<void> {
   // The identifier is rebuilt from the validated day, never taken from the catalog's text.
-  const name = partitionName(table.day);
-  if (table.state === 'attached') await client.query(`ALTER TABLE events DETACH PARTITION ${name} CONCURRENTLY`);
-  else if (table.state === 'detach-pending') await client.query(`ALTER TABLE events DETACH PARTITION ${name} FINALIZE`);
+  const name = kind.nameOf(table.day);
+  if (table.state === 'attached') await client.query(`ALTER TABLE ${kind.parent} DETACH PARTITION ${name} CONCURRENTLY`);
+  else if (table.state === 'detach-pending') await client.query(`ALTER TABLE ${kind.parent} DETACH PARTITION ${name} FINALIZE`);
   if (table.drop) await client.query(`DROP TABLE IF EXISTS ${name}`);
 }
 
@@ -125,4 +149,30 @@ export async function oldestRollupDay(client: pg.ClientBase, table: RollupTable)
 export async function deleteRollupDay(client: pg.ClientBase, table: RollupTable, day: number): Promise<number> {
   const result = await client.query(deleteDaySql[table], [new Date(day * 86_400_000).toISOString()]);
   return result.rowCount ?? 0;
+}
+
+/*
+ * Deliveries of dropped event days (src/sink/partition-maintainer.ts): a delivery row
+ * names its event by (event_id, occurred_at), and once retention has dropped that day the
+ * row can never be sent nor checked. deliveries is not partitioned (a row is updated until
+ * its outcome) and has no index on occurred_at (every index slows the fan-out's insert), so
+ * those rows are deleted by walking the primary key in spans of ids: each statement reads
+ * and deletes at most deliveriesIdSpan rows, whatever the table's size.
+ */
+export const deliveriesIdSpan = 10_000;
+
+/** Deletes the delivery rows with ids in (afterId, afterId + idSpan] whose event day is before `keptFrom`; returns how many. */
+export async function deleteDeliveriesSpan(client: pg.ClientBase, keptFrom: string, afterId: bigint, idSpan = deliveriesIdSpan): Promise<number> {
+  const result = await client.query(
+    `DELETE FROM deliveries
+      WHERE id > $2::bigint AND id <= $2::bigint + $3::int AND occurred_at < ($1::date)::timestamp AT TIME ZONE 'UTC'`,
+    [keptFrom, afterId.toString(), idSpan],
+  );
+  return result.rowCount ?? 0;
+}
+
+/** The highest delivery id now (0 when there is none): where a pass over the table ends. */
+export async function lastDeliveryId(client: pg.ClientBase): Promise<bigint> {
+  const result = await client.query<{ id: string | null }>('SELECT max(id)::text AS id FROM deliveries');
+  return BigInt(result.rows[0]?.id ?? '0');
 }

@@ -2,7 +2,8 @@
  * The live dashboard (GET /) in a real headless Chromium (Debian's `chromium`, driven by
  * playwright-core; no browser is downloaded): the page loads without external requests or
  * script errors, shows numbers that change under load, draws its charts, and leaves a
- * screenshot in test-output/dashboard.png.
+ * screenshot in test-output/dashboard.png; its deliveries view lists every subscription with
+ * the health the engine's route reports, and asks for an admin key once keys exist.
  *
  * Without /usr/bin/chromium the test is skipped with the reason, unless
  * FLOODGATE_TEST_REQUIRE_CHROMIUM=1 (CI installs chromium), which makes its absence fail.
@@ -11,7 +12,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { post, startTestEngine, type TestEngine } from '../support/engine';
+import { post, request, startTestEngine, type TestEngine } from '../support/engine';
 import { wireEvents } from '../support/wire-events';
 
 const chromiumPath = '/usr/bin/chromium';
@@ -28,7 +29,8 @@ function missingChromium(): string | null {
 let harness: TestEngine | undefined;
 before(async () => {
   // Two actors (the default is one), so the page has to draw one ring bar per actor.
-  if (missingChromium() === null) harness = await startTestEngine({ actorCount: 2 });
+  // Subscriptions point at 127.0.0.1, which the SSRF guard refuses unless told.
+  if (missingChromium() === null) harness = await startTestEngine({ actorCount: 2, deliveryAllowPrivateNetworks: true });
 });
 after(async () => {
   await harness?.close();
@@ -117,6 +119,73 @@ test('the dashboard loads, shows live numbers that change under load, and is cap
     assert.ok(existsSync(screenshotPath));
     context.diagnostic(`screenshot: ${screenshotPath}`);
     assert.deepEqual(foreign, [], 'the page loads nothing from elsewhere');
+    assert.deepEqual(scriptErrors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('the deliveries view shows each subscription with its health, and asks for an admin key', async (context) => {
+  const reason = missingChromium();
+  if (reason !== null) return context.skip(reason);
+  assert.ok(harness !== undefined);
+  const base = harness.baseUrl;
+  const create = async (body: object): Promise<string> => {
+    const answer = await post(`${base}/v1/subscriptions`, JSON.stringify(body));
+    assert.equal(answer.status, 201, answer.text);
+    return String(answer.json.id);
+  };
+  // Matches nothing the load above sent; the disabled one's pending rows wait unsent, so both backlogs hold still.
+  const quiet = await create({ url: 'http://127.0.0.1:9/quiet', event_types: ['dashboard.never'] });
+  const paused = await create({ url: 'http://127.0.0.1:9/paused', enabled: false });
+  await harness.query(
+    `INSERT INTO deliveries (subscription_id, event_id, occurred_at, schedule_started_at)
+     SELECT $1, 'dash-pending-' || n, now(), now() - interval '90 seconds' FROM generate_series(1, 3) n`,
+    [paused],
+  );
+  await harness.query(
+    `INSERT INTO delivery_attempts (delivery_id, subscription_id, attempt, attempted_at, duration_ms, outcome, status_code, error_class, error)
+     SELECT min(id), $1, 1, now(), 12, 'retry', 500, 'http_status', 'HTTP 500' FROM deliveries WHERE subscription_id = $1`,
+    [paused],
+  );
+  const health = async (id: string): Promise<any> => (await request('GET', `${base}/v1/subscriptions/${id}/health`)).json;
+
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs, timeout: 30_000 });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 700 } });
+    const scriptErrors: string[] = [];
+    page.on('pageerror', (error) => scriptErrors.push(error.message));
+    page.on('console', (message) => {
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) scriptErrors.push(message.text());
+    });
+    await page.goto(`${base}/#deliveries`, { timeout: 15_000 });
+    assert.equal(await page.locator('#live-view').isHidden(), true);
+    const rows = page.locator('#deliveries-table tbody tr[data-health="shown"]');
+    await waitFor(async () => (await rows.count()) === 2, 10_000, () => 'two subscription rows');
+    const row = (id: string): import('playwright-core').Locator => page.locator(`#deliveries-table tr[data-subscription="${id}"]`);
+    for (const id of [quiet, paused]) {
+      const reported = await health(id);
+      assert.equal(await row(id).getAttribute('data-backlog'), String(reported.backlog), `subscription ${id}'s backlog as the route reports it`);
+      assert.equal(await row(id).getAttribute('data-success-rate-1h'), String(reported.success_rate_1h));
+    }
+    assert.equal(await row(paused).getAttribute('data-backlog'), '3');
+    assert.equal(await row(paused).getAttribute('data-last-error-status'), '500');
+    assert.match((await row(paused).textContent()) ?? '', /disabled.*http_status 500 HTTP 500/);
+    assert.match((await row(paused).locator('td').nth(10).textContent()) ?? '', /^1m 3\ds$/, 'oldest pending about 90 s');
+    assert.equal(await row(quiet).getAttribute('data-backlog'), '0');
+    assert.match((await row(quiet).textContent()) ?? '', /http:\/\/127\.0\.0\.1:9\/quiet.*dashboard\.never.*enabled/);
+    await page.screenshot({ path: path.join(path.dirname(screenshotPath), 'dashboard-deliveries.png') });
+
+    // Once a key exists, loopback needs one too: the view asks for an admin key and shows the rows with it.
+    const key = await post(`${base}/v1/keys`, JSON.stringify({ name: 'dashboard admin', scopes: ['admin'] }));
+    assert.equal(key.status, 201, key.text);
+    await page.click('#deliveries-refresh');
+    await waitFor(async () => !(await page.locator('#admin-key-form').isHidden()), 5_000, () => 'the admin key form');
+    assert.equal(await page.locator('#deliveries-status').getAttribute('data-status'), '401');
+    await page.fill('#admin-key-input', key.json.key);
+    await page.click('#admin-key-form button');
+    await waitFor(async () => (await page.locator('#deliveries-status').getAttribute('data-status')) === null && (await rows.count()) === 2, 5_000, () => 'rows with the key');
     assert.deepEqual(scriptErrors, []);
   } finally {
     await browser.close();

@@ -9,7 +9,7 @@ import { parseExposition, valueOf, type Family } from '../metrics/exposition-for
 import { createMigratedDatabase, recordingLogger, type MigratedDatabase } from './fixtures';
 
 /** No accepted past or future beyond now, and retention unset. */
-const keepEverything = { timestampPastMs: 0, timestampFutureMs: 0, retentionDays: null, rollupRetentionDays: null };
+const keepEverything = { timestampPastMs: 0, timestampFutureMs: 0, retentionDays: null, rollupRetentionDays: null, deliveryAttemptRetentionDays: 14 };
 
 let database: MigratedDatabase;
 before(async () => {
@@ -74,7 +74,7 @@ describe('retention', () => {
   const nowMs = Date.UTC(2050, 5, 15, 10);
   const today = Math.floor(nowMs / dayMs);
   const keptFromDay = today - 3;
-  const threeDays = { timestampPastMs: 3 * dayMs, timestampFutureMs: 3_600_000 };
+  const threeDays = { timestampPastMs: 3 * dayMs, timestampFutureMs: 3_600_000, deliveryAttemptRetentionDays: 14 };
 
   /** A fresh database per test: retention drops every old day it finds, whoever made it. */
   async function withDatabase(work: (db: MigratedDatabase) => Promise<void>): Promise<void> {
@@ -148,7 +148,7 @@ describe('retention', () => {
       await insertEvents(db.client, [Math.floor(Date.UTC(2001, 0, 1) / dayMs), keptFromDay - 1]);
       await db.client.query("INSERT INTO event_counts_minute VALUES ('2001-01-01T12:00Z', 'click', 'web', 0, 3)");
       const maintainer = new PartitionMaintainer(db.url, { ...threeDays, retentionDays: null, rollupRetentionDays: null }, recordingLogger());
-      assert.deepEqual(await maintainer.runOnce(nowMs), { createdCount: 5, droppedCount: 0, rollupRowsDeleted: 0 });
+      assert.deepEqual(await maintainer.runOnce(nowMs), { createdCount: 5, droppedCount: 0, rollupRowsDeleted: 0, deliveriesDeleted: 0, attemptDaysDropped: 0 });
       assert.deepEqual(await eventsPerDay(db.client), { '2001-01-01': 3, '2050-06-11': 3 });
       assert.equal((await db.client.query('SELECT count(*)::int AS n FROM event_counts_minute')).rows[0].n, 1);
       assert.deepEqual(await keptFrom(db.client), { events: null, rollups: null });
@@ -321,7 +321,7 @@ describe('retention', () => {
     await withDatabase(async (db) => {
       const oldDay = Math.floor(Date.UTC(2001, 0, 1) / dayMs);
       await insertEvents(db.client, [oldDay]);
-      const settings = { timestampPastMs: 30 * dayMs, timestampFutureMs: 3_600_000, retentionDays: 30, rollupRetentionDays: null };
+      const settings = { timestampPastMs: 30 * dayMs, timestampFutureMs: 3_600_000, retentionDays: 30, rollupRetentionDays: null, deliveryAttemptRetentionDays: 14 };
       const maintainer = new PartitionMaintainer(db.url, settings, recordingLogger());
       await maintainer.start();
       await waitFor(async () => !(await tableExists(db.client, partitionName(oldDay))));
