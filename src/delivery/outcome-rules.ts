@@ -92,6 +92,9 @@ export function verdictOfError(code: string | null, destinationRefusedCode: stri
   return internalFailure;
 }
 
+/** IMF-fixdate, the HTTP date form senders must use (RFC 9110 §5.6.7): `Sun, 06 Nov 1994 08:49:37 GMT`. */
+const httpDatePattern = /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+
 /**
  * Milliseconds from `nowMs` that a Retry-After header asks for (delta seconds or an HTTP
  * date), capped at `capMs`; null when absent or unreadable.
@@ -101,11 +104,9 @@ export function retryAfterMs(header: string | null, nowMs: number, capMs: number
   const text = header.trim();
   let waitMs: number;
   if (/^\d+$/.test(text)) waitMs = Number(text) * 1000;
-  else {
-    const at = Date.parse(text);
-    if (Number.isNaN(at)) return null;
-    waitMs = at - nowMs;
-  }
+  else if (httpDatePattern.test(text)) waitMs = Date.parse(text) - nowMs;
+  else return null;
+  if (Number.isNaN(waitMs)) return null;
   return Math.min(Math.max(waitMs, 0), capMs);
 }
 
