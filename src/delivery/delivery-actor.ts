@@ -50,7 +50,7 @@ const outcomeBatchWaitMs = 5;
 /** Outcomes kept in memory while PostgreSQL is unreachable; claiming stops at this many. */
 const outcomesBufferedMax = 20_000;
 const databaseBackoffMsMin = 100;
-const databaseBackoffMsMax = 5000;
+const databaseBackoffMsMax = 2000;
 const breakerCodes: Record<BreakerState, 0 | 1 | 2> = { closed: 0, open: 1, 'half-open': 2 };
 
 interface SubscriptionState {
