@@ -66,7 +66,7 @@ interface SubscriptionState {
   pausedUntilMs: number;
   /** The earliest retry this thread scheduled for it (ms), or Infinity. */
   wakeAtMs: number;
-  /** The replay lane may have due rows (set by every wake, cleared by a short replay claim). */
+  /** The replay lane may have due rows (set by the poll, cleared by a short replay claim). */
   replayMaybe: boolean;
   readonly outcomeCounts: Float64Array;
   readonly classCounts: Float64Array;
@@ -142,12 +142,11 @@ export class DeliveryActor {
     this.wakeAll();
   }
 
-  /** NOTIFY named these subscriptions: they may have new due rows. */
+  /** NOTIFY named these subscriptions: they may have new due rows (live ones: fan-out sends it). */
   wake(ids: readonly number[]): void {
     for (const id of ids) {
       const state = this.#states.get(id);
       if (state === undefined || !state.row.enabled) continue;
-      state.replayMaybe = true;
       this.#ready.add(id);
     }
     this.kick();

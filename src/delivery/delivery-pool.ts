@@ -147,8 +147,8 @@ export async function startDeliveryPool(options: { config: Config; connectionStr
   const close = async (): Promise<void> => {
     const stop: DeliveryControlMessage = { type: 'stop' };
     for (const port of ports) port.postMessage(stop);
-    // Each actor waits at most the delivery timeout for its sends, then for its outcome writes.
-    const waitMs = 2 * Math.min(config.drainTimeoutMs, config.deliveryTimeoutMs) + 5000;
+    // Each actor waits a bounded time for its sends (delivery-worker.ts), then as long again for its outcome writes.
+    const waitMs = 2 * Math.min(config.drainTimeoutMs, config.deliveryTimeoutMs, 5000) + 5000;
     let stopTimer: NodeJS.Timeout | undefined;
     await Promise.race([tasksDone.catch(() => undefined), new Promise((resolve) => (stopTimer = setTimeout(resolve, waitMs)))]);
     clearTimeout(stopTimer);

@@ -22,6 +22,12 @@ const statsIntervalMs = 1000;
 /** Claims, outcomes, a 410's subscription change: three connections are plenty for one thread. */
 const databaseConnectionsMax = 3;
 const listenRetryMs = 1000;
+/**
+ * At stop, sends in flight get this long to finish. A hanging receiver must not hold the
+ * engine's shutdown for the whole request timeout: what is still running is left to its
+ * lease and sent again after the restart (counted as reclaimed).
+ */
+const stopWaitMsMax = 5000;
 
 export default async function runDeliveryActor(input: DeliveryActorInput): Promise<void> {
   const { actorIndex, actorCount, config, port } = input;
@@ -76,7 +82,7 @@ export default async function runDeliveryActor(input: DeliveryActorInput): Promi
     await stopped;
     clearInterval(pollTimer);
     clearInterval(statsTimer);
-    await actor.stop(Math.min(config.drainTimeoutMs, config.deliveryTimeoutMs));
+    await actor.stop(Math.min(config.drainTimeoutMs, config.deliveryTimeoutMs, stopWaitMsMax));
     port.postMessage(actor.takeStats(actorIndex));
     const message: DeliveryStoppedMessage = { type: 'stopped', actorIndex };
     port.postMessage(message);

@@ -14,7 +14,7 @@ import { Webhook } from 'standardwebhooks';
 import { changeSubscriptions } from '../../src/delivery/delivery-schema';
 import { EndpointBreaker, TokenBucket } from '../../src/delivery/endpoint-health';
 import { retryAfterMs, retryDelayMs, verdictOfError, verdictOfStatus } from '../../src/delivery/outcome-rules';
-import { webhookBody } from '../../src/delivery/sender';
+import { Sender, storedResponseBytesMax, webhookBody } from '../../src/delivery/sender';
 import { post, startTestEngine, type TestEngine } from '../support/engine';
 import { wireEvents } from '../support/wire-events';
 
@@ -278,6 +278,36 @@ test('delivers each event once, signed (standardwebhooks verifies), with the doc
 test('webhookBody: strings are escaped, attributes pass through as PostgreSQL wrote them', () => {
   const body = webhookBody({ eventId: 'a"b', eventType: 't\n', source: 's', actorId: null, timestamp: '2026-01-01T00:00:00.000001Z', attributesJson: '{"k": [1, "x"]}' });
   assert.deepEqual(JSON.parse(body), { type: 't\n', timestamp: '2026-01-01T00:00:00.000001Z', data: { event_id: 'a"b', event_type: 't\n', source: 's', actor_id: null, timestamp: '2026-01-01T00:00:00.000001Z', attributes: { k: [1, 'x'] } } });
+});
+
+test('sender: the SSRF guard refuses private destinations at connect time; a large response is cut, its status kept', async () => {
+  const event = { eventId: 'e-1', eventType: 't', source: 's', actorId: null, timestamp: '2026-01-01T00:00:00.000000Z', attributesJson: '{}' };
+  const settings = { connectionsPerOrigin: 2, connectTimeoutMs: 500, timeoutMs: 1000, responseBytesMax: 16 * 1024, allowPrivateNetworks: false };
+  const guarded = new Sender(settings);
+  const open = new Sender({ ...settings, allowPrivateNetworks: true });
+  const big = http.createServer((request, response) => {
+    request.resume();
+    response.writeHead(202, { 'content-type': 'text/plain' }).end('x'.repeat(200_000));
+  });
+  await new Promise<void>((resolve) => big.listen(0, '127.0.0.1', resolve));
+  const port = (big.address() as { port: number }).port;
+  try {
+    for (const host of ['localhost', '127.0.0.1', '[::1]']) {
+      const refused = await guarded.send(new URL(`http://${host}:${port}/`), [Buffer.from('k')], event, 1);
+      assert.equal(refused.errorCode, 'EDESTINATIONREFUSED', host);
+      assert.equal(verdictOfError(refused.errorCode, 'EDESTINATIONREFUSED').outcome, 'failed');
+    }
+    const answered = await open.send(new URL(`http://127.0.0.1:${port}/`), [Buffer.from('k')], event, 1);
+    assert.equal(answered.statusCode, 202);
+    assert.equal(answered.responseBody?.length, storedResponseBytesMax);
+    const again = await open.send(new URL(`http://127.0.0.1:${port}/`), [Buffer.from('k')], event, 1);
+    assert.equal(again.statusCode, 202, 'the connection pool still works after a body was cut');
+  } finally {
+    await guarded.close();
+    await open.close();
+    big.closeAllConnections();
+    await new Promise((resolve) => big.close(resolve));
+  }
 });
 
 test('secret rotation: both secrets sign during the grace period, the expired one no longer', async () => {
