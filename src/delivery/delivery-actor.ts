@@ -55,9 +55,9 @@ const breakerCodes: Record<BreakerState, 0 | 1 | 2> = { closed: 0, open: 1, 'hal
 
 interface SubscriptionState {
   row: SubscriptionRow;
-  readonly url: URL | null;
-  readonly origin: string;
-  readonly keys: readonly Buffer[];
+  url: URL | null;
+  origin: string;
+  keys: readonly Buffer[];
   validKeys: readonly Buffer[];
   validKeysUntilMs: number;
   inFlight: number;
@@ -120,11 +120,11 @@ export class DeliveryActor {
       if (!this.owns(row.id)) continue;
       seen.add(row.id);
       const previous = this.#states.get(row.id);
-      // A new URL or secret list needs a new state (origin, keys); everything else is updated in place.
-      const kept = previous !== undefined && previous.row.url === row.url && previous.row.secrets.join(' ') === row.secrets.join(' ');
-      const state = kept ? previous : stateOf(row, previous, nowMs);
+      // Sends in flight hold the state object, so an existing one is updated in place:
+      // replacing it would lose their in-flight slots when they finish.
+      const state = previous ?? stateOf(row, nowMs);
       state.row = row;
-      if (kept) Object.assign(state, validKeysAt(row, state.keys, nowMs));
+      if (previous !== undefined) Object.assign(state, identityOf(row, nowMs));
       this.#states.set(row.id, state);
       this.#updateBucket(state, nowMs);
       if (!this.#breakers.has(state.origin)) this.#breakers.set(state.origin, new EndpointBreaker(this.#settings.breaker));
@@ -484,7 +484,23 @@ export class DeliveryActor {
   }
 }
 
-function stateOf(row: SubscriptionRow, previous: SubscriptionState | undefined, nowMs: number): SubscriptionState {
+function stateOf(row: SubscriptionRow, nowMs: number): SubscriptionState {
+  return {
+    row,
+    ...identityOf(row, nowMs),
+    inFlight: 0,
+    replayInFlight: 0,
+    bucket: null,
+    pausedUntilMs: 0,
+    wakeAtMs: Number.POSITIVE_INFINITY,
+    replayMaybe: true,
+    outcomeCounts: new Float64Array(attemptOutcomes.length),
+    classCounts: new Float64Array(errorClasses.length),
+  };
+}
+
+/** What follows from the row's URL and secrets (parsed once per reload, not per send). */
+function identityOf(row: SubscriptionRow, nowMs: number): Pick<SubscriptionState, 'url' | 'origin' | 'keys' | 'validKeys' | 'validKeysUntilMs'> {
   let url: URL | null = null;
   try {
     url = new URL(row.url);
@@ -492,21 +508,7 @@ function stateOf(row: SubscriptionRow, previous: SubscriptionState | undefined, 
     url = null;
   }
   const keys = row.secrets.map(signingKeyOf);
-  return {
-    row,
-    url,
-    origin: url?.origin ?? row.url,
-    keys,
-    ...validKeysAt(row, keys, nowMs),
-    inFlight: previous?.inFlight ?? 0,
-    replayInFlight: previous?.replayInFlight ?? 0,
-    bucket: previous?.bucket ?? null,
-    pausedUntilMs: previous?.pausedUntilMs ?? 0,
-    wakeAtMs: previous?.wakeAtMs ?? Number.POSITIVE_INFINITY,
-    replayMaybe: true,
-    outcomeCounts: previous?.outcomeCounts ?? new Float64Array(attemptOutcomes.length),
-    classCounts: previous?.classCounts ?? new Float64Array(errorClasses.length),
-  };
+  return { url, origin: url?.origin ?? row.url, keys, ...validKeysAt(row, keys, nowMs) };
 }
 
 /** secrets[0] always signs; secrets[i] signs until secretExpiresAtMs[i - 1]. */

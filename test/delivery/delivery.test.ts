@@ -25,7 +25,7 @@ const receivers: Receiver[] = [];
 before(async () => {
   engine = await startTestEngine({
     deliveryAllowPrivateNetworks: true,
-    deliveryTimeoutMs: 1000,
+    deliveryTimeoutMs: 2000,
     deliveryConnectTimeoutMs: 500,
     deliveryLeaseMs: 5000,
     deliveryRetryAfterMaxMs: 3000,
@@ -44,7 +44,7 @@ interface Received {
   readonly body: string;
   readonly atMs: number;
 }
-type Reply = { status: number; headers?: Record<string, string>; hang?: boolean };
+type Reply = { status: number; headers?: Record<string, string>; hang?: boolean; delayMs?: number };
 
 class Receiver {
   readonly received: Received[] = [];
@@ -66,7 +66,7 @@ class Receiver {
         this.#seen.set(id, seen);
         const answer = this.reply(received, seen);
         if (answer.hang === true) return;
-        response.writeHead(answer.status, answer.headers ?? {}).end('ok');
+        setTimeout(() => response.writeHead(answer.status, answer.headers ?? {}).end('ok'), answer.delayMs ?? 0);
       });
     });
   }
@@ -340,6 +340,21 @@ test('secret rotation: both secrets sign during the grace period, the expired on
     new Webhook(newer).verify(request.body, headers);
     assert.throws(() => new Webhook(oldSecret).verify(request.body, headers));
   }
+});
+
+test('a URL change while a send is in flight: its slot comes back and the rest go to the new URL', async () => {
+  // Regression: the reload replaced the subscription's state, so the slow send's slot was
+  // returned to a state no longer used and the subscription stayed "full" for good.
+  const slow = await Receiver.start(() => ({ status: 200, delayMs: 1500 }));
+  const next = await Receiver.start(() => ({ status: 200 }));
+  const { id } = await subscribe(slow.url, { source: 'moved', maxInFlight: 1 });
+  await ingest('moved', 3);
+  await fanOut(id, 'moved');
+  await waitFor('the first send', () => slow.received.length === 1, 5000);
+  await changeSubscriptions(db, () => db.query('UPDATE subscriptions SET url = $2 WHERE id = $1', [id, next.url]));
+  await waitFor('3 delivered', () => allInStatus(id, 'delivered', 3), 8000);
+  assert.equal(slow.received.length, 1);
+  assert.equal(next.received.length, 2);
 });
 
 test('500 then 200: retried on the schedule and delivered; the attempt log has both', async () => {
