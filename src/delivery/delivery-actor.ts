@@ -70,6 +70,8 @@ interface SubscriptionState {
   replayMaybe: boolean;
   readonly outcomeCounts: Float64Array;
   readonly classCounts: Float64Array;
+  /** The second in which each deferral reason was last counted. */
+  readonly deferredSecond: Float64Array;
 }
 
 export class DeliveryActor {
@@ -300,19 +302,19 @@ export class DeliveryActor {
     const breaker = this.#breakers.get(state.origin) as EndpointBreaker;
     const endpointAllowance = breaker.allowance(nowMs);
     if (endpointAllowance === 0) {
-      this.#defer(breaker.state(nowMs) === 'closed' ? 'in_flight' : 'breaker');
+      this.#defer(state, breaker.state(nowMs) === 'closed' ? 'in_flight' : 'breaker', nowMs);
       return 'blocked';
     }
     const free = state.row.maxInFlight - state.inFlight;
     if (free <= 0) {
-      this.#defer('in_flight');
+      this.#defer(state, 'in_flight', nowMs);
       return 'blocked';
     }
     // Refill in chunks, not one row per finished send: a claim is a round trip.
     if (state.inFlight > 0 && free < Math.ceil(state.row.maxInFlight / 4)) return 'blocked';
     const tokens = state.bucket === null ? Number.POSITIVE_INFINITY : state.bucket.available(nowMs);
     if (tokens === 0) {
-      this.#defer('rate_limit');
+      this.#defer(state, 'rate_limit', nowMs);
       return 'blocked';
     }
     const allowed = Math.min(free, endpointAllowance, tokens, claimRowsMax);
@@ -434,8 +436,16 @@ export class DeliveryActor {
     return state.validKeys;
   }
 
-  #defer(reason: (typeof deferralReasons)[number]): void {
-    increment(this.#deferrals, deferralReasons.indexOf(reason));
+  /**
+   * Counted at most once per second per subscription and reason, so the counter's rate is
+   * about the number of subscriptions held back, whatever the scheduler's pass rate.
+   */
+  #defer(state: SubscriptionState, reason: (typeof deferralReasons)[number], nowMs: number): void {
+    const index = deferralReasons.indexOf(reason);
+    const second = Math.floor(nowMs / 1000);
+    if (state.deferredSecond[index] === second) return;
+    state.deferredSecond[index] = second;
+    increment(this.#deferrals, index);
   }
 
   #claimFailed(error: unknown): void {
@@ -496,6 +506,7 @@ function stateOf(row: SubscriptionRow, nowMs: number): SubscriptionState {
     replayMaybe: true,
     outcomeCounts: new Float64Array(attemptOutcomes.length),
     classCounts: new Float64Array(errorClasses.length),
+    deferredSecond: new Float64Array(deferralReasons.length).fill(-1),
   };
 }
 

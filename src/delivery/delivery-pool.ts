@@ -222,7 +222,7 @@ class DeliveryMetrics {
       this.#latencySummary(),
       collector('floodgate_delivery_breaker_open', 'Endpoints (URL origins) whose circuit breaker is open or half-open on this node (1), first 100 origins; "other" counts the rest.', 'gauge', () =>
         this.#breakerSamples()),
-      collector('floodgate_delivery_deferrals_total', 'Times a subscription with due deliveries was held back by its rate limit, its endpoint\'s breaker, or its in-flight cap (deferred, never failed).', 'counter', () =>
+      collector('floodgate_delivery_deferrals_total', 'Subscriptions with due deliveries held back by their rate limit, their endpoint\'s breaker or their in-flight cap, counted at most once per second each (deferred, never failed).', 'counter', () =>
         deferralReasons.map((reason, k) => ({ labels: { reason }, value: this.#deferrals[k] as number }))),
       collector('floodgate_delivery_reclaimed_total', 'Deliveries claimed while still carrying an earlier sender\'s lease (the sender died or its lease ran out): each may be a duplicate send.', 'counter', () =>
         [{ labels: {}, value: this.#reclaimed }]),
