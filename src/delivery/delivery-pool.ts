@@ -213,19 +213,24 @@ class DeliveryMetrics {
 
   metrics(): Metric[] {
     const perLabel = (counts: Map<string, Float64Array>, name: string, names: readonly string[]) =>
-      [...counts].flatMap(([subscription, values]) => names.map((value, k) => ({ labels: { subscription, [name]: value }, value: values[k] as number })));
+      [...counts].flatMap(([subscription, values]) =>
+        names.map((value, k) => ({ labels: { subscription, [name]: value }, value: values[k] as number })));
+    const help = {
+      outcomes: 'Delivery attempts by what they did to the delivery (delivered, retry, failed, discarded), per subscription (first 100; the rest "other").',
+      classes: 'Delivery attempts by error class ("none" when delivered), per subscription (first 100; the rest "other").',
+      breakers: 'Endpoints (URL origins) whose circuit breaker is open or half-open on this node (1), first 100 origins; "other" counts the rest.',
+      deferrals: 'Subscriptions with due deliveries held back by their rate limit, their endpoint\'s breaker or their in-flight cap, ' +
+        'counted at most once per second each (deferred, never failed).',
+      reclaimed: 'Deliveries claimed while still carrying an earlier sender\'s lease (the sender died or its lease ran out): each may be a duplicate send.',
+    };
     return [
-      collector('floodgate_deliveries_total', 'Delivery attempts by what they did to the delivery (delivered, retry, failed, discarded), per subscription (first 100; the rest "other").', 'counter', () =>
-        perLabel(this.#outcomes, 'outcome', attemptOutcomes)),
-      collector('floodgate_delivery_attempts_total', 'Delivery attempts by error class ("none" when delivered), per subscription (first 100; the rest "other").', 'counter', () =>
-        perLabel(this.#classes, 'class', errorClasses)),
+      collector('floodgate_deliveries_total', help.outcomes, 'counter', () => perLabel(this.#outcomes, 'outcome', attemptOutcomes)),
+      collector('floodgate_delivery_attempts_total', help.classes, 'counter', () => perLabel(this.#classes, 'class', errorClasses)),
       this.#latencySummary(),
-      collector('floodgate_delivery_breaker_open', 'Endpoints (URL origins) whose circuit breaker is open or half-open on this node (1), first 100 origins; "other" counts the rest.', 'gauge', () =>
-        this.#breakerSamples()),
-      collector('floodgate_delivery_deferrals_total', 'Subscriptions with due deliveries held back by their rate limit, their endpoint\'s breaker or their in-flight cap, counted at most once per second each (deferred, never failed).', 'counter', () =>
+      collector('floodgate_delivery_breaker_open', help.breakers, 'gauge', () => this.#breakerSamples()),
+      collector('floodgate_delivery_deferrals_total', help.deferrals, 'counter', () =>
         deferralReasons.map((reason, k) => ({ labels: { reason }, value: this.#deferrals[k] as number }))),
-      collector('floodgate_delivery_reclaimed_total', 'Deliveries claimed while still carrying an earlier sender\'s lease (the sender died or its lease ran out): each may be a duplicate send.', 'counter', () =>
-        [{ labels: {}, value: this.#reclaimed }]),
+      collector('floodgate_delivery_reclaimed_total', help.reclaimed, 'counter', () => [{ labels: {}, value: this.#reclaimed }]),
       collector('floodgate_delivery_in_flight', 'Delivery requests in flight on this node.', 'gauge', () =>
         [{ labels: {}, value: this.#inFlight.reduce((sum, n) => sum + n, 0) }]),
     ];

@@ -39,8 +39,8 @@ async function slowReceiver(delayMs: number): Promise<{ url: string; ids: string
 }
 
 async function subscribeAll(client: pg.Client, url: string, source: string, maxInFlight: number): Promise<number> {
-  return changeSubscriptions(client, async () =>
-    Number((await client.query<{ id: string }>("INSERT INTO subscriptions (url, sources, secrets, max_in_flight) VALUES ($1, $2, ARRAY['whsec_dGVzdC1zZWNyZXQtdGVzdC1zZWNyZXQ='], $3) RETURNING id", [url, [source], maxInFlight])).rows[0]!.id));
+  const sql = "INSERT INTO subscriptions (url, sources, secrets, max_in_flight) VALUES ($1, $2, ARRAY['whsec_dGVzdC1zZWNyZXQtdGVzdC1zZWNyZXQ='], $3) RETURNING id";
+  return changeSubscriptions(client, async () => Number((await client.query<{ id: string }>(sql, [url, [source], maxInFlight])).rows[0]!.id));
 }
 
 async function ingestAndFanOut(baseUrl: string, client: pg.Client, subscriptionId: number, source: string, count: number): Promise<void> {
@@ -88,7 +88,8 @@ test('PostgreSQL stops mid-delivery: delivery pauses and resumes by itself, noth
   let server = await startEmbeddedPostgres({ dataDir, port, logger: silent });
   const url = server.connectionString;
   const receiver = await slowReceiver(100);
-  const engine = await startEngine(testConfig(url, { deliveryAllowPrivateNetworks: true, deliveryTimeoutMs: 1000, deliveryConnectTimeoutMs: 500, deliveryLeaseMs: 3000 }), silent);
+  const settings = { deliveryAllowPrivateNetworks: true, deliveryTimeoutMs: 1000, deliveryConnectTimeoutMs: 500, deliveryLeaseMs: 3000 };
+  const engine = await startEngine(testConfig(url, settings), silent);
   const baseUrl = `http://127.0.0.1:${engine.port}`;
   try {
     const client = new pg.Client({ connectionString: url });
@@ -136,7 +137,8 @@ test('kill -9 during delivery, then restart: every event delivered at least once
     await waitFor('a third delivered', () => receiver.ids.length >= 100, 20_000);
     engine.child.kill('SIGKILL');
     await engine.exited;
-    const inFlightAtKill = Number((await client.query("SELECT count(*)::int AS n FROM deliveries WHERE subscription_id = $1 AND status = 'pending' AND lease_token IS NOT NULL", [id])).rows[0].n);
+    const leasedSql = "SELECT count(*)::int AS n FROM deliveries WHERE subscription_id = $1 AND status = 'pending' AND lease_token IS NOT NULL";
+    const inFlightAtKill = Number((await client.query(leasedSql, [id])).rows[0].n);
     engine = await spawnEngine(env);
     await waitFor('all 300 delivered', async () => (await deliveredCount(database.url, id)) === 300, 40_000);
     const distinct = new Set(receiver.ids).size;

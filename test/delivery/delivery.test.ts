@@ -140,12 +140,30 @@ async function fanOut(subscriptionId: number, source: string, lane = 0): Promise
   await db.query("SELECT pg_notify('floodgate_deliveries', $1)", [String(subscriptionId)]);
 }
 
-async function deliveries(subscriptionId: number): Promise<Array<{ event_id: string; status: string; attempts: number; last_error: string | null; last_status_code: number | null; lease_token: string | null }>> {
-  return (await db.query('SELECT event_id, status, attempts, last_error, last_status_code, lease_token FROM deliveries WHERE subscription_id = $1 ORDER BY id', [subscriptionId])).rows;
+interface DeliveryRow {
+  event_id: string;
+  status: string;
+  attempts: number;
+  last_error: string | null;
+  last_status_code: number | null;
+  lease_token: string | null;
 }
 
-async function attempts(subscriptionId: number): Promise<Array<{ attempt: number; outcome: string; status_code: number | null; error_class: string | null; attempted_at: Date }>> {
-  return (await db.query('SELECT attempt, outcome, status_code, error_class, attempted_at FROM delivery_attempts WHERE subscription_id = $1 ORDER BY attempted_at, attempt', [subscriptionId])).rows;
+async function deliveries(subscriptionId: number): Promise<DeliveryRow[]> {
+  const sql = 'SELECT event_id, status, attempts, last_error, last_status_code, lease_token FROM deliveries WHERE subscription_id = $1 ORDER BY id';
+  return (await db.query<DeliveryRow>(sql, [subscriptionId])).rows;
+}
+
+interface AttemptRow {
+  attempt: number;
+  outcome: string;
+  status_code: number | null;
+  error_class: string | null;
+}
+
+async function attempts(subscriptionId: number): Promise<AttemptRow[]> {
+  const sql = 'SELECT attempt, outcome, status_code, error_class FROM delivery_attempts WHERE subscription_id = $1 ORDER BY attempted_at, attempt';
+  return (await db.query<AttemptRow>(sql, [subscriptionId])).rows;
 }
 
 async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
@@ -258,7 +276,10 @@ describe('delivery through a running engine', { concurrency: true }, () => {
     const ids = receiver.ids();
     assert.equal(ids.length, 20, 'exactly once each');
     assert.equal(new Set(ids).size, 20);
-    const stored = new Map((await db.query("SELECT event_id, event_type, actor_id, attributes, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS ts FROM events WHERE source = 'basic'")).rows.map((row) => [row.event_id, row]));
+    const storedSql = `SELECT event_id, event_type, actor_id, attributes,
+                              to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS ts
+                         FROM events WHERE source = 'basic'`;
+    const stored = new Map((await db.query(storedSql)).rows.map((row) => [row.event_id, row]));
     const verifier = new Webhook(secret);
     for (const request of receiver.received) {
       const headers = request.headers as Record<string, string>;
@@ -289,7 +310,12 @@ describe('delivery through a running engine', { concurrency: true }, () => {
 
   test('webhookBody: strings are escaped, attributes pass through as PostgreSQL wrote them', () => {
     const body = webhookBody({ eventId: 'a"b', eventType: 't\n', source: 's', actorId: null, timestamp: '2026-01-01T00:00:00.000001Z', attributesJson: '{"k": [1, "x"]}' });
-    assert.deepEqual(JSON.parse(body), { type: 't\n', timestamp: '2026-01-01T00:00:00.000001Z', data: { event_id: 'a"b', event_type: 't\n', source: 's', actor_id: null, timestamp: '2026-01-01T00:00:00.000001Z', attributes: { k: [1, 'x'] } } });
+    const timestamp = '2026-01-01T00:00:00.000001Z';
+    assert.deepEqual(JSON.parse(body), {
+      type: 't\n',
+      timestamp,
+      data: { event_id: 'a"b', event_type: 't\n', source: 's', actor_id: null, timestamp, attributes: { k: [1, 'x'] } },
+    });
   });
 
   test('sender: the SSRF guard refuses private destinations at connect time; a large response is cut, its status kept', async () => {
@@ -328,7 +354,10 @@ describe('delivery through a running engine', { concurrency: true }, () => {
     const { id } = await subscribe(receiver.url, { source: 'rotate', secret: oldSecret });
     const newer = newSecret();
     await change((client) =>
-      client.query("UPDATE subscriptions SET secrets = $2::text[] || secrets, secret_expires_at = ARRAY[now() + interval '1 hour'] || secret_expires_at WHERE id = $1", [id, [newer]]));
+      client.query(
+        "UPDATE subscriptions SET secrets = $2::text[] || secrets, secret_expires_at = ARRAY[now() + interval '1 hour'] || secret_expires_at WHERE id = $1",
+        [id, [newer]],
+      ));
     await new Promise((resolve) => setTimeout(resolve, 1500)); // the actor re-reads the epoch every second
     await ingest('rotate', 3);
     await fanOut(id, 'rotate');
@@ -433,7 +462,8 @@ describe('delivery through a running engine', { concurrency: true }, () => {
     await waitFor('a timed-out attempt', async () => (await attempts(id)).length === 1, 5000);
     const [attempt] = await attempts(id);
     assert.deepEqual([attempt!.outcome, attempt!.error_class, attempt!.status_code], ['retry', 'timeout', null]);
-    const row = (await db.query("SELECT status, attempts, lease_token, next_attempt_at > now() + interval '50 seconds' AS later FROM deliveries WHERE subscription_id = $1", [id])).rows[0];
+    const sql = "SELECT status, attempts, lease_token, next_attempt_at > now() + interval '50 seconds' AS later FROM deliveries WHERE subscription_id = $1";
+    const row = (await db.query(sql, [id])).rows[0];
     assert.deepEqual([row.status, row.attempts, row.lease_token, row.later], ['pending', 1, null, true]);
   });
 
