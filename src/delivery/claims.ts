@@ -108,8 +108,9 @@ export interface OutcomeRecord {
 }
 
 // One statement: the UPDATE and the attempt log INSERT commit together, so a delivery's
-// state and its log never disagree. Rows come in as parallel arrays (one parameter per
-// column, whatever the batch size).
+// state and its log never disagree. delivered_at is when the answer came (attempt start +
+// duration), so delivered_at − created_at is the commit → delivered latency. Rows come in
+// as parallel arrays (one parameter per column, whatever the batch size).
 const outcomeSql = `
   WITH o AS (
     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::int[], $5::float8[], $6::int[], $7::text[],
@@ -121,7 +122,7 @@ const outcomeSql = `
        SET status = o.status, lease_token = NULL,
            next_attempt_at = CASE WHEN o.status = 'pending' THEN now() + o.retry_delay_ms * interval '1 millisecond' ELSE d.next_attempt_at END,
            last_attempt_at = to_timestamp(o.attempted_ms / 1000), last_status_code = o.status_code, last_error = o.error,
-           delivered_at = CASE WHEN o.status = 'delivered' THEN to_timestamp(o.attempted_ms / 1000) ELSE d.delivered_at END
+           delivered_at = CASE WHEN o.status = 'delivered' THEN to_timestamp((o.attempted_ms + o.duration_ms) / 1000) ELSE d.delivered_at END
       FROM o WHERE d.id = o.delivery_id AND d.lease_token = o.lease_token
     RETURNING d.id)
   INSERT INTO delivery_attempts (delivery_id, subscription_id, attempt, attempted_at, duration_ms, outcome, status_code, error_class, error, response_body)
