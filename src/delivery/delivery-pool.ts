@@ -163,8 +163,8 @@ export async function startDeliveryPool(options: { config: Config; connectionStr
   };
 }
 
-/** The delivery series, merged from every actor's stats messages. */
-class DeliveryMetrics {
+/** The delivery series, merged from every actor's stats messages, and the live state they carry. */
+export class DeliveryMetrics {
   readonly #actorCount: number;
   readonly #labels = new Map<number, string>();
   readonly #outcomes = new Map<string, Float64Array>();

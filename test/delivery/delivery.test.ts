@@ -10,10 +10,12 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import { Registry } from 'prom-client';
 import { Webhook } from 'standardwebhooks';
 import { changeSubscriptions } from '../../src/delivery/delivery-schema';
 import { EndpointBreaker, TokenBucket } from '../../src/delivery/endpoint-health';
 import { retryAfterMs, retryDelayMs, verdictOfError, verdictOfStatus } from '../../src/delivery/outcome-rules';
+import { DeliveryMetrics, type DeliveryStatsMessage } from '../../src/delivery/delivery-pool';
 import { Sender, storedResponseBytesMax, webhookBody } from '../../src/delivery/sender';
 import { post, startTestEngine, type TestEngine } from '../support/engine';
 import { wireEvents } from '../support/wire-events';
@@ -24,6 +26,8 @@ const receivers: Receiver[] = [];
 
 before(async () => {
   engine = await startTestEngine({
+    // Two threads: subscriptions are split between them by id, and their stats merged.
+    deliveryActorCount: 2,
     deliveryAllowPrivateNetworks: true,
     deliveryTimeoutMs: 2000,
     deliveryConnectTimeoutMs: 500,
@@ -261,6 +265,50 @@ test('breaker: trips at 50% of ≥ 10 results, one probe when half-open, slow st
   assert.equal(bucket.available(100), 0);
   assert.equal(bucket.msUntilToken(100), 100);
   assert.equal(bucket.available(400), 2);
+});
+
+test('metrics merge the actors\' stats with bounded labels; liveState answers for owned subscriptions only', async () => {
+  const metrics = new DeliveryMetrics(2);
+  const stats = (actorIndex: number, fields: Partial<DeliveryStatsMessage>): DeliveryStatsMessage => ({
+    type: 'stats', actorIndex, subscriptions: [], latencyHistogram: null, latencySumUs: 0, reclaimed: 0, deferrals: [0, 0, 0],
+    inFlight: 0, breakersOpen: [], live: [], owned: null, ...fields,
+  });
+  const many = Array.from({ length: 102 }, (_, i) => ({ id: 2 * i, outcomes: [1, 0, 0, 0], classes: [1, 0, 0, 0, 0, 0, 0] }));
+  metrics.onStats(stats(1, {
+    subscriptions: [{ id: 1, outcomes: [0, 2, 1, 0], classes: [0, 3, 0, 0, 0, 0, 0] }],
+    owned: [1, 3],
+    inFlight: 2,
+    breakersOpen: ['http://a.example'],
+    live: [{ id: 1, breaker: 1, inFlight: 2, pausedUntilMs: Date.now() + 60_000 }, { id: 3, breaker: 0, inFlight: 0, pausedUntilMs: Date.now() - 1 }],
+  }));
+  metrics.onStats(stats(1, {
+    subscriptions: [{ id: 1, outcomes: [1, 0, 0, 0], classes: [1, 0, 0, 0, 0, 0, 0] }],
+    inFlight: 2,
+    breakersOpen: ['http://a.example'],
+    live: [{ id: 1, breaker: 1, inFlight: 2, pausedUntilMs: null }],
+  }));
+  // Labels go to the first 100 ids seen: 1, then 0, 2, …, 196; 198, 200 and 202 share "other".
+  metrics.onStats(stats(0, { subscriptions: many, owned: many.map((s) => s.id), inFlight: 3, reclaimed: 2, deferrals: [1, 0, 4] }));
+  const registry = new Registry();
+  for (const metric of metrics.metrics()) registry.registerMetric(metric);
+  const text = await registry.metrics();
+  const sample = (line: string): number => Number(text.split('\n').find((l) => l.startsWith(line + ' '))?.split(' ').at(-1) ?? Number.NaN);
+  assert.equal(sample('floodgate_deliveries_total{subscription="0",outcome="delivered"}'), 1);
+  assert.equal(sample('floodgate_deliveries_total{subscription="1",outcome="delivered"}'), 1, 'counts add up across messages');
+  assert.equal(sample('floodgate_deliveries_total{subscription="1",outcome="retry"}'), 2);
+  assert.equal(sample('floodgate_deliveries_total{subscription="other",outcome="delivered"}'), 3, 'past 100 subscriptions, one "other" label');
+  assert.equal(sample('floodgate_delivery_attempts_total{subscription="1",class="http_status"}'), 3);
+  assert.equal(sample('floodgate_delivery_in_flight'), 5, 'the latest in-flight of each actor, summed');
+  assert.equal(sample('floodgate_delivery_reclaimed_total'), 2);
+  assert.equal(sample('floodgate_delivery_deferrals_total{reason="in_flight"}'), 4);
+  assert.equal(sample('floodgate_delivery_breaker_open{endpoint="http://a.example"}'), 1);
+  assert.deepEqual(metrics.liveState(1), { breaker: 'open', inFlight: 2, pausedUntilMs: null });
+  assert.deepEqual(metrics.liveState(3), { breaker: 'closed', inFlight: 0, pausedUntilMs: null }, 'owned and idle');
+  assert.deepEqual(metrics.liveState(2), { breaker: 'closed', inFlight: 0, pausedUntilMs: null });
+  assert.equal(metrics.liveState(5), null, 'not owned by its actor');
+  assert.equal(metrics.liveState(-1), null);
+  assert.equal(new DeliveryMetrics(0).liveState(1), null, 'no delivery actors');
+  metrics.close();
 });
 
 // Independent subscriptions, receivers and events: the tests run together, which is also
