@@ -68,6 +68,19 @@ export function signingKeyOf(secret: string): Buffer {
   return Buffer.from(secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret, 'base64');
 }
 
+/**
+ * The webhook-id header for an event id. Event ids may hold any Unicode text, but a header
+ * value may not (undici refuses control characters and anything past U+00FF), so an id
+ * that is not plain printable ASCII is sent percent-encoded (encodeURIComponent). Ids
+ * sent as they are contain no '%' and encoded ones always do, so no two events share a
+ * webhook-id. The body's data.event_id is always the id itself.
+ */
+export function webhookIdOf(eventId: string): string {
+  return plainIdPattern.test(eventId) ? eventId : encodeURIComponent(eventId);
+}
+
+const plainIdPattern = /^[\x21-\x24\x26-\x7e]+$/;
+
 /** `v1,<sig> v1,<sig>…`: one signature of "id.timestamp.body" per key, newest first. */
 export function webhookSignature(keys: readonly Buffer[], eventId: string, timestampS: number, body: string): string {
   const signed = `${eventId}.${timestampS}.${body}`;
@@ -111,6 +124,7 @@ export class Sender {
     const refused = this.refusedLiteral(url);
     if (refused !== null) return failure(destinationRefusedCode, `destination refused: ${refused}`, startedAt);
     const body = webhookBody(event);
+    const webhookId = webhookIdOf(event.eventId);
     const timestampS = Math.floor(Date.now() / 1000);
     try {
       const response = await this.#agent.request({
@@ -120,9 +134,9 @@ export class Sender {
         headers: {
           'content-type': 'application/json',
           'user-agent': 'Floodgate-Webhooks/1',
-          'webhook-id': event.eventId,
+          'webhook-id': webhookId,
           'webhook-timestamp': String(timestampS),
-          'webhook-signature': webhookSignature(keys, event.eventId, timestampS, body),
+          'webhook-signature': webhookSignature(keys, webhookId, timestampS, body),
           'webhook-attempt': String(attempt),
         },
         body,

@@ -16,7 +16,7 @@ import { changeSubscriptions } from '../../src/delivery/delivery-schema';
 import { EndpointBreaker, TokenBucket } from '../../src/delivery/endpoint-health';
 import { retryAfterMs, retryDelayMs, verdictOfError, verdictOfStatus } from '../../src/delivery/outcome-rules';
 import { DeliveryMetrics, type DeliveryStatsMessage } from '../../src/delivery/delivery-pool';
-import { Sender, storedResponseBytesMax, webhookBody } from '../../src/delivery/sender';
+import { Sender, storedResponseBytesMax, webhookBody, webhookIdOf } from '../../src/delivery/sender';
 import { post, startTestEngine, type TestEngine } from '../support/engine';
 import { wireEvents } from '../support/wire-events';
 
@@ -311,6 +311,15 @@ test('metrics merge the actors\' stats with bounded labels; liveState answers fo
   metrics.close();
 });
 
+test('webhook-id: printable ASCII ids as they are, any other id percent-encoded (never colliding)', () => {
+  assert.equal(webhookIdOf('evt_01J9-abc.def:1'), 'evt_01J9-abc.def:1');
+  assert.equal(webhookIdOf('café'), 'caf%C3%A9');
+  assert.equal(webhookIdOf('a b'), 'a%20b');
+  assert.equal(webhookIdOf('line\nbreak'), 'line%0Abreak');
+  assert.equal(webhookIdOf('100%'), '100%25', "a literal '%' is encoded, so an encoded id never equals a plain one");
+  assert.notEqual(webhookIdOf('caf%C3%A9'), webhookIdOf('café'));
+});
+
 // Independent subscriptions, receivers and events: the tests run together, which is also
 // what delivery is for (one thread serving many subscriptions at once).
 describe('delivery through a running engine', { concurrency: true }, () => {
@@ -354,6 +363,19 @@ describe('delivery through a running engine', { concurrency: true }, () => {
     await waitFor('the delivered counter', async () => (await metric('floodgate_deliveries_total', { subscription: id, outcome: 'delivered' })) === 20, 3000);
     assert.equal(await metric('floodgate_delivery_attempts_total', { subscription: id, class: 'none' }), 20);
     assert.ok((await metric('floodgate_delivery_latency_seconds_count')) >= 20);
+  });
+
+  test('an event id that cannot be a header value is sent percent-encoded, and still verifies', async () => {
+    const receiver = await Receiver.start(() => ({ status: 200 }));
+    const { id, secret } = await subscribe(receiver.url, { source: 'unicode' });
+    const events = [{ event_id: 'ünï ✓\tid', event_type: 'x', source: 'unicode', timestamp: new Date().toISOString() }];
+    assert.equal((await post(`${engine.baseUrl}/v1/events/bulk`, JSON.stringify({ events }))).status, 200);
+    await fanOut(id, 'unicode');
+    await waitFor('delivered', () => allInStatus(id, 'delivered', 1));
+    const [request] = receiver.received;
+    assert.equal(request!.headers['webhook-id'], encodeURIComponent('ünï ✓\tid'));
+    new Webhook(secret).verify(request!.body, request!.headers as Record<string, string>);
+    assert.equal(JSON.parse(request!.body).data.event_id, 'ünï ✓\tid');
   });
 
   test('webhookBody: strings are escaped, attributes pass through as PostgreSQL wrote them', () => {
