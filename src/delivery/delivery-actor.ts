@@ -53,6 +53,18 @@ const databaseBackoffMsMin = 100;
 const databaseBackoffMsMax = 2000;
 const breakerCodes: Record<BreakerState, 0 | 1 | 2> = { closed: 0, open: 1, 'half-open': 2 };
 
+/** One claimed delivery between its claim and its outcome. */
+interface Flight {
+  readonly state: SubscriptionState;
+  readonly row: ClaimedDelivery;
+  readonly lane: DeliveryLane;
+  readonly token: string;
+  /** The half-open breaker's one probe: its result closes or reopens the breaker. */
+  readonly isProbe: boolean;
+  readonly breaker: EndpointBreaker;
+  readonly attemptedAtMs: number;
+}
+
 interface SubscriptionState {
   row: SubscriptionRow;
   url: URL | null;
@@ -288,7 +300,6 @@ export class DeliveryActor {
       }
       if (this.#stopping) break;
     }
-    if (claimedAny) this.#claimBackoffMs = 0;
     return claimedAny;
   }
 
@@ -333,8 +344,13 @@ export class DeliveryActor {
   async #claimLane(state: SubscriptionState, lane: DeliveryLane, count: number, breaker: EndpointBreaker): Promise<number> {
     const token = String(randomInt(1, 2 ** 47));
     state.bucket?.take(count, Date.now());
-    const rows = await claimDeliveries(this.#pool, state.row.id, lane, count, this.#settings.leaseMs, token);
+    const rows = await claimDeliveries(this.#pool, state.row.id, lane, count, this.#settings.leaseMs, token).catch((error: unknown) => {
+      state.bucket?.giveBack(count);
+      throw error;
+    });
+    // Tokens pay for rows sent, not for rows asked for.
     state.bucket?.giveBack(count - rows.length);
+    this.#claimBackoffMs = 0;
     const nowMs = Date.now();
     for (const row of rows) this.#startSend(state, row, lane, token, breaker.started(nowMs), breaker);
     return rows.length;
@@ -345,39 +361,36 @@ export class DeliveryActor {
     if (lane === replayLane) state.replayInFlight += 1;
     this.#inFlightTotal += 1;
     if (row.reclaimed) this.#reclaimed += 1;
-    const attemptedAtMs = Date.now();
+    const flight: Flight = { state, row, lane, token, isProbe, breaker, attemptedAtMs: Date.now() };
     if (row.eventType === null) {
-      this.#finish(state, row, lane, token, isProbe, breaker, attemptedAtMs, missingEventVerdict, noSend('the event is no longer stored'));
+      this.#finish(flight, missingEventVerdict, noSend('the event is no longer stored'));
       return;
     }
     if (state.url === null) {
-      const result = noSend(`url ${state.row.url} is not a valid URL`);
-      this.#finish(state, row, lane, token, isProbe, breaker, attemptedAtMs, verdictOfError(destinationRefusedCode, destinationRefusedCode), result);
+      this.#finish(flight, verdictOfError(destinationRefusedCode, destinationRefusedCode), noSend(`url ${state.row.url} is not a valid URL`));
       return;
     }
     const event = { eventId: row.eventId, eventType: row.eventType, source: row.source, actorId: row.actorId, timestamp: row.timestamp, attributesJson: row.attributesJson };
-    this.#sender.send(state.url, this.#keysOf(state, attemptedAtMs), event, row.attempt).then(
+    this.#sender.send(state.url, this.#keysOf(state, flight.attemptedAtMs), event, row.attempt).then(
       (result) => {
         const verdict = result.statusCode !== null ? verdictOfStatus(result.statusCode) : verdictOfError(result.errorCode, destinationRefusedCode);
-        this.#finish(state, row, lane, token, isProbe, breaker, attemptedAtMs, verdict, result);
+        this.#finish(flight, verdict, result);
       },
       (error: unknown) => {
         // send() catches what undici throws; this is a bug of ours, retried on the schedule.
         const result = noSend(error instanceof Error ? error.message : String(error), errorCodeOf(error));
-        this.#finish(state, row, lane, token, isProbe, breaker, attemptedAtMs, verdictOfError(null, destinationRefusedCode), result);
+        this.#finish(flight, verdictOfError(null, destinationRefusedCode), result);
       },
     );
   }
 
-  #finish(
-    state: SubscriptionState, row: ClaimedDelivery, lane: DeliveryLane, token: string, isProbe: boolean, breaker: EndpointBreaker,
-    attemptedAtMs: number, verdict: Verdict, result: SendResult,
-  ): void {
+  #finish(flight: Flight, verdict: Verdict, result: SendResult): void {
+    const { state, row } = flight;
     const nowMs = Date.now();
     state.inFlight -= 1;
-    if (lane === replayLane) state.replayInFlight -= 1;
+    if (flight.lane === replayLane) state.replayInFlight -= 1;
     this.#inFlightTotal -= 1;
-    breaker.finished(verdict.breakerSuccess, isProbe, nowMs);
+    flight.breaker.finished(verdict.breakerSuccess, flight.isProbe, nowMs);
     if (this.#abandoned) return;
     const { outcome, delayMs } = this.#decide(state, row, verdict, result, nowMs);
     increment(state.outcomeCounts, attemptOutcomes.indexOf(outcome));
@@ -392,9 +405,9 @@ export class DeliveryActor {
     this.#outcomes.push({
       deliveryId: row.id,
       subscriptionId: state.row.id,
-      leaseToken: token,
+      leaseToken: flight.token,
       attempt: row.attempt,
-      attemptedAtMs,
+      attemptedAtMs: flight.attemptedAtMs,
       durationMs: result.durationMs,
       outcome,
       status: outcome === 'retry' ? 'pending' : outcome,
@@ -449,9 +462,12 @@ export class DeliveryActor {
   }
 
   #claimFailed(error: unknown): void {
+    const first = this.#claimBackoffMs === 0;
     this.#claimBackoffMs = Math.min(Math.max(this.#claimBackoffMs * 2, databaseBackoffMsMin), databaseBackoffMsMax);
     this.#claimsBlockedUntilMs = Date.now() + this.#claimBackoffMs;
-    this.#log.warn({ err: error, retryInMs: this.#claimBackoffMs }, 'claiming deliveries failed; backing off');
+    // Once per outage, not once per retry.
+    if (first) this.#log.warn({ err: error }, 'claiming deliveries failed; backing off until the database answers');
+    else this.#log.debug({ err: error, retryInMs: this.#claimBackoffMs }, 'claiming deliveries failed again');
   }
 
   /** One timer for the earliest moment something blocked can move: a retry, a pause, a breaker, a token, a backoff. */
