@@ -181,7 +181,8 @@ export class DeliveryActor {
       this.#pumpAgain = true;
       return;
     }
-    void this.#pump();
+    // A throw here is a bug of ours; logged, not left to kill the thread as an unhandled rejection.
+    this.#pump().catch((error: unknown) => this.#log.error({ err: error }, 'delivery scheduler pass failed'));
   }
 
   /** Stops claiming, waits up to `waitMs` for sends in flight, then writes every outcome it can. */
