@@ -4,14 +4,17 @@
  *
  *   start: uWS loads (native, or refuse) → database (DATABASE_URL or embedded)
  *          → migrations → partitions for the accepted time window → rings → actors
- *          (each connects, then reports ready) → readiness probe → replay runner
- *          (src/delivery) → API keys (src/auth) → rate limiter (src/limits) → HTTP listen
+ *          (each connects, then reports ready) → delivery actors (src/delivery)
+ *          → readiness probe → replay runner (src/delivery) → API keys (src/auth)
+ *          → rate limiter (src/limits) → HTTP listen
  *   stop:  draining (new requests 503 + close) → stop listening → rings' stop flags
  *          → actors write everything queued, acks answer pending requests
- *          → connections closed → actors' pool → probe → embedded database
+ *          → connections closed → delivery actors (finish sends, write outcomes)
+ *          → actors' pool → probe → embedded database
  */
 import { startAuth } from './auth/auth';
 import { startActors, type ActorPool } from './actors/actor-pool';
+import { startDeliveryPool } from './delivery/delivery-pool';
 import type { ActorMessage } from './actors/messages';
 import type { Config } from './config/config';
 import { DeliveryGauges } from './delivery/delivery-gauges';
@@ -115,6 +118,10 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
       actorFailure = error instanceof Error ? error.message : String(error);
       log.fatal({ err: error }, 'an actor thread failed; events routed to it cannot be written');
     });
+    // Cleanups run in reverse, so delivery stops before the ingest actors and the database.
+    const delivery = await startDeliveryPool({ config, connectionString: database.connectionString, log, readyTimeoutMs: actorsReadyTimeoutMs });
+    cleanups.push(() => delivery.close());
+    delivery.metrics().forEach((metric) => observability.register(metric));
 
     const probe = new DatabaseProbe(database.connectionString, probeIntervalMs, log, (state) => breaker.probeResult(state.ok, state.detail));
     await probe.start();
@@ -179,8 +186,7 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
         rateLimits,
         keyRoutes: auth.keyRoutes,
         readRoutes: readRoutes({ db: readDatabase, log, config }),
-        // liveState: the delivery pool's view of breakers and in-flight work, once it runs here.
-        deliveryRoutes: deliveryRoutes({ db: readDatabase, replays: replayRunner, log, bodyTimeoutMs: config.bodyTimeoutMs, liveState: () => null }),
+        deliveryRoutes: deliveryRoutes({ db: readDatabase, replays: replayRunner, log, bodyTimeoutMs: config.bodyTimeoutMs, liveState: delivery.liveState }),
         webhookSourceRoutes: sourceRoutes({ store: webhookStore, cache: webhookSources, log, bodyTimeoutMs: config.bodyTimeoutMs }),
         subscriptionRoutes: subscriptionRoutes({
           store: subscriptionStore, log, bodyTimeoutMs: config.bodyTimeoutMs,
