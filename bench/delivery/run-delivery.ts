@@ -178,8 +178,8 @@ async function engineLatency(port: number): Promise<Record<string, number> | nul
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const quantiles: Record<string, number> = {};
   for (const line of text.split('\n')) {
-    const match = /^floodgate_delivery_latency_ms\{[^}]*quantile="([0-9.]+)"[^}]*\} ([0-9.e+-]+)$/.exec(line);
-    if (match !== null) quantiles[`p${Number(match[1]) * 100}`] = round(Number(match[2]), 1);
+    const match = /^floodgate_delivery_latency_seconds\{[^}]*quantile="([0-9.]+)"[^}]*\} ([0-9.e+-]+)$/.exec(line);
+    if (match !== null) quantiles[`p${Math.round(Number(match[1]) * 100)}`] = round(Number(match[2]) * 1000, 1);
   }
   return Object.keys(quantiles).length === 0 ? null : quantiles;
 }

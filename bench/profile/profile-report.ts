@@ -9,7 +9,7 @@ import { markdownTable, round } from '../common/results';
 import { areaTimes, busyCores, functionTimes, readThreadProfile, type FunctionTime, type ThreadProfile, type V8CpuProfile } from './cpu-profile';
 
 export interface ProfiledThread {
-  /** main, actor-<n> (a thread that ran the actor code) or worker-<thread id>. */
+  /** main, actor-<n> (a thread that ran the actor code), delivery-<n> (the delivery actor's) or worker-<thread id>. */
   readonly thread: string;
   readonly file: string;
   readonly profile: ThreadProfile;
@@ -24,6 +24,7 @@ const profileFileName = /^CPU\.\d+\.\d+\.(\d+)\.(\d+)\.\d+\.cpuprofile$/;
 export function readProfiles(directory: string, repoRoot: string): ProfiledThread[] {
   const threads: ProfiledThread[] = [];
   let actors = 0;
+  let deliveryActors = 0;
   for (const file of readdirSync(directory).sort()) {
     const match = profileFileName.exec(file);
     if (match === null) continue;
@@ -31,7 +32,8 @@ export function readProfiles(directory: string, repoRoot: string): ProfiledThrea
     const profile = readThreadProfile(JSON.parse(readFileSync(path.join(directory, file), 'utf8')) as V8CpuProfile, repoRoot);
     const functions = functionTimes(profile);
     const ranActor = functions.some((entry) => entry.location.startsWith('dist/src/actors/actor.js'));
-    const thread = threadId === 0 ? 'main' : ranActor ? `actor-${actors++}` : `worker-${threadId}`;
+    const ranDelivery = functions.some((entry) => entry.location.startsWith('dist/src/delivery/delivery-actor.js'));
+    const thread = threadId === 0 ? 'main' : ranActor ? `actor-${actors++}` : ranDelivery ? `delivery-${deliveryActors++}` : `worker-${threadId}`;
     threads.push({ thread, file, profile, functions, areas: areaTimes(functions) });
   }
   return threads;

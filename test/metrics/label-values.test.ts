@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { deferralReasons } from '../../src/delivery/delivery-pool';
 import { errorCatalogue } from '../../src/errors';
 import { answerStatuses } from '../../src/ingress/http-reply';
 import { ingestRoutes } from '../../src/ingress/ingest-handler';
@@ -54,13 +55,17 @@ describe('a fresh engine exports every label value at 0', () => {
       for (const quantile of reportedQuantiles) assert.ok(Number.isNaN(valueOf(families, name, { quantile: String(quantile) })), `${name}{quantile="${quantile}"} is NaN`);
       assert.equal(valueOf(families, `${name}_count`), 0, `${name}_count`);
     }
+    for (const reason of deferralReasons) assert.equal(valueOf(families, 'floodgate_delivery_deferrals_total', { reason }), 0, `delivery_deferrals_total{reason="${reason}"}`);
+    assert.equal(valueOf(families, 'floodgate_delivery_breaker_open', { endpoint: 'other' }), 0, 'delivery_breaker_open{endpoint="other"}');
     for (const name of ['floodgate_ring_used_bytes', 'floodgate_ring_capacity_bytes', 'floodgate_ring_occupancy_ratio', 'floodgate_actor_database_connected']) {
       for (let actor = 0; actor < actorCount; actor++) assert.ok(valueOf(families, name, { actor: String(actor) }) !== undefined, `${name}{actor="${actor}"}`);
     }
   });
 
   test('no labelled floodgate_* family carries a label this test does not know', async () => {
-    const known = new Set(['code', 'route', 'status', 'quantile', 'actor', 'limit']);
+    // Delivery's labels are bounded where they are made: subscription and endpoint values are
+    // the first 100 seen, then `other` (src/delivery/delivery-pool.ts), the rest fixed lists.
+    const known = new Set(['code', 'route', 'status', 'quantile', 'actor', 'limit', 'subscription', 'endpoint', 'outcome', 'class', 'reason']);
     for (const family of (await scrape()).values()) {
       if (!family.name.startsWith('floodgate_')) continue;
       for (const sample of family.samples) for (const label of Object.keys(sample.labels)) assert.ok(known.has(label), `${family.name} has label ${label}`);
