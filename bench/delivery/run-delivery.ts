@@ -13,9 +13,10 @@
  *   drain      an engine with FLOODGATE_DELIVERY_ACTORS=0 stores --backlog events (records
  *              made, nothing sent); a new engine with one delivery actor drains them:
  *              deliveries/s from its start to the last arrival
- *   isolation  --pairs alternating 30 s phases at the lag rate: the healthy subscription
- *              alone, then with two more matching every event (to `hang` and to `fail`)
- *              enabled; the healthy one's receiver p95 with them over without
+ *   isolation  one uncounted phase, then --pairs alternating 30 s phases at the lag rate:
+ *              the healthy subscription alone, then with two more matching every event (to
+ *              `hang` and to `fail`) enabled; the healthy one's receiver p95 (after each
+ *              phase's warm-up) with them over without
  *
  * Writes bench/results/delivery-<date>.json and .md. Options: --phases lag,drain,isolation
  * (all), --backlog N (300,000), --pairs N (2), --duration-scale X (1).
@@ -286,12 +287,18 @@ async function runIsolation(databaseUrl: string, receivers: Receivers, pairs: nu
     await subscribe(engine.port, receivers.ports.ok, 'bench: healthy');
     const bad = [await subscribe(engine.port, receivers.ports.hang, 'bench: never answers', null), await subscribe(engine.port, receivers.ports.fail, 'bench: always 500', null)];
     const setBad = async (enabled: boolean) => { for (const id of bad) await api(engine.port, 'PATCH', `/v1/subscriptions/${id}`, { enabled }); };
+    const warmupMs = phase.phases.filter((step) => step.warmup).reduce((sum, step) => sum + step.durationS * 1000, 0);
     const measure = async (): Promise<number> => {
       await receivers.counts(true);
+      const warmupEnd = setTimeout(() => void receivers.counts(true), warmupMs);
       await runScenario(phase, { url: `http://127.0.0.1:${engine.port}`, databaseUrl, progress: () => undefined });
+      clearTimeout(warmupEnd);
       await new Promise((resolve) => setTimeout(resolve, 2000));
       return (await receivers.counts(true)).ok.latencyMs.p95;
     };
+    // A first phase, not counted, warms the engine, the receivers and PostgreSQL's caches.
+    await setBad(false);
+    await measure();
     for (let pair = 0; pair < pairs; pair++) {
       await setBad(false);
       const aloneP95Ms = await measure();

@@ -6,6 +6,8 @@
  *              its filters match (matchSql, the SQL twin of the fan-out's rule)
  *   missing    of those, the ones with no delivery record          → must be 0
  *   unexpected records of events in the window that do not match    → must be 0
+ *   duplicated records beyond the first for one event (the write
+ *              transaction makes one; no unique index enforces it)   → must be 0
  *   orphaned   records whose event row is gone, outside the days
  *              retention dropped (floodgate_retention)              → must be 0
  *   records    every record of the subscription, and by status:
@@ -40,6 +42,7 @@ export interface SubscriptionAccount {
   readonly matching: number;
   readonly missing: number;
   readonly unexpected: number;
+  readonly duplicated: number;
   readonly orphaned: number;
   readonly records: number;
   readonly byStatus: Readonly<Record<DeliveryStatus, number>>;
@@ -56,6 +59,7 @@ export function differencesOf(account: SubscriptionAccount): string[] {
   const problems: string[] = [];
   if (account.missing > 0) problems.push(`${account.missing} matching event(s) without a record`);
   if (account.unexpected > 0) problems.push(`${account.unexpected} record(s) for events that do not match`);
+  if (account.duplicated > 0) problems.push(`${account.duplicated} record(s) repeating another of the same event`);
   if (account.orphaned > 0) problems.push(`${account.orphaned} record(s) whose event is not stored`);
   const statusSum = deliveryStatuses.reduce((sum, status) => sum + account.byStatus[status], 0);
   if (statusSum !== account.records) problems.push(`records ${account.records} ≠ ${statusSum} by status`);
@@ -64,7 +68,8 @@ export function differencesOf(account: SubscriptionAccount): string[] {
 
 /*
  * One row per subscription. The window scan walks the events received in the window with
- * their record (the deliveries' unique key is the join), so it reads each event once.
+ * their records counted per event (a hash join against the subscription's records), so it
+ * reads each event once and sees a repeated record.
  * Orphans are looked up by the events' primary key; their days are all still kept.
  */
 const accountsSql = `
@@ -75,14 +80,16 @@ const accountsSql = `
                 WHEN s.enabled THEN now() ELSE s.covered_from END AS window_until
       FROM subscriptions s WHERE s.deleted_at IS NULL
   )
-  SELECT s.id AS subscription_id, s.window_from, s.window_until, w.matching, w.missing, w.unexpected, o.orphaned, r.*
+  SELECT s.id AS subscription_id, s.window_from, s.window_until, w.matching, w.missing, w.unexpected, w.duplicated, o.orphaned, r.*
     FROM subs s
     CROSS JOIN LATERAL (
       SELECT count(*) FILTER (WHERE m.matches) AS matching,
-             count(*) FILTER (WHERE m.matches AND d.id IS NULL) AS missing,
-             count(d.id) FILTER (WHERE NOT m.matches) AS unexpected
+             count(*) FILTER (WHERE m.matches AND d.n IS NULL) AS missing,
+             coalesce(sum(d.n) FILTER (WHERE NOT m.matches), 0) AS unexpected,
+             coalesce(sum(d.n - 1) FILTER (WHERE d.n > 1), 0) AS duplicated
         FROM events e
-        LEFT JOIN deliveries d ON d.subscription_id = s.id AND d.event_id = e.event_id AND d.occurred_at = e.occurred_at
+        LEFT JOIN (SELECT event_id, occurred_at, count(*) AS n FROM deliveries WHERE subscription_id = s.id GROUP BY 1, 2) d
+          ON d.event_id = e.event_id AND d.occurred_at = e.occurred_at
         CROSS JOIN LATERAL (SELECT coalesce(${matchSql}, false) AS matches) m
        WHERE e.received_at >= s.window_from AND e.received_at < s.window_until
     ) w
@@ -99,7 +106,7 @@ const accountsSql = `
     ) r
    ORDER BY s.id`;
 
-type AccountRow = Record<'subscription_id' | 'matching' | 'missing' | 'unexpected' | 'orphaned' | 'records' | DeliveryStatus, string> & {
+type AccountRow = Record<'subscription_id' | 'matching' | 'missing' | 'unexpected' | 'duplicated' | 'orphaned' | 'records' | DeliveryStatus, string> & {
   window_from: Date;
   window_until: Date;
 };
@@ -120,6 +127,7 @@ export async function verifyDeliveries(client: pg.ClientBase): Promise<Deliverie
       matching: Number(row.matching),
       missing: Number(row.missing),
       unexpected: Number(row.unexpected),
+      duplicated: Number(row.duplicated),
       orphaned: Number(row.orphaned),
       records: Number(row.records),
       byStatus: Object.fromEntries(deliveryStatuses.map((status) => [status, Number(row[status])])) as Record<DeliveryStatus, number>,
@@ -131,7 +139,7 @@ export async function verifyDeliveries(client: pg.ClientBase): Promise<Deliverie
   }
 }
 
-const tableColumns = ['subscription', 'window', 'matching', 'missing', 'unexpected', 'orphaned', 'records', ...deliveryStatuses, 'result'] as const;
+const tableColumns = ['subscription', 'window', 'matching', 'missing', 'unexpected', 'duplicated', 'orphaned', 'records', ...deliveryStatuses, 'result'] as const;
 
 /** The accounts as an aligned text table, one line per subscription. */
 export function renderAccounts(accounts: readonly SubscriptionAccount[]): string {
@@ -141,7 +149,7 @@ export function renderAccounts(accounts: readonly SubscriptionAccount[]): string
     lines.push([
       account.subscriptionId,
       `[${account.windowFrom}, ${account.windowUntil})`,
-      ...[account.matching, account.missing, account.unexpected, account.orphaned, account.records].map(String),
+      ...[account.matching, account.missing, account.unexpected, account.duplicated, account.orphaned, account.records].map(String),
       ...deliveryStatuses.map((status) => String(account.byStatus[status])),
       problems.length === 0 ? 'ok' : `DIFFERENCE: ${problems.join('; ')}`,
     ]);

@@ -50,7 +50,8 @@ async function ingestAndFanOut(baseUrl: string, client: pg.Client, subscriptionI
     assert.equal(answer.status, 200, await answer.text());
   }
   await client.query(
-    'INSERT INTO deliveries (subscription_id, event_id, occurred_at) SELECT $1, event_id, occurred_at FROM events WHERE source = $2 ON CONFLICT DO NOTHING',
+    'INSERT INTO deliveries (subscription_id, event_id, occurred_at) SELECT $1, e.event_id, e.occurred_at FROM events e WHERE e.source = $2 ' +
+      'AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = $1 AND d.event_id = e.event_id AND d.occurred_at = e.occurred_at)',
     [subscriptionId, source],
   );
   await client.query("SELECT pg_notify('floodgate_deliveries', $1)", [String(subscriptionId)]);

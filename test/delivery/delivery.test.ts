@@ -2,8 +2,8 @@
  * Delivery actors end to end: a real engine (its delivery thread), real PostgreSQL, real
  * node:http receivers on 127.0.0.1. Each test owns its subscription, whose `sources`
  * filter names the test, so no test's events reach another's receiver. Delivery records
- * are made by a test-local fan-out (INSERT … ON CONFLICT DO NOTHING + NOTIFY), which
- * leaves any the sink made itself alone.
+ * are made by a test-local fan-out (INSERT of the events that have none yet + NOTIFY),
+ * which leaves any the sink made itself alone.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -138,7 +138,8 @@ async function ingest(source: string, count: number): Promise<void> {
 async function fanOut(subscriptionId: number, source: string, lane = 0): Promise<void> {
   await db.query(
     `INSERT INTO deliveries (subscription_id, event_id, occurred_at, lane)
-     SELECT $1, event_id, occurred_at, $3 FROM events WHERE source = $2 ON CONFLICT DO NOTHING`,
+     SELECT $1, e.event_id, e.occurred_at, $3 FROM events e WHERE e.source = $2
+        AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = $1 AND d.event_id = e.event_id AND d.occurred_at = e.occurred_at)`,
     [subscriptionId, source, lane],
   );
   await db.query("SELECT pg_notify('floodgate_deliveries', $1)", [String(subscriptionId)]);

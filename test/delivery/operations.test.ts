@@ -139,7 +139,7 @@ describe('floodgate deliveries verify', () => {
     assert.deepEqual(accounts.map((account) => account.subscriptionId), [ids.all, ids.invoices, ids.disabled]);
     const all = accountOf(accounts, ids.all);
     assert.deepEqual({ ...all, windowFrom: '', windowUntil: '' }, {
-      subscriptionId: ids.all, windowFrom: '', windowUntil: '', matching: 5, missing: 0, unexpected: 0, orphaned: 0, records: 5,
+      subscriptionId: ids.all, windowFrom: '', windowUntil: '', matching: 5, missing: 0, unexpected: 0, duplicated: 0, orphaned: 0, records: 5,
       byStatus: { pending: 1, delivered: 2, failed: 1, discarded: 1 },
     });
     assert.equal(accountOf(accounts, ids.invoices).matching, 3);
@@ -153,8 +153,8 @@ describe('floodgate deliveries verify', () => {
     const cli = runCli(db.url);
     assert.equal(cli.status, 0, cli.stderr + cli.stdout);
     const lines = cli.stdout.trim().split('\n');
-    assert.match(lines[0] as string, /^subscription\s+window\s+matching\s+missing\s+unexpected\s+orphaned\s+records\s+pending\s+delivered\s+failed\s+discarded\s+result$/);
-    assert.match(lines[1] as string, new RegExp(`^${ids.all}\\s+\\[\\S+, \\S+\\)\\s+5\\s+0\\s+0\\s+0\\s+5\\s+1\\s+2\\s+1\\s+1\\s+ok$`));
+    assert.match(lines[0] as string, /^subscription\s+window\s+matching\s+missing\s+unexpected\s+duplicated\s+orphaned\s+records\s+pending\s+delivered\s+failed\s+discarded\s+result$/);
+    assert.match(lines[1] as string, new RegExp(`^${ids.all}\\s+\\[\\S+, \\S+\\)\\s+5\\s+0\\s+0\\s+0\\s+0\\s+5\\s+1\\s+2\\s+1\\s+1\\s+ok$`));
     assert.equal(lines.at(-1), '0 of 3 subscription(s) with a difference');
   });
 
@@ -170,6 +170,20 @@ describe('floodgate deliveries verify', () => {
       assert.match(cli.stdout, /^1 of 3 subscription\(s\) with a difference$/m);
     } finally {
       await db.client.query("INSERT INTO deliveries (subscription_id, event_id, occurred_at, status) SELECT $1, event_id, occurred_at, 'delivered' FROM events WHERE event_id = 'e2'", [ids.invoices]);
+    }
+  });
+
+  test('a second record for one event is a difference (no unique index holds it off)', async () => {
+    const extra = await db.client.query<{ id: string }>(
+      "INSERT INTO deliveries (subscription_id, event_id, occurred_at, status) SELECT $1, event_id, occurred_at, 'delivered' FROM events WHERE event_id = 'e2' RETURNING id",
+      [ids.invoices],
+    );
+    try {
+      const account = accountOf((await verifyDeliveries(db.client)).accounts, ids.invoices);
+      assert.equal(account.duplicated, 1);
+      assert.deepEqual(differencesOf(account), ['1 record(s) repeating another of the same event']);
+    } finally {
+      await db.client.query('DELETE FROM deliveries WHERE id = $1', [extra.rows[0]?.id]);
     }
   });
 
@@ -203,7 +217,7 @@ describe('floodgate deliveries verify', () => {
 
   test('records must add up by status; the table renders every problem of a line', () => {
     const account: SubscriptionAccount = {
-      subscriptionId: '7', windowFrom: 'a', windowUntil: 'b', matching: 2, missing: 1, unexpected: 0, orphaned: 0, records: 3,
+      subscriptionId: '7', windowFrom: 'a', windowUntil: 'b', matching: 2, missing: 1, unexpected: 0, duplicated: 0, orphaned: 0, records: 3,
       byStatus: { pending: 1, delivered: 1, failed: 0, discarded: 0 },
     };
     assert.deepEqual(differencesOf(account), ['1 matching event(s) without a record', 'records 3 ≠ 2 by status']);
