@@ -13,10 +13,10 @@
  *   drain      an engine with FLOODGATE_DELIVERY_ACTORS=0 stores --backlog events (records
  *              made, nothing sent); a new engine with one delivery actor drains them:
  *              deliveries/s from its start to the last arrival
- *   isolation  one uncounted phase, then --pairs alternating 30 s phases at the lag rate:
- *              the healthy subscription alone, then with two more matching every event (to
- *              `hang` and to `fail`) enabled; the healthy one's receiver p95 (after each
- *              phase's warm-up) with them over without
+ *   isolation  one uncounted phase, then --pairs alternating 30 s phases at the lag rate,
+ *              each on emptied tables and a fresh engine: the healthy subscription alone,
+ *              then beside two more matching every event (to `hang` and to `fail`); the
+ *              healthy one's receiver p95 (after each phase's warm-up) with them over without
  *
  * Writes bench/results/delivery-<date>.json and .md. Options: --phases lag,drain,isolation
  * (all), --backlog N (300,000), --pairs N (2), --duration-scale X (1).
@@ -246,7 +246,7 @@ interface DrainResult {
 }
 
 async function runDrain(databaseUrl: string, receivers: Receivers, backlog: number, log: (line: string) => void): Promise<DrainResult> {
-  await withClient(databaseUrl, (client) => client.query('TRUNCATE events, deliveries, delivery_attempts; UPDATE subscriptions SET enabled = false, deleted_at = now() WHERE deleted_at IS NULL'));
+  await clearDeliveryState(databaseUrl);
   let engine: RunningTarget = await startFloodgate(databaseUrl, { ...deliveryEnv, FLOODGATE_DELIVERY_ACTORS: '0' });
   try {
     await subscribe(engine.port, receivers.ports.ok, 'bench: drain');
@@ -278,37 +278,47 @@ interface IsolationPair {
   readonly ratio: number;
 }
 
+/** Empties the tables a phase writes, so each phase starts from the same state. */
+async function clearDeliveryState(databaseUrl: string): Promise<void> {
+  await withClient(databaseUrl, async (client) => {
+    await client.query('TRUNCATE events, deliveries, delivery_attempts, delivery_replays, subscriptions');
+    await client.query('VACUUM ANALYZE deliveries');
+  });
+}
+
 async function runIsolation(databaseUrl: string, receivers: Receivers, pairs: number, scale: number, log: (line: string) => void): Promise<{ pairs: IsolationPair[]; ratio: number }> {
-  await withClient(databaseUrl, (client) => client.query('TRUNCATE events, deliveries, delivery_attempts; UPDATE subscriptions SET enabled = false, deleted_at = now() WHERE deleted_at IS NULL'));
-  const engine = await startFloodgate(databaseUrl, deliveryEnv);
   const phase = adjustScenario(loadScenario('delivery-lag'), { durationScale: (isolationPhaseS / 60) * scale });
-  const results: IsolationPair[] = [];
-  try {
-    await subscribe(engine.port, receivers.ports.ok, 'bench: healthy');
-    const bad = [await subscribe(engine.port, receivers.ports.hang, 'bench: never answers', null), await subscribe(engine.port, receivers.ports.fail, 'bench: always 500', null)];
-    const setBad = async (enabled: boolean) => { for (const id of bad) await api(engine.port, 'PATCH', `/v1/subscriptions/${id}`, { enabled }); };
-    const warmupMs = phase.phases.filter((step) => step.warmup).reduce((sum, step) => sum + step.durationS * 1000, 0);
-    const measure = async (): Promise<number> => {
+  const warmupMs = phase.phases.filter((step) => step.warmup).reduce((sum, step) => sum + step.durationS * 1000, 0);
+  // Each phase: empty tables, a fresh engine, its subscriptions, the load, the healthy p95
+  // after the warm-up. A bad subscription's backlog grows by the event rate while it is
+  // on, so phases do not share state: an "alone" phase after one with them would carry it.
+  const measure = async (withBad: boolean): Promise<number> => {
+    await clearDeliveryState(databaseUrl);
+    const engine = await startFloodgate(databaseUrl, deliveryEnv);
+    try {
+      await subscribe(engine.port, receivers.ports.ok, 'bench: healthy');
+      if (withBad) {
+        await subscribe(engine.port, receivers.ports.hang, 'bench: never answers', null);
+        await subscribe(engine.port, receivers.ports.fail, 'bench: always 500', null);
+      }
       await receivers.counts(true);
       const warmupEnd = setTimeout(() => void receivers.counts(true), warmupMs);
       await runScenario(phase, { url: `http://127.0.0.1:${engine.port}`, databaseUrl, progress: () => undefined });
       clearTimeout(warmupEnd);
       await new Promise((resolve) => setTimeout(resolve, 2000));
       return (await receivers.counts(true)).ok.latencyMs.p95;
-    };
-    // A first phase, not counted, warms the engine, the receivers and PostgreSQL's caches.
-    await setBad(false);
-    await measure();
-    for (let pair = 0; pair < pairs; pair++) {
-      await setBad(false);
-      const aloneP95Ms = await measure();
-      await setBad(true);
-      const withBadP95Ms = await measure();
-      results.push({ aloneP95Ms, withBadP95Ms, ratio: round(withBadP95Ms / Math.max(aloneP95Ms, 0.1), 3) });
-      log(`  isolation pair ${pair + 1}: healthy p95 alone ${aloneP95Ms} ms, beside a hanging and a failing subscription ${withBadP95Ms} ms`);
+    } finally {
+      await engine.stop();
     }
-  } finally {
-    await engine.stop();
+  };
+  // A first phase, not counted, warms the receivers and PostgreSQL's caches.
+  await measure(false);
+  const results: IsolationPair[] = [];
+  for (let pair = 0; pair < pairs; pair++) {
+    const aloneP95Ms = await measure(false);
+    const withBadP95Ms = await measure(true);
+    results.push({ aloneP95Ms, withBadP95Ms, ratio: round(withBadP95Ms / Math.max(aloneP95Ms, 0.1), 3) });
+    log(`  isolation pair ${pair + 1}: healthy p95 alone ${aloneP95Ms} ms, beside a hanging and a failing subscription ${withBadP95Ms} ms`);
   }
   return { pairs: results, ratio: round(median(results.map((pair) => pair.withBadP95Ms)) / Math.max(median(results.map((pair) => pair.aloneP95Ms)), 0.1), 3) };
 }
