@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { ensureDayPartitions, type DayPartitionedTable } from '../sink/partitions';
 
 /**
  * Day partitions of the attempt log `delivery_attempts`, by UTC day of attempted_at, named
@@ -11,6 +12,8 @@ import type pg from 'pg';
 const millisecondsPerDay = 86_400_000;
 /** Advisory lock class ("FGda") so two nodes creating one day do not race; the second key is the day. */
 const attemptPartitionLockClass = 0x46476461;
+
+const attemptsTable: DayPartitionedTable = { parent: 'delivery_attempts', partitionNameOf: attemptPartitionName, lockClass: attemptPartitionLockClass };
 
 export function attemptPartitionName(day: number): string {
   return `delivery_attempts_p${dateOfDay(day).replaceAll('-', '')}`;
@@ -30,29 +33,9 @@ export function dayOfMs(ms: number): number {
 
 /** Creates the day partitions among `days` that are missing; each in its own short transaction. */
 export async function ensureAttemptPartitions(client: pg.ClientBase, days: Iterable<number>): Promise<number> {
-  let createdCount = 0;
-  for (const day of new Set(days)) {
-    if (!Number.isInteger(day) || day < 0) throw new RangeError(`no attempt partition for day ${day}`);
-    await client.query('BEGIN');
-    try {
-      await client.query('SELECT pg_advisory_xact_lock($1, $2)', [attemptPartitionLockClass, day]);
-      const name = attemptPartitionName(day);
-      const existing = await client.query<{ oid: string | null }>('SELECT to_regclass($1)::oid AS oid', [name]);
-      if ((existing.rows[0]?.oid ?? null) === null) {
-        // Built only from a validated integer day.
-        await client.query(
-          `CREATE TABLE IF NOT EXISTS ${name} PARTITION OF delivery_attempts ` +
-            `FOR VALUES FROM ('${dateOfDay(day)} 00:00+00') TO ('${dateOfDay(day + 1)} 00:00+00')`,
-        );
-        createdCount += 1;
-      }
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
-  }
-  return createdCount;
+  const valid = [...days];
+  for (const day of valid) if (!Number.isInteger(day) || day < 0) throw new RangeError(`no attempt partition for day ${day}`);
+  return ensureDayPartitions(client, valid, attemptsTable);
 }
 
 /** The days that have an attempt partition now. */

@@ -3,6 +3,7 @@ import { deliveriesChannel, loadSubscriptions, type SubscriptionRow } from '../d
 import { subscriptionMatches } from '../delivery/subscription-match';
 import { RingEvent } from '../ring/envelope-reader';
 import type { BatchRow, RowEvent } from './batch-rows';
+import { pairHashOf, spanEquals } from './rollup-counts';
 
 /**
  * Fan-out in the write transaction: for the rows a transaction stores, the SQL that records
@@ -175,7 +176,7 @@ export class FanOut {
 
   #targetsOfSpans(event: RingEvent): readonly Target[] {
     const bytes = event.bytes;
-    const hash = hashSpan(bytes, event.sourceStart, event.sourceEnd, hashSpan(bytes, event.typeStart, event.typeEnd, fnvOffset));
+    const hash = pairHashOf(event);
     const candidates = this.#byHash.get(hash);
     if (candidates !== undefined) {
       for (const pair of candidates) {
@@ -206,23 +207,6 @@ export class FanOut {
 const coverageSql =
   'SELECT id, (extract(epoch FROM covered_from) * 1000000)::bigint AS from_us, ' +
   '(extract(epoch FROM covered_until) * 1000000)::bigint AS until_us FROM subscriptions WHERE deleted_at IS NULL';
-
-const fnvOffset = 0x811c9dc5;
-const fnvPrime = 0x01000193;
-
-/** 32-bit FNV-1a over bytes[start, end), continuing from `hash`; a 0xff after each field keeps ("ab","c") apart from ("a","bc"). */
-function hashSpan(bytes: Buffer, start: number, end: number, hash: number): number {
-  let h = hash;
-  for (let index = start; index < end; index++) h = Math.imul(h ^ (bytes[index] as number), fnvPrime);
-  return Math.imul(h ^ 0xff, fnvPrime) >>> 0;
-}
-
-function spanEquals(key: Buffer, bytes: Buffer, start: number, end: number): boolean {
-  const length = end - start;
-  if (key.length !== length) return false;
-  for (let index = 0; index < length; index++) if (key[index] !== bytes[start + index]) return false;
-  return true;
-}
 
 /** The targets whose window holds `receivedAtUs`: the same array when all of them do. */
 function coveringTargets(targets: readonly Target[], receivedAtUs: number): readonly Target[] {

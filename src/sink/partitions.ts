@@ -56,25 +56,38 @@ export function dayOfPartitionName(name: string): number | null {
   return isPartitionableDay(day) && partitionName(day) === name ? day : null;
 }
 
+/** A table partitioned by UTC day: its name, how a day's partition is named, its advisory lock class. */
+export interface DayPartitionedTable {
+  readonly parent: string;
+  readonly partitionNameOf: (day: number) => string;
+  readonly lockClass: number;
+}
+
+const eventsTable: DayPartitionedTable = { parent: 'events', partitionNameOf: partitionName, lockClass: partitionLockClass };
+
 /**
  * Creates the partitions for `days` that do not exist yet and returns how many it
  * created. Must be called outside a transaction: each day gets its own short one, so the
  * exclusive lock on `events` is held only while that one partition is being created.
  */
 export async function ensurePartitions(client: pg.ClientBase, days: Iterable<number>): Promise<number> {
+  return ensureDayPartitions(client, days, eventsTable);
+}
+
+/** ensurePartitions for any day-partitioned table (the attempt log's too: src/delivery/attempt-partitions.ts). */
+export async function ensureDayPartitions(client: pg.ClientBase, days: Iterable<number>, table: DayPartitionedTable): Promise<number> {
   let createdCount = 0;
   for (const day of new Set(days)) {
-    const name = partitionName(day);
-    const next = dateOfDay(day + 1);
+    const name = table.partitionNameOf(day);
     await client.query('BEGIN');
     try {
-      await client.query('SELECT pg_advisory_xact_lock($1, $2)', [partitionLockClass, day]);
+      await client.query('SELECT pg_advisory_xact_lock($1, $2)', [table.lockClass, day]);
       const existing = await client.query<{ oid: string | null }>('SELECT to_regclass($1)::oid AS oid', [name]);
       if ((existing.rows[0]?.oid ?? null) === null) {
         // Identifiers and literals are built only from a validated integer day.
         await client.query(
-          `CREATE TABLE IF NOT EXISTS ${name} PARTITION OF events ` +
-            `FOR VALUES FROM ('${dateOfDay(day)} 00:00+00') TO ('${next} 00:00+00')`,
+          `CREATE TABLE IF NOT EXISTS ${name} PARTITION OF ${table.parent} ` +
+            `FOR VALUES FROM ('${dateOfDay(day)} 00:00+00') TO ('${dateOfDay(day + 1)} 00:00+00')`,
         );
         createdCount += 1;
       }

@@ -127,7 +127,7 @@ class RollupKeys {
 
   idOfSpans(event: RingEvent): number {
     const bytes = event.bytes;
-    const hash = hashSpan(bytes, event.sourceStart, event.sourceEnd, hashSpan(bytes, event.typeStart, event.typeEnd, fnvOffset));
+    const hash = pairHashOf(event);
     const candidates = this.#byHash.get(hash);
     if (candidates !== undefined) {
       for (const key of candidates) {
@@ -166,6 +166,12 @@ class RollupKeys {
 const fnvOffset = 0x811c9dc5;
 const fnvPrime = 0x01000193;
 
+/** The hash of a ring event's (event_type, source) pair, read in place: the key of the pair caches here and in ./fan-out.ts. */
+export function pairHashOf(event: RingEvent): number {
+  const bytes = event.bytes;
+  return hashSpan(bytes, event.sourceStart, event.sourceEnd, hashSpan(bytes, event.typeStart, event.typeEnd, fnvOffset));
+}
+
 /** 32-bit FNV-1a over bytes[start, end), continuing from `hash`; a 0xff between fields keeps ("ab","c") apart from ("a","bc"). */
 function hashSpan(bytes: Buffer, start: number, end: number, hash: number): number {
   let h = hash;
@@ -173,7 +179,8 @@ function hashSpan(bytes: Buffer, start: number, end: number, hash: number): numb
   return Math.imul(h ^ 0xff, fnvPrime) >>> 0;
 }
 
-function spanEquals(key: Buffer, bytes: Buffer, start: number, end: number): boolean {
+/** Whether `key` holds exactly bytes[start, end). */
+export function spanEquals(key: Buffer, bytes: Buffer, start: number, end: number): boolean {
   const length = end - start;
   if (key.length !== length) return false;
   for (let index = 0; index < length; index++) if (key[index] !== bytes[start + index]) return false;
