@@ -273,9 +273,26 @@ async function runDrain(databaseUrl: string, receivers: Receivers, backlog: numb
 }
 
 interface IsolationPair {
+  /** Send → received at the healthy receiver. */
   readonly aloneP95Ms: number;
   readonly withBadP95Ms: number;
   readonly ratio: number;
+  /** The engine's commit → delivered p95 (only the healthy subscription delivers), or null. */
+  readonly aloneEngineP95Ms: number | null;
+  readonly withBadEngineP95Ms: number | null;
+}
+
+interface IsolationResult {
+  readonly pairs: IsolationPair[];
+  /** Medians of send → received p95, with the two over alone. */
+  readonly ratio: number;
+  /** The same for the engine's commit → delivered p95. */
+  readonly engineRatio: number | null;
+}
+
+interface PhaseLatency {
+  readonly receiverP95Ms: number;
+  readonly engineP95Ms: number | null;
 }
 
 /** Empties the tables a phase writes, so each phase starts from the same state. */
@@ -286,13 +303,13 @@ async function clearDeliveryState(databaseUrl: string): Promise<void> {
   });
 }
 
-async function runIsolation(databaseUrl: string, receivers: Receivers, pairs: number, scale: number, log: (line: string) => void): Promise<{ pairs: IsolationPair[]; ratio: number }> {
+async function runIsolation(databaseUrl: string, receivers: Receivers, pairs: number, scale: number, log: (line: string) => void): Promise<IsolationResult> {
   const phase = adjustScenario(loadScenario('delivery-lag'), { durationScale: (isolationPhaseS / 60) * scale });
   const warmupMs = phase.phases.filter((step) => step.warmup).reduce((sum, step) => sum + step.durationS * 1000, 0);
   // Each phase: empty tables, a fresh engine, its subscriptions, the load, the healthy p95
   // after the warm-up. A bad subscription's backlog grows by the event rate while it is
   // on, so phases do not share state: an "alone" phase after one with them would carry it.
-  const measure = async (withBad: boolean): Promise<number> => {
+  const measure = async (withBad: boolean): Promise<PhaseLatency> => {
     await clearDeliveryState(databaseUrl);
     const engine = await startFloodgate(databaseUrl, deliveryEnv);
     try {
@@ -306,7 +323,8 @@ async function runIsolation(databaseUrl: string, receivers: Receivers, pairs: nu
       await runScenario(phase, { url: `http://127.0.0.1:${engine.port}`, databaseUrl, progress: () => undefined });
       clearTimeout(warmupEnd);
       await new Promise((resolve) => setTimeout(resolve, 2000));
-      return (await receivers.counts(true)).ok.latencyMs.p95;
+      const engineP95Ms = (await engineLatency(engine.port))?.p95 ?? null;
+      return { receiverP95Ms: (await receivers.counts(true)).ok.latencyMs.p95, engineP95Ms };
     } finally {
       await engine.stop();
     }
@@ -315,12 +333,21 @@ async function runIsolation(databaseUrl: string, receivers: Receivers, pairs: nu
   await measure(false);
   const results: IsolationPair[] = [];
   for (let pair = 0; pair < pairs; pair++) {
-    const aloneP95Ms = await measure(false);
-    const withBadP95Ms = await measure(true);
-    results.push({ aloneP95Ms, withBadP95Ms, ratio: round(withBadP95Ms / Math.max(aloneP95Ms, 0.1), 3) });
-    log(`  isolation pair ${pair + 1}: healthy p95 alone ${aloneP95Ms} ms, beside a hanging and a failing subscription ${withBadP95Ms} ms`);
+    const alone = await measure(false);
+    const withBad = await measure(true);
+    const aloneP95Ms = alone.receiverP95Ms;
+    const withBadP95Ms = withBad.receiverP95Ms;
+    results.push({ aloneP95Ms, withBadP95Ms, ratio: round(withBadP95Ms / Math.max(aloneP95Ms, 0.1), 3), aloneEngineP95Ms: alone.engineP95Ms, withBadEngineP95Ms: withBad.engineP95Ms });
+    log(`  isolation pair ${pair + 1}: healthy p95 alone ${aloneP95Ms} ms (engine ${alone.engineP95Ms}), beside a hanging and a failing subscription ${withBadP95Ms} ms (engine ${withBad.engineP95Ms})`);
   }
-  return { pairs: results, ratio: round(median(results.map((pair) => pair.withBadP95Ms)) / Math.max(median(results.map((pair) => pair.aloneP95Ms)), 0.1), 3) };
+  const ratioOf = (withBad: number[], alone: number[]): number | null =>
+    (withBad.length === 0 || alone.length === 0 ? null : round(median(withBad) / Math.max(median(alone), 0.1), 3));
+  const known = (values: Array<number | null>): number[] => values.filter((value): value is number => value !== null);
+  return {
+    pairs: results,
+    ratio: ratioOf(results.map((pair) => pair.withBadP95Ms), results.map((pair) => pair.aloneP95Ms)) ?? 0,
+    engineRatio: ratioOf(known(results.map((pair) => pair.withBadEngineP95Ms)), known(results.map((pair) => pair.aloneEngineP95Ms))),
+  };
 }
 
 // The run ---------------------------------------------------------------------------------
@@ -332,7 +359,7 @@ async function main(): Promise<void> {
   const database = await createScratchDatabase(serverUrlFromEnv(), `delivery_${fileStamp(startedAt)}`);
   await prepareSchema(database.url);
   const receivers = await startReceivers();
-  const record: { date: string; machine: ReturnType<typeof machineInfo>; options: Options; lag?: LagResult; drain?: DrainResult; isolation?: { pairs: IsolationPair[]; ratio: number } } =
+  const record: { date: string; machine: ReturnType<typeof machineInfo>; options: Options; lag?: LagResult; drain?: DrainResult; isolation?: IsolationResult } =
     { date: startedAt.toISOString(), machine: machineInfo(), options };
   try {
     if (options.phases.includes('lag')) record.lag = await runLag(database.url, receivers, options.durationScale, log);
@@ -346,7 +373,7 @@ async function main(): Promise<void> {
   }
 }
 
-function renderMarkdown(record: { date: string; machine: ReturnType<typeof machineInfo>; options: Options; lag?: LagResult; drain?: DrainResult; isolation?: { pairs: IsolationPair[]; ratio: number } }): string {
+function renderMarkdown(record: { date: string; machine: ReturnType<typeof machineInfo>; options: Options; lag?: LagResult; drain?: DrainResult; isolation?: IsolationResult }): string {
   const { options } = record;
   const lines = [
     '# Delivery to subscribers',
@@ -371,8 +398,9 @@ function renderMarkdown(record: { date: string; machine: ReturnType<typeof machi
   if (record.isolation !== undefined) {
     const { isolation } = record;
     lines.push('## Isolation: the healthy subscription beside one that never answers and one that answers 500', '',
-      markdownTable(['pair', 'healthy p95 alone ms', 'healthy p95 with the two ms', 'ratio'], isolation.pairs.map((pair, index) => [String(index + 1), String(pair.aloneP95Ms), String(pair.withBadP95Ms), String(pair.ratio)])),
-      '', `Median ratio: ${isolation.ratio}.`, '');
+      markdownTable(['pair', 'send → received p95 alone ms', 'with the two ms', 'ratio', 'engine commit → delivered p95 alone ms', 'with the two ms'],
+        isolation.pairs.map((pair, index) => [String(index + 1), String(pair.aloneP95Ms), String(pair.withBadP95Ms), String(pair.ratio), String(pair.aloneEngineP95Ms), String(pair.withBadEngineP95Ms)])),
+      '', `Median ratios: send → received ${isolation.ratio}, engine commit → delivered ${isolation.engineRatio ?? 'not exported'}.`, '');
   }
   return `${lines.join('\n')}\n`;
 }
