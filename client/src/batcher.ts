@@ -200,6 +200,7 @@ type BatchState = 'open' | 'ready' | 'in-flight' | 'backoff' | 'settled';
 /** A batch from its first event to its outcome. Sealed = batchId drawn and eventsJson built. */
 class Batch implements OutgoingBatch {
   batchId = '';
+  eventCount = 0;
   eventsJson = '';
   attempt = 0;
   state: BatchState = 'open';
@@ -214,10 +215,6 @@ class Batch implements OutgoingBatch {
   #eventErrors: Map<number, FloodgateEventError> | null = null;
   #settled: Promise<void> | null = null;
   #resolveSettled: (() => void) | null = null;
-
-  get eventCount(): number {
-    return this.events.length;
-  }
 
   /** Resolves once the batch has its outcome; made on first demand, one per batch. */
   settled(): Promise<void> {
@@ -256,9 +253,10 @@ class Batch implements OutgoingBatch {
 /**
  * What `track()` returns: a thenable for the event's outcome. It costs one small object;
  * the promise behind it is made only when it is awaited (or `then`/`catch` called), so a
- * fire-and-forget caller pays nothing more and never meets an unhandled rejection.
+ * fire-and-forget caller pays nothing more and never meets an unhandled rejection. It has
+ * `then`, `catch` and `finally`, so it goes wherever a Promise<TrackResult> does.
  */
-export class TrackReceipt implements PromiseLike<TrackResult> {
+export class TrackReceipt implements Promise<TrackResult> {
   readonly #batch: Batch;
   readonly #index: number;
   #outcome: Promise<TrackResult> | null = null;
@@ -278,6 +276,10 @@ export class TrackReceipt implements PromiseLike<TrackResult> {
 
   finally(onFinally?: (() => void) | null): Promise<TrackResult> {
     return this.#promise().finally(onFinally);
+  }
+
+  get [Symbol.toStringTag](): string {
+    return 'TrackReceipt';
   }
 
   #promise(): Promise<TrackResult> {
@@ -365,6 +367,7 @@ export class Batcher {
     if (this.#flushTimer !== null) clearTimeout(this.#flushTimer);
     this.#flushTimer = null;
     batch.batchId = this.#settings.randomUUID();
+    batch.eventCount = batch.events.length;
     batch.eventsJson = `[${batch.parts.join(',')}]`;
     batch.parts.length = 0;
     batch.state = 'ready';
