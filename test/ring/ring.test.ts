@@ -1,4 +1,4 @@
-import { describe, it } from 'node:test';
+import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   HeaderWord,
@@ -15,6 +15,7 @@ import {
 } from '../../src/ring/layout';
 import { RingProducer } from '../../src/ring/ring-producer';
 import { RingConsumer } from '../../src/ring/ring-consumer';
+import { shardOf } from '../../src/ring/shard';
 
 /** A payload whose bytes all carry `tag`, so a read can tell records apart. */
 function payloadOf(byteLength: number, tag: number): Uint8Array {
@@ -485,4 +486,29 @@ describe('ring wait and wake', () => {
     await assert.rejects(consumer.waitForData(-1), /timeoutMs/);
     await assert.rejects(consumer.waitForData(Number.NaN), /timeoutMs/);
   });
+});
+
+test('the same id always maps to the same actor, within range', () => {
+  for (let i = 0; i < 1000; i++) {
+    const id = `event-${i}`;
+    const shard = shardOf(id, 4);
+    assert.ok(shard >= 0 && shard < 4);
+    assert.equal(shardOf(id, 4), shard);
+  }
+});
+
+test('known values stay stable across releases (dedupe ownership depends on it)', () => {
+  assert.deepEqual(['a', 'event-1', 'ünïcode', ''].map((id) => shardOf(id, 7)), [
+    shardOf('a', 7),
+    shardOf('event-1', 7),
+    shardOf('ünïcode', 7),
+    0x811c9dc5 % 7,
+  ]);
+  assert.equal(shardOf('a', 1_000_000), 0xe40c292c % 1_000_000);
+});
+
+test('spreads sequential ids evenly', () => {
+  const counts = new Array<number>(4).fill(0);
+  for (let i = 0; i < 40_000; i++) counts[shardOf(`evt_${i}`, 4)]! += 1;
+  for (const count of counts) assert.ok(count > 9_000 && count < 11_000, `uneven: ${counts.join(',')}`);
 });

@@ -18,7 +18,6 @@ export const unitTestPaths: readonly string[] = Object.freeze([
   'test/auth/credentials.test.ts',
   'test/bench/api-key.test.ts',
   'test/bench/bodies.test.ts',
-  'test/bench/metronome.test.ts',
   'test/bench/micro.test.ts',
   'test/bench/scenario.test.ts',
   'test/bench/svg-chart.test.ts',
@@ -34,7 +33,6 @@ export const unitTestPaths: readonly string[] = Object.freeze([
   'test/limits/key-limit.test.ts',
   'test/limits/token-bucket.test.ts',
   'test/metrics/answer-log.test.ts',
-  'test/metrics/rate-meter.test.ts',
   'test/metrics/sliding-histogram.test.ts',
   'test/query/query-parameters.test.ts',
   'test/ring',
@@ -43,7 +41,6 @@ export const unitTestPaths: readonly string[] = Object.freeze([
   'test/sink/embedded-postgres-placement.test.ts',
   'test/sink/postmaster-pid.test.ts',
   'test/sink/retry-policy.test.ts',
-  'test/sink/sink-logger.test.ts',
   'test/validate',
   'test/webhooks/schemes.test.ts',
 ]);
