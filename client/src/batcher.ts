@@ -266,7 +266,10 @@ export class TrackReceipt implements Promise<TrackResult> {
     this.#index = index;
   }
 
-  then<A = TrackResult, B = never>(onFulfilled?: ((result: TrackResult) => A | PromiseLike<A>) | null, onRejected?: ((error: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+  then<A = TrackResult, B = never>(
+    onFulfilled?: ((result: TrackResult) => A | PromiseLike<A>) | null,
+    onRejected?: ((error: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
     return this.#promise().then(onFulfilled, onRejected);
   }
 

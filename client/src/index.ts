@@ -10,7 +10,17 @@
  * (`clientDefaults`); unknown options are refused, every problem is reported at once,
  * naming the option, and the result is frozen.
  */
-import { Batcher, FloodgateError, type BatcherSettings, type ClientStats, type FloodgateEventError, type RetrySettings, type SendBatch, type TrackEvent, type TrackReceipt } from './batcher';
+import {
+  Batcher,
+  FloodgateError,
+  type BatcherSettings,
+  type ClientStats,
+  type FloodgateEventError,
+  type RetrySettings,
+  type SendBatch,
+  type TrackEvent,
+  type TrackReceipt,
+} from './batcher';
 import { httpTransport, WebSocketTransport, type FetchLike, type WebSocketConstructor } from './transports';
 
 export {
@@ -160,7 +170,9 @@ function resolveUrl(problems: string[], url: unknown): string {
 
 /** Validates every option at once and returns the settings, frozen. */
 export function resolveOptions(options: FloodgateClientOptions): ResolvedOptions {
-  if (options === null || typeof options !== 'object') throw new FloodgateError('ERR_CLIENT_OPTIONS', 'new FloodgateClient(options): options must be an object with a url');
+  if (options === null || typeof options !== 'object') {
+    throw new FloodgateError('ERR_CLIENT_OPTIONS', 'new FloodgateClient(options): options must be an object with a url');
+  }
   const problems: string[] = [];
   for (const key of Object.keys(options)) if (!knownOptions.has(key)) problems.push(`${key}: unknown option`);
   const url = resolveUrl(problems, options.url);
