@@ -40,7 +40,7 @@ export {
   type TrackResult,
   type TrackStatus,
 } from './batcher';
-export { httpOutcome, retryAfterMsOf, streamUrlOf, streamProtocol, type FetchLike, type WebSocketConstructor, type WebSocketLike } from './transports';
+export { httpOutcome, httpTransport, retryAfterMsOf, streamUrlOf, streamProtocol, type FetchLike, type WebSocketConstructor, type WebSocketLike } from './transports';
 
 export interface FloodgateClientOptions {
   /** The engine's base URL, `http(s)://host:port` (or `ws(s)://…` for the stream). */

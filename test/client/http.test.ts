@@ -14,6 +14,7 @@ import {
   FloodgateClient,
   backoffDelayMs,
   httpOutcome,
+  httpTransport,
   retryAfterMsOf,
   type FloodgateEventError,
   type OutgoingBatch,
@@ -200,6 +201,27 @@ describe('HTTP against a real engine', () => {
     // Each copy got its own timestamp at track(); the engine's dedupe window knows the ids.
     assert.deepEqual(statuses, ['duplicate', 'duplicate']);
     assert.deepEqual(await storedCount(source), { rows: 2, ids: 2 });
+  });
+
+  test('an answer lost after the commit: the resent batch is all duplicates, derived ids included, and nothing is stored twice', async () => {
+    const source = marker('lost');
+    const send = httpTransport({ url: engine.baseUrl, apiKey: null, gzip: false, timeoutMs: 5_000, fetch: fetch as never });
+    const keys: string[] = [];
+    const client = new FloodgateClient({
+      url: engine.baseUrl, retry: { baseMs: 1, maxMs: 5 },
+      transport: async (batch) => {
+        keys.push(batch.batchId);
+        const ack = await send(batch);
+        if (batch.attempt === 0) throw new Error('the answer was lost on the way back');
+        return ack;
+      },
+    });
+    const receipts = Array.from({ length: 10 }, (_, i) => client.track(i < 5 ? { event_type: 'lost', source, event_id: `${source}-${i}` } : { event_type: 'lost', source }));
+    await client.close();
+    assert.deepEqual((await Promise.all(receipts)).map((result) => result.status), Array(10).fill('duplicate'));
+    assert.deepEqual(keys, [keys[0], keys[0]]);
+    assert.deepEqual([client.stats().accepted, client.stats().duplicates], [0, 10], 'the stats count the answer that arrived');
+    assert.deepEqual(await storedCount(source), { rows: 10, ids: 10 });
   });
 
   test('a batch of only invalid events (400) fails each event with its own error, without retrying', async () => {

@@ -178,15 +178,16 @@ describe('WebSocket against a real engine', () => {
     const outcomes = await Promise.allSettled(receipts);
     assert.deepEqual(outcomes.flatMap((outcome, i) => (outcome.status === 'rejected' ? [i] : [])), [250]);
     assert.deepEqual(failures.map((error) => [error.index, error.code, error.field]), [[50, 'ERR_EVENT_TIMESTAMP_FORMAT', 'timestamp']]);
-    // The same events again as the same batches would be duplicates; new events are not.
-    const again = client.track({ event_type: 'ws', source, event_id: `${source}-dup`, timestamp: 1_765_000_000_000 });
+    // An event_id sent again, in a batch of its own, is a duplicate.
+    const timestamp = Date.now() - 60_000;
+    const again = client.track({ event_type: 'ws', source, event_id: `${source}-dup`, timestamp });
     await client.flush();
-    const repeat = client.track({ event_type: 'ws', source, event_id: `${source}-dup`, timestamp: 1_765_000_000_000 });
+    const repeat = client.track({ event_type: 'ws', source, event_id: `${source}-dup`, timestamp });
     await client.close();
     assert.equal((await again).status, 'accepted');
     assert.equal((await repeat).status, 'duplicate');
     const [row] = await engine.query<{ rows: number; ids: number }>('SELECT count(*)::int AS rows, count(DISTINCT event_id)::int AS ids FROM events WHERE source = $1', [source]);
-    assert.deepEqual(row, { rows: 500, ids: 500 });
+    assert.deepEqual(row, { rows: 500, ids: 500 }, '499 tracked + the one sent twice');
     assert.equal(client.stats().batchesRetried, 0);
   });
 });
