@@ -12,8 +12,9 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { WebSocket } from 'undici';
 import { FloodgateClient, type FloodgateEventError } from '../../client/src/index';
+import { generateKey } from '../../src/auth/key-format';
 import { createTestDatabase } from '../support/database';
-import { startTestEngine, type TestEngine } from '../support/engine';
+import { callRoute, startTestEngine, type TestEngine } from '../support/engine';
 import { engineEnv, spawnEngine, type EngineProcess } from '../support/engine-process';
 import { freePort } from '../support/free-port';
 
@@ -190,6 +191,28 @@ describe('WebSocket against a real engine', () => {
     assert.deepEqual(row, { rows: 500, ids: 500 }, '499 tracked + the one sent twice');
     assert.equal(client.stats().batchesRetried, 0);
   });
+});
+
+test('keys required: an ingest key offered as a subprotocol is accepted; a wrong one fails after attemptsMax, nothing stored', async () => {
+  const adminKey = generateKey();
+  const engine = await startTestEngine({ authMode: 'required', adminKey });
+  try {
+    const created = await callRoute(engine.baseUrl, 'POST', '/v1/keys', { authorization: `Bearer ${adminKey}` }, { name: 'sdk', scopes: ['ingest'] });
+    assert.equal(created.status, 201, created.text);
+    const source = marker('keyed');
+    const client = new FloodgateClient({ url: engine.baseUrl, apiKey: created.json.key as string, transport: 'websocket', WebSocket });
+    const receipts = Array.from({ length: 20 }, () => client.track({ event_type: 'keyed', source }));
+    await client.close();
+    assert.equal((await Promise.all(receipts)).length, 20);
+    const refused = new FloodgateClient({ url: engine.baseUrl, apiKey: generateKey(), transport: 'websocket', WebSocket, retry: { attemptsMax: 2, baseMs: 1, maxMs: 5 } });
+    const receipt = refused.track({ event_type: 'keyed', source });
+    await refused.close();
+    await assert.rejects(receipt, { code: 'ERR_CLIENT_RETRIES_EXHAUSTED' });
+    const [row] = await engine.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE source = $1', [source]);
+    assert.equal(row!.n, 20);
+  } finally {
+    await engine.close();
+  }
 });
 
 test('kill -9 of the engine mid-stream, restart on the same port and database: every event tracked over the stream stored exactly once', { timeout: 90_000 }, async () => {
