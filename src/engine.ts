@@ -7,9 +7,10 @@
  *          (each connects, then reports ready) → delivery actors (src/delivery)
  *          → readiness probe → replay runner (src/delivery) → API keys (src/auth)
  *          → rate limiter (src/limits) → HTTP listen
- *   stop:  draining (new requests 503 + close) → stop listening → rings' stop flags
- *          → actors write everything queued, acks answer pending requests
- *          → connections closed → delivery actors (finish sends, write outcomes)
+ *   stop:  draining (new requests 503 + close, new stream frames nacked) → stop listening
+ *          → idle streams closed (1001) → rings' stop flags
+ *          → actors write everything queued, acks answer pending requests and batches
+ *          → streams closed after their last ack → connections closed → delivery actors (finish sends, write outcomes)
  *          → actors' pool → probe → embedded database
  */
 import { startAuth } from './auth/auth';
@@ -49,6 +50,7 @@ import { sourceRoutes } from './webhooks/source-routes';
 import { WebhookSourceStore } from './webhooks/source-store';
 import { handleSignedWebhook } from './webhooks/webhook-handler';
 import { WebhookRejections } from './webhooks/webhook-metrics';
+import { StreamMetrics, StreamRoute } from './stream/stream-route';
 
 export interface Engine {
   readonly port: number;
@@ -171,6 +173,10 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
       observer: observability.recorder,
     });
     const webhookDeps = { config, pipeline, log, isDraining: () => draining, sources: webhookSources, rejections };
+    const streamMetrics = new StreamMetrics();
+    streamMetrics.metrics().forEach((metric) => observability.register(metric));
+    cleanups.push(async () => streamMetrics.close());
+    const streams = new StreamRoute({ config, pipeline, log, isDraining: () => draining, rateLimits, metrics: streamMetrics });
     const server = await startServer(
       {
         uws,
@@ -186,6 +192,7 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
         rateLimits,
         keyRoutes: auth.keyRoutes,
         readRoutes: readRoutes({ db: readDatabase, log, config }),
+        streams,
         deliveryRoutes: deliveryRoutes({ db: readDatabase, replays: replayRunner, log, bodyTimeoutMs: config.bodyTimeoutMs, liveState: delivery.liveState }),
         webhookSourceRoutes: sourceRoutes({ store: webhookStore, cache: webhookSources, log, bodyTimeoutMs: config.bodyTimeoutMs }),
         subscriptionRoutes: subscriptionRoutes({
@@ -212,7 +219,10 @@ export async function startEngine(config: Config, log: Logger): Promise<Engine> 
       draining = true;
       log.info({ pendingRequests: pending.size, queuedEvents: pending.eventsOutstanding }, 'draining');
       server.stopListening();
+      streams.closeIdle();
       await drainActors(producers, actors, config.drainTimeoutMs, log);
+      // Each stream closes (1001) right after its last ack; a moment lets those frames leave.
+      await waitFor(() => streams.openStreams === 0, streamCloseWaitMs);
       server.close();
       await cleanUp();
       log.info({}, 'stopped');
@@ -231,6 +241,14 @@ function startRateLimits(config: Config, databaseId: string, log: Logger): RateL
   const rate = config.openIngestEventsPerS;
   const openIngestLimit = rate === 0 ? null : { eventsPerS: rate, burstEvents: config.openIngestBurstEvents || rate };
   return { limiter: new RateLimiter(config.redisUrl, databaseId, log), openIngestLimit, trustedProxies: proxies.proxies };
+}
+
+/** Longest the shutdown waits for streams to close after their last acks. */
+const streamCloseWaitMs = 2000;
+
+async function waitFor(done: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!done() && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
 async function drainActors(producers: readonly RingProducer[], actors: ActorPool, drainTimeoutMs: number, log: Logger): Promise<void> {

@@ -23,6 +23,7 @@ export const errorCatalogue = {
   ERR_INGEST_COMMIT_TIMEOUT: { status: 503, summary: 'events were queued but not committed within ackTimeoutMs; retry (dedupe makes it safe)' },
   ERR_INGEST_DATABASE_UNAVAILABLE: { status: 503, summary: 'the sink circuit is open (database unreachable or failing); nothing was queued; retry after Retry-After' },
   ERR_INGEST_WRITE_FAILED: { status: 503, summary: 'the database could not take some or all of the events; the request is not acknowledged; resend it whole (dedupe makes it safe)' },
+  ERR_STREAM_TOO_MANY_BATCHES: { status: 429, summary: 'a WebSocket stream already has FLOODGATE_WS_BATCHES_IN_FLIGHT_MAX batches unacknowledged; nothing of this batch was taken: resend it after retry_after_ms' },
   ERR_NOT_FOUND: { status: 404, summary: 'no such route' },
   ERR_METHOD_NOT_ALLOWED: { status: 405, summary: 'route exists but not for this method' },
   ERR_INTERNAL: { status: 500, summary: 'a bug: the request failed unexpectedly (details in the log)' },

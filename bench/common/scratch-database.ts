@@ -3,7 +3,7 @@
  * benchmarks measure the engine's real table (partitioned by day, primary key
  * (event_id, occurred_at)) and can count exactly the rows one run wrote.
  */
-import { databaseUrlFor, withClient } from '../../test/support/postgres-client';
+import { databaseUrlFor, withClient } from '../../test/support/database';
 import { migrateDatabase } from '../../src/sink/migrations';
 import { ensurePartitionWindow } from '../../src/sink/partitions';
 import type { SinkLogger } from '../../src/sink/sink-logger';

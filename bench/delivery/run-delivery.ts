@@ -29,7 +29,7 @@ import { createScratchDatabase, prepareSchema, serverUrlFromEnv } from '../commo
 import { runScenario } from '../load/load-run';
 import { adjustScenario, loadScenario } from '../load/scenario';
 import { startFloodgate, type RunningTarget } from '../load/targets';
-import { withClient } from '../../test/support/postgres-client';
+import { withClient } from '../../test/support/database';
 import { loadUws, type UwsHttpResponse } from '../../src/ingress/uws';
 
 const usage = 'usage: npm run bench:delivery -- [--phases lag,drain,isolation] [--backlog N] [--pairs N] [--duration-scale X]';

@@ -12,7 +12,7 @@
  * rows can be counted exactly afterwards.
  */
 import { pack } from 'msgpackr';
-import type { Format, Route } from './scenario';
+import { streamRoute, type Format, type Route } from './scenario';
 
 export const sequenceDigits = 8;
 const sequenceBase = 36;
@@ -62,7 +62,18 @@ function sequenceText(sequence: number): string {
   return sequence.toString(sequenceBase).padStart(sequenceDigits, '0');
 }
 
-function encodeBody(route: Route, format: Format, events: Record<string, unknown>[]): Buffer {
+/** A stream batch's name: it carries the request's sequence, so stamping renames it too. */
+export function streamBatchIdOf(stem: string, sequence: number): string {
+  return `${stem}${sequenceText(sequence)}-b`;
+}
+
+function encodeBody(route: Route, format: Format, events: Record<string, unknown>[], stem: string): Buffer {
+  if (route === streamRoute) {
+    // batch_id first, so its sequence is the body's first (see buildBodyTemplate).
+    const batch_id = streamBatchIdOf(stem, 0);
+    if (format === 'ndjson') return Buffer.from(`${JSON.stringify({ batch_id })}\n${events.map((event) => JSON.stringify(event)).join('\n')}\n`);
+    return format === 'msgpack' ? pack({ batch_id, events }) : Buffer.from(JSON.stringify({ batch_id, events }));
+  }
   const single = route === '/v1/events' || route === '/webhook/events';
   if (single) return format === 'msgpack' ? pack(events[0]) : Buffer.from(JSON.stringify(events[0]));
   if (format === 'ndjson') return Buffer.from(`${events.map((event) => JSON.stringify(event)).join('\n')}\n`);
@@ -74,17 +85,19 @@ export function buildBodyTemplate(route: Route, format: Format, eventCount: numb
   if (!/^[a-z0-9-]+$/.test(stem)) throw new Error(`id stem "${stem}" must be [a-z0-9-]`);
   if (eventCount > 10 ** indexDigits - 1) throw new RangeError(`at most ${10 ** indexDigits - 1} events per request`);
   const events = Array.from({ length: eventCount }, (_, index) => benchEvent(eventIdOf(stem, 0, index), index, timestampMs));
-  const bytes = encodeBody(route, format, events);
+  const bytes = encodeBody(route, format, events, stem);
   const marker = Buffer.from(`${stem}${sequenceText(0)}-`);
   const sequenceOffsets: number[] = [];
   for (let at = bytes.indexOf(marker); at !== -1; at = bytes.indexOf(marker, at + marker.length)) {
     sequenceOffsets.push(at + stem.length);
   }
-  if (sequenceOffsets.length !== eventCount) {
-    throw new Error(`body template: found ${sequenceOffsets.length} event ids, expected ${eventCount}`);
+  // A stream batch's own id holds the sequence too, ahead of its events'.
+  const named = route === streamRoute ? 1 : 0;
+  if (sequenceOffsets.length !== eventCount + named) {
+    throw new Error(`body template: found ${sequenceOffsets.length} ids, expected ${eventCount + named}`);
   }
   // Each event's timestamp follows its id (field order above), the same text in every encoding.
-  const timestampOffsets = sequenceOffsets.map((offset, index) => bytes.indexOf(String(events[index]?.timestamp), offset));
+  const timestampOffsets = sequenceOffsets.slice(named).map((offset, index) => bytes.indexOf(String(events[index]?.timestamp), offset));
   if (timestampOffsets.some((offset) => offset === -1)) throw new Error('body template: an event timestamp was not found after its id');
   return { contentType: contentTypes[format], bytes, sequenceOffsets, timestampOffsets, eventCount };
 }

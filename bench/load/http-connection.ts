@@ -145,3 +145,160 @@ export function requestHead(host: string, port: number, route: string, contentTy
     'latin1',
   );
 }
+
+/** What the load client needs of a connection, HTTP or stream. */
+export interface LoadConnection {
+  readonly busy: boolean;
+  /** performance.now() when the oldest unanswered request was sent; 0 when idle. */
+  readonly sentAtMs: number;
+  send(head: Buffer, body: Buffer, callback: AnswerCallback, batchId?: string): void;
+  destroy(reason: string): void;
+}
+
+const zeroMask = Buffer.alloc(4);
+
+/**
+ * One WebSocket to GET /v1/events/stream that carries many batches at once, each answered
+ * by an ack or nack frame naming its batch_id (docs/stream.md). Hand-written for the same
+ * reason as HttpConnection: the client's CPU is taken from the engine. Frames go out
+ * masked with a zero key (the XOR is then a no-op; the engine does not judge the key).
+ * An ack is reported as status 200, a nack as 503 when it may be resent, else 400.
+ */
+export class StreamConnection implements LoadConnection {
+  readonly #host: string;
+  readonly #port: number;
+  readonly #upgrade: Buffer;
+  readonly #pending = new Map<string, { callback: AnswerCallback; sentAtMs: number }>();
+  #socket: net.Socket | null = null;
+  #open = false;
+  #waiting: Buffer[] = [];
+  #buffer: Buffer = Buffer.alloc(0);
+
+  constructor(host: string, port: number, path: string, authorization: string | null) {
+    this.#host = host;
+    this.#port = port;
+    const auth = authorization === null ? '' : `Authorization: ${authorization}\r\n`;
+    this.#upgrade = Buffer.from(
+      `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\n${auth}Connection: Upgrade\r\nUpgrade: websocket\r\n` +
+        `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${Buffer.from('floodgate-bench!').toString('base64')}\r\n\r\n`,
+      'latin1',
+    );
+  }
+
+  get busy(): boolean {
+    return this.#pending.size > 0;
+  }
+
+  get sentAtMs(): number {
+    for (const entry of this.#pending.values()) return entry.sentAtMs;
+    return 0;
+  }
+
+  send(_head: Buffer, body: Buffer, callback: AnswerCallback, batchId?: string): void {
+    if (batchId === undefined) throw new Error('StreamConnection: every batch needs its batch_id');
+    this.#pending.set(batchId, { callback, sentAtMs: performance.now() });
+    const frame = [frameHead(body.length, body[0] === 0x7b ? 0x1 : 0x2), body];
+    if (!this.#open) {
+      if (this.#socket === null) this.#connect();
+      this.#waiting.push(...frame);
+      return;
+    }
+    const socket = this.#socket as net.Socket;
+    socket.cork();
+    for (const part of frame) socket.write(part);
+    process.nextTick(() => socket.uncork());
+  }
+
+  destroy(reason: string): void {
+    const socket = this.#socket;
+    this.#socket = null;
+    this.#open = false;
+    socket?.destroy();
+    this.#failAll(new Error(reason));
+  }
+
+  #connect(): void {
+    const socket = net.connect({ host: this.#host, port: this.#port });
+    socket.setNoDelay(true);
+    socket.write(this.#upgrade);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('error', (error) => this.#lost(socket, error));
+    socket.on('close', () => this.#lost(socket, new Error('connection closed by the server')));
+    this.#socket = socket;
+    this.#buffer = Buffer.alloc(0);
+  }
+
+  #lost(socket: net.Socket, error: Error): void {
+    if (this.#socket !== socket) return;
+    this.#socket = null;
+    this.#open = false;
+    this.#waiting = [];
+    this.#failAll(error);
+  }
+
+  #failAll(error: Error): void {
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const { callback } of pending) callback(error, null);
+  }
+
+  #onData(chunk: Buffer): void {
+    this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
+    if (!this.#open) {
+      const end = this.#buffer.indexOf(headerEnd);
+      if (end < 0) return;
+      const status = this.#buffer.toString('latin1', 0, Math.min(end, 64));
+      if (!status.startsWith('HTTP/1.1 101')) return this.destroy(`upgrade refused: ${status.split('\r\n', 1)[0] ?? ''}`);
+      this.#buffer = this.#buffer.subarray(end + headerEnd.length);
+      this.#open = true;
+      const socket = this.#socket as net.Socket;
+      for (const part of this.#waiting.splice(0)) socket.write(part);
+    }
+    this.#readFrames();
+  }
+
+  #readFrames(): void {
+    for (;;) {
+      const buffer = this.#buffer;
+      if (buffer.length < 2) return;
+      const opcode = (buffer[0] as number) & 0x0f;
+      let length = (buffer[1] as number) & 0x7f;
+      let offset = 2;
+      if (length === 126) {
+        if (buffer.length < 4) return;
+        length = buffer.readUInt16BE(2);
+        offset = 4;
+      } else if (length === 127) {
+        if (buffer.length < 10) return;
+        length = Number(buffer.readBigUInt64BE(2));
+        offset = 10;
+      }
+      if (buffer.length < offset + length) return;
+      const payload = buffer.toString('utf8', offset, offset + length);
+      this.#buffer = buffer.subarray(offset + length);
+      if (opcode === 0x8) return this.destroy(`closed by the engine (${length >= 2 ? buffer.readUInt16BE(offset) : 'no code'})`);
+      if (opcode === 0x9) this.#socket?.write(Buffer.concat([Buffer.from([0x8a, 0x80 | length]), zeroMask, buffer.subarray(offset, offset + length)]));
+      if (opcode === 0x1) this.#answer(payload);
+    }
+  }
+
+  #answer(text: string): void {
+    const frame = JSON.parse(text) as { type: string; batch_id: string | null; retry_after_ms?: number };
+    const entry = frame.batch_id === null ? undefined : this.#pending.get(frame.batch_id);
+    if (entry === undefined) return this.destroy(`an answer for no batch in flight: ${text.slice(0, 120)}`);
+    this.#pending.delete(frame.batch_id as string);
+    const status = frame.type === 'ack' ? 200 : frame.retry_after_ms === undefined ? 400 : 503;
+    entry.callback(null, { status, body: text });
+  }
+}
+
+/** A client frame's head: FIN, the opcode, the mask bit with the length, and a zero mask. */
+function frameHead(length: number, opcode: number): Buffer {
+  if (length < 126) return Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | length]), zeroMask]);
+  if (length < 65_536) return Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | 126, length >> 8, length & 0xff]), zeroMask]);
+  const head = Buffer.alloc(14);
+  head[0] = 0x80 | opcode;
+  head[1] = 0x80 | 127;
+  head.writeBigUInt64BE(BigInt(length), 2);
+  return head;
+}

@@ -8,11 +8,11 @@
  * used for everything else.
  */
 import type { Histogram } from 'hdr-histogram-js';
-import { buildBodyTemplate, stampBody, type BodyTemplate } from './bodies';
-import { HttpConnection, requestHead, type HttpAnswer } from './http-connection';
+import { buildBodyTemplate, stampBody, streamBatchIdOf, type BodyTemplate } from './bodies';
+import { HttpConnection, requestHead, StreamConnection, type HttpAnswer, type LoadConnection } from './http-connection';
 import { Metronome } from './metronome';
 import { countAnswer, emptyStats, encodeHistogram, newLatencyHistogram, type IntervalStats } from './interval-stats';
-import type { Phase, Scenario } from './scenario';
+import { streamRoute, type Phase, type Scenario } from './scenario';
 
 export interface ClientConfig {
   readonly clientIndex: number;
@@ -42,7 +42,11 @@ export class LoadClient {
   readonly #config: ClientConfig;
   readonly #template: BodyTemplate;
   readonly #head: Buffer;
-  readonly #connections: HttpConnection[] = [];
+  readonly #connections: LoadConnection[] = [];
+  readonly #stem: string;
+  readonly #stream: boolean;
+  /** Stream route: the next connection a request or user is dealt to. */
+  #dealt = 0;
   readonly #startMs: number;
   readonly #report: (stats: IntervalStats) => void;
   #sequence = 0;
@@ -56,6 +60,8 @@ export class LoadClient {
     this.#report = report;
     const { scenario } = config;
     const stem = `${config.idPrefix}-c${String(config.clientIndex).padStart(2, '0')}-`;
+    this.#stem = stem;
+    this.#stream = scenario.route === streamRoute;
     this.#template = buildBodyTemplate(scenario.route, scenario.format, scenario.eventsPerRequest, stem);
     this.#head = requestHead(config.host, config.port, scenario.route, this.#template.contentType, this.#template.bytes.length, config.authorization);
     this.#startMs = performance.now() + (config.startAtEpochMs - Date.now());
@@ -103,7 +109,9 @@ export class LoadClient {
   }
 
   async #virtualUser(user: number): Promise<void> {
-    const connection = this.#newConnection();
+    // HTTP: a connection per user, one request at a time. Stream: users share the
+    // connections, each carrying several users' batches at once.
+    const connection = this.#stream ? this.#dealConnection() : this.#newConnection();
     const thinkTimeMs = this.#config.scenario.thinkTimeMs;
     for (;;) {
       const now = performance.now();
@@ -123,9 +131,11 @@ export class LoadClient {
   async #runOpen(): Promise<void> {
     const { scenario } = this.#config;
     const queue: number[] = [];
-    const idle: HttpConnection[] = [];
+    const idle: LoadConnection[] = [];
     const metronome = new Metronome();
     const dispatch = (): void => {
+      // A stream never waits for an idle connection: its batches share the ones there are.
+      while (this.#stream && queue.length > 0) this.#send(this.#dealConnection(), queue.shift() as number, () => undefined);
       while (queue.length > 0) {
         let connection = idle.pop();
         if (connection === undefined && this.#connections.length < scenario.connectionsPerClientMax) connection = this.#newConnection();
@@ -167,20 +177,28 @@ export class LoadClient {
     }
   }
 
-  #newConnection(): HttpConnection {
-    const connection = new HttpConnection(this.#config.host, this.#config.port);
+  #newConnection(): LoadConnection {
+    const { host, port, scenario, authorization } = this.#config;
+    const connection = this.#stream ? new StreamConnection(host, port, scenario.route, authorization) : new HttpConnection(host, port);
     this.#connections.push(connection);
     return connection;
   }
 
-  #send(connection: HttpConnection, scheduledAtMs: number, done: (answered: boolean) => void): void {
-    const body = stampBody(this.#template, this.#sequence++, Date.now());
+  /** The stream's connections in turn, opened as needed up to connectionsPerClientMax. */
+  #dealConnection(): LoadConnection {
+    const k = this.#dealt++ % this.#config.scenario.connectionsPerClientMax;
+    return this.#connections[k] ?? this.#newConnection();
+  }
+
+  #send(connection: LoadConnection, scheduledAtMs: number, done: (answered: boolean) => void): void {
+    const sequence = this.#sequence++;
+    const body = stampBody(this.#template, sequence, Date.now());
     this.#stats.eventsSent += this.#template.eventCount;
     const sendLagUs = Math.max(1, Math.round((performance.now() - scheduledAtMs) * 1000));
     connection.send(this.#head, body, (error, answer) => {
       this.#record(scheduledAtMs, sendLagUs, error, answer);
       done(answer !== null);
-    });
+    }, this.#stream ? streamBatchIdOf(this.#stem, sequence) : undefined);
   }
 
   /**

@@ -20,7 +20,9 @@ import path from 'node:path';
 import { repoRoot } from '../common/results';
 
 export type Target = 'floodgate' | 'baseline';
-export type Route = '/v1/events/bulk' | '/v1/events' | '/webhook/events' | '/webhook/batch';
+export type Route = '/v1/events/bulk' | '/v1/events' | '/webhook/events' | '/webhook/batch' | '/v1/events/stream';
+/** The WebSocket route: batches are frames on long-lived connections that carry many at once. */
+export const streamRoute = '/v1/events/stream';
 export type Format = 'json' | 'msgpack' | 'ndjson';
 export type LoadModel = 'closed' | 'open';
 
@@ -48,7 +50,10 @@ export interface Scenario {
   readonly thinkTimeMs: number;
   /** Client processes the load is spread over. */
   readonly clients: number;
-  /** open model: connections each client process may open. */
+  /**
+   * Connections each client process may open: open model (HTTP: one request at a time on
+   * each); the stream route in both models, its virtual users or requests dealt over them.
+   */
   readonly connectionsPerClientMax: number;
   /** A request unanswered this long is abandoned (its connection closed) and counted as a timeout. */
   readonly requestTimeoutMs: number;
@@ -59,7 +64,7 @@ export interface Scenario {
 /** Every named scenario, one JSON array (a scenario of one's own can still be a file of its own). */
 export const scenariosFile = path.join(repoRoot, 'bench', 'scenarios.json');
 
-const routes: readonly Route[] = ['/v1/events/bulk', '/v1/events', '/webhook/events', '/webhook/batch'];
+const routes: readonly Route[] = ['/v1/events/bulk', '/v1/events', '/webhook/events', '/webhook/batch', streamRoute];
 const singleEventRoutes: readonly Route[] = ['/v1/events', '/webhook/events'];
 const topLevelFields = [
   'name', 'description', 'target', 'route', 'format', 'eventsPerRequest', 'model', 'phases',
@@ -171,7 +176,7 @@ export function parseScenario(raw: unknown, source: string): Scenario {
   if (singleEventRoutes.includes(route) && eventsPerRequest !== 1) problems.push(`eventsPerRequest must be 1 for ${route} (one event per request)`);
   if (singleEventRoutes.includes(route) && format === 'ndjson') problems.push(`format ndjson is only for bulk routes, not ${route}`);
   if (target === 'baseline' && format !== 'json') problems.push('the baseline service takes JSON only (format must be json)');
-  if (target === 'baseline' && route === '/webhook/batch') problems.push('the baseline service has no /webhook/batch route');
+  if (target === 'baseline' && (route === '/webhook/batch' || route === streamRoute)) problems.push(`the baseline service has no ${route} route`);
   const phases = parsePhases(raw.phases, model, problems);
   const thinkTimeMs = numberField(raw, 'thinkTimeMs', { min: 0, max: 60_000, integer: false, fallback: 0 }, problems);
   if (model === 'open' && thinkTimeMs !== 0) problems.push('thinkTimeMs applies to the closed model only');

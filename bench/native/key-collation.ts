@@ -18,7 +18,7 @@ import { CopyEncoder, copyIntoEventsSql } from '../../src/sink/copy-encoder';
 import { copyIn } from '../../src/sink/copy-in';
 import { median, round2 } from '../common/median';
 import { clockTicks, processTicks } from '../common/proc-stats';
-import { withClient } from '../../test/support/postgres-client';
+import { withClient } from '../../test/support/database';
 import { createScratchDatabase, prepareSchema, type ScratchDatabase } from '../common/scratch-database';
 import { benchValidEvent } from './copy-ceiling';
 

@@ -27,7 +27,7 @@ import { defaultServerUrl, serverUrlFromEnv } from '../common/scratch-database';
 import { runScenario, type LoadResult } from '../load/load-run';
 import { adjustScenario, loadScenario, scenarioDurationS } from '../load/scenario';
 import { startFloodgate, type RunningTarget } from '../load/targets';
-import { databaseUrlFor, withClient } from '../../test/support/postgres-client';
+import { databaseUrlFor, withClient } from '../../test/support/database';
 import { migrateDatabase } from '../../src/sink/migrations';
 import { ensurePartitionWindow, partitionName } from '../../src/sink/partitions';
 import { dayRangeOf, rebuildRollups } from '../../src/rollups/rollup-check';

@@ -60,13 +60,14 @@ export function metricsTokenMatches(presented: string | null, token: string): bo
   return timingSafeEqual(createHash('sha256').update(presented).digest(), createHash('sha256').update(token).digest());
 }
 
-type Handler = (res: UwsHttpResponse, req: UwsHttpRequest) => void;
+/** uWS route handlers take (res, req); a WebSocket upgrade handler also a socket context, passed through. */
+type Handler = (res: UwsHttpResponse, req: UwsHttpRequest, context?: unknown) => void;
 /**
  * What a guarded handler learns: the key that called (null when the route was open to
  * it) and its address. Optional in the type only so that the handler fits uWS's own
  * signature; the guard always passes it to scoped routes.
  */
-export type GuardedHandler = (res: UwsHttpResponse, req: UwsHttpRequest, caller?: Actor) => void;
+export type GuardedHandler = (res: UwsHttpResponse, req: UwsHttpRequest, caller?: Actor, context?: unknown) => void;
 
 export interface RouteGuardOptions {
   readonly mode: AuthMode;
@@ -90,10 +91,10 @@ export class RouteGuard {
     const access = accessOf(method, pattern);
     if (access === undefined) throw new Error(`route ${method} ${pattern} has no access rule: add it to src/auth/route-access.ts`);
     if (access.kind === 'open' || access.kind === 'signature') return handler as Handler;
-    return (res, req) => this.#guarded(access, res, req, handler);
+    return (res, req, context) => this.#guarded(access, res, req, handler, context);
   }
 
-  #guarded(access: Exclude<RouteAccess, { kind: 'open' | 'signature' }>, res: UwsHttpResponse, req: UwsHttpRequest, handler: GuardedHandler): void {
+  #guarded(access: Exclude<RouteAccess, { kind: 'open' | 'signature' }>, res: UwsHttpResponse, req: UwsHttpRequest, handler: GuardedHandler, context: unknown): void {
     const headers = credentialHeadersOf(req);
     let address: string | null = null;
     const addressOf = (): string => (address ??= addressText(res));
@@ -116,19 +117,31 @@ export class RouteGuard {
     // The key's rate limit rides along for the ingest handler (src/limits): built per key-cache refresh, not here.
     const caller: Actor = { keyId: key?.id ?? null, keyName: key?.name ?? null, address: isAdmin ? addressOf() : '', rateLimit: key?.rateLimit ?? null };
     if (access.kind === 'scope' && access.audit !== undefined) auditLog(this.#options.log, access.audit, caller);
-    handler(res, req, caller);
+    handler(res, req, caller, context);
   }
 }
 
-/** Every Authorization and X-API-Key value, as often as each was sent (uWS getHeader sees only the first). */
+/**
+ * Every Authorization and X-API-Key value, as often as each was sent (uWS getHeader sees
+ * only the first). A WebSocket upgrade may carry the key as a `floodgate.key.<key>` entry
+ * of Sec-WebSocket-Protocol instead, the one header a browser's WebSocket can set; it
+ * counts as an X-API-Key (src/stream/stream-route.ts never echoes that entry back).
+ */
 function credentialHeadersOf(req: UwsHttpRequest): CredentialHeaders {
   const authorization: string[] = [];
   const apiKey: string[] = [];
   req.forEach((name, value) => {
     if (name === 'authorization') authorization.push(value);
     else if (name === 'x-api-key') apiKey.push(value);
+    else if (name === 'sec-websocket-protocol') apiKey.push(...subprotocolKeysOf(value));
   });
   return { authorization, apiKey };
+}
+
+export const subprotocolKeyPrefix = 'floodgate.key.';
+
+function subprotocolKeysOf(value: string): string[] {
+  return value.split(',').map((entry) => entry.trim()).filter((entry) => entry.startsWith(subprotocolKeyPrefix)).map((entry) => entry.slice(subprotocolKeyPrefix.length));
 }
 
 function addressText(res: UwsHttpResponse): string {

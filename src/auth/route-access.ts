@@ -30,6 +30,8 @@ const admin: RouteAccess = { kind: 'scope', scope: 'admin' };
 export const routeAccess: Readonly<Record<string, RouteAccess>> = Object.freeze({
   'POST /v1/events': ingest,
   'POST /v1/events/bulk': ingest,
+  // The WebSocket stream (src/stream): checked on the upgrade request, before any frame.
+  'GET /v1/events/stream': ingest,
   'POST /webhook/events': ingest,
   'POST /webhook/batch': ingest,
   'GET /healthz': open,

@@ -80,6 +80,9 @@ export interface Config {
   readonly bodyTimeoutMs: number;
   /** Durable mode: longest a request waits for its commit before a 503. */
   readonly ackTimeoutMs: number;
+  readonly wsBatchesInFlightMax: number;
+  readonly wsIdleTimeoutMs: number;
+  readonly wsBackpressureBytesMax: number;
   /** SIGTERM: longest the engine waits for rings to drain before exiting anyway. */
   readonly drainTimeoutMs: number;
 

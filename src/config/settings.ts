@@ -323,6 +323,22 @@ export const settingsByKey = {
     env: 'FLOODGATE_ACK_TIMEOUT_MS', flag: '--ack-timeout-ms', kind: 'duration', default: 30 * secondMs, min: 100,
     max: 600 * secondMs, unit: 'ms', description: 'Durable mode: longest a request waits for its commit before a 503.',
   },
+  wsBatchesInFlightMax: {
+    /*
+     * A stream's batches wait for their commit like HTTP requests do; this bounds what one
+     * connection can hold in the rings and in pending acks (docs/stream.md, limits).
+     */
+    env: 'FLOODGATE_WS_BATCHES_IN_FLIGHT_MAX', flag: '--ws-batches-in-flight-max', kind: 'integer', default: 64, min: 1, max: 4096, unit: 'batches',
+    description: 'Most unacknowledged batches one WebSocket stream may have; one more is nacked (ERR_STREAM_TOO_MANY_BATCHES) with retry_after_ms.',
+  },
+  wsIdleTimeoutMs: {
+    env: 'FLOODGATE_WS_IDLE_TIMEOUT_MS', flag: '--ws-idle-timeout-ms', kind: 'duration', default: 120 * secondMs, min: 8 * secondMs,
+    max: 960 * secondMs, unit: 'ms', description: 'A stream with no frame either way for this long is closed; the engine pings idle streams before that (uWS counts in steps of about 4 s).',
+  },
+  wsBackpressureBytesMax: {
+    env: 'FLOODGATE_WS_BACKPRESSURE_BYTES_MAX', flag: '--ws-backpressure-bytes-max', kind: 'bytes', default: MiB, min: 64 * KiB, max: 256 * MiB, unit: 'bytes',
+    description: 'Acks a stream\'s client has not read, in bytes, before the engine closes it (1008); its unacked batches are then the client\'s to resend.',
+  },
   drainTimeoutMs: {
     env: 'FLOODGATE_DRAIN_TIMEOUT_MS', flag: '--drain-timeout-ms', kind: 'duration', default: 30 * secondMs, min: 0,
     max: 600 * secondMs, unit: 'ms', description: 'On SIGTERM: longest wait for the rings to drain before exiting anyway.',

@@ -84,7 +84,13 @@ const byteOrderMark = [0xef, 0xbb, 0xbf] as const;
  * or too long is refused before anything is allocated for it, and a JSON body's attribute
  * spans come from it.
  */
-export function decodeBulkBody(format: BodyFormat, bytes: Buffer, limits: BulkLimits, scan: BodyScan): DecodedBody {
+/**
+ * The key that names a bulk body's batch: `request_id` in HTTP bodies (optional, a top-level
+ * array allowed too), `batch_id` in WebSocket frames (required: it is the frame's ack key).
+ */
+export type BatchIdKey = 'request_id' | 'batch_id';
+
+export function decodeBulkBody(format: BodyFormat, bytes: Buffer, limits: BulkLimits, scan: BodyScan, idKey: BatchIdKey = 'request_id'): DecodedBody {
   if (scan.format !== format) throw new Error(`decodeBulkBody: a ${scan.format} scan was given for a ${format} body`);
   if (format === 'ndjson') return decodeNdjson(bytes, limits);
   if (bytes.length === 0) return { ok: false, error: { code: 'ERR_INGEST_EMPTY', message: 'request body is empty' } };
@@ -93,7 +99,7 @@ export function decodeBulkBody(format: BodyFormat, bytes: Buffer, limits: BulkLi
   if (scan.count > limits.eventsPerRequestMax) return tooManyEvents(scan.count, limits.eventsPerRequestMax);
   const decoded = format === 'json' ? decodeJson(bytes) : decodeMsgpack(bytes);
   if (!decoded.ok) return decoded;
-  const shaped = bulkShape(decoded.value);
+  const shaped = bulkShape(decoded.value, idKey);
   if (!shaped.ok) return shaped;
   const count = shaped.items.length;
   if (count === 0) return { ok: false, error: { code: 'ERR_INGEST_EMPTY', message: 'request holds no events (the events array is empty)' } };
@@ -170,21 +176,23 @@ function decodeMsgpack(bytes: Buffer): Decoded {
   }
 }
 
-/** Checks the decoded value is `{"events": [...], "request_id"?: string}` or an array. */
-function bulkShape(value: unknown): { ok: true; items: unknown[]; requestId: string | null } | { ok: false; error: ErrorInfo } {
-  if (Array.isArray(value)) return { ok: true, items: value, requestId: null };
-  if (!isPlainObject(value)) return badShape(`bulk body must be {"events": [...]} or an array; got ${describeValue(value)}`);
+/** Checks the decoded value is `{"events": [...], <idKey>?: string}` or (HTTP only) an array. */
+function bulkShape(value: unknown, idKey: BatchIdKey): { ok: true; items: unknown[]; requestId: string | null } | { ok: false; error: ErrorInfo } {
+  const required = idKey === 'batch_id';
+  if (Array.isArray(value) && !required) return { ok: true, items: value, requestId: null };
+  if (!isPlainObject(value)) return badShape(`${required ? 'a batch' : 'bulk body'} must be {"events": [...]${required ? ', "batch_id": "..."' : '} or an array'}; got ${describeValue(value)}`);
   let events: unknown;
   let requestId: unknown = null;
   for (const key in value) {
     if (key === 'events') events = value[key];
-    else if (key === 'request_id') requestId = value[key] ?? null;
-    else return badShape(`bulk body has an unknown key ${JSON.stringify(key.slice(0, 64))}; only "events" and "request_id" are allowed`);
+    else if (key === idKey) requestId = value[key] ?? null;
+    else return badShape(`${required ? 'batch' : 'bulk body'} has an unknown key ${JSON.stringify(key.slice(0, 64))}; only "events" and "${idKey}" are allowed`);
   }
-  if (events === undefined) return badShape('bulk body object has no "events" key');
+  if (requestId === null && required) return badShape('batch has no "batch_id": every batch needs one, its ack carries it back');
+  if (events === undefined) return badShape(`${required ? 'batch' : 'bulk body object'} has no "events" key`);
   if (!Array.isArray(events)) return badShape(`"events" must be an array; got ${describeValue(events)}`);
   if (requestId !== null && (typeof requestId !== 'string' || !isValidRequestId(requestId))) {
-    return badShape(`"request_id" must be 1-${requestIdCharsMax} printable ASCII characters; got ${typeof requestId === 'string' ? 'a string that is not' : describeValue(requestId)}`);
+    return badShape(`"${idKey}" must be 1-${requestIdCharsMax} printable ASCII characters; got ${typeof requestId === 'string' ? 'a string that is not' : describeValue(requestId)}`);
   }
   return { ok: true, items: events, requestId: requestId as string | null };
 }

@@ -19,7 +19,7 @@ import { Piscina } from 'piscina';
 import type { Metric } from 'prom-client';
 import type { Config } from '../config/config';
 import type { Logger } from '../log';
-import { collector } from '../metrics/prometheus';
+import { collector, windowSummary } from '../metrics/prometheus';
 import { SlidingHistogram } from '../metrics/sliding-histogram';
 import { attemptOutcomes, errorClasses } from './outcome-rules';
 
@@ -226,7 +226,7 @@ export class DeliveryMetrics {
     return [
       collector('floodgate_deliveries_total', help.outcomes, 'counter', () => perLabel(this.#outcomes, 'outcome', attemptOutcomes)),
       collector('floodgate_delivery_attempts_total', help.classes, 'counter', () => perLabel(this.#classes, 'class', errorClasses)),
-      this.#latencySummary(),
+      windowSummary('floodgate_delivery_latency_seconds', 'Commit (delivery record created) to delivered, per delivered attempt; quantiles over the last 50-60 s.', this.#latencyUs),
       collector('floodgate_delivery_breaker_open', help.breakers, 'gauge', () => this.#breakerSamples()),
       collector('floodgate_delivery_deferrals_total', help.deferrals, 'counter', () =>
         deferralReasons.map((reason, k) => ({ labels: { reason }, value: this.#deferrals[k] as number }))),
@@ -238,19 +238,6 @@ export class DeliveryMetrics {
 
   close(): void {
     this.#latencyUs.destroy();
-  }
-
-  #latencySummary(): Metric {
-    const name = 'floodgate_delivery_latency_seconds';
-    return collector(name, 'Commit (delivery record created) to delivered, per delivered attempt; quantiles over the last 50-60 s.', 'summary', () => {
-      const quantiles = [0.5, 0.95, 0.99];
-      const snapshot = this.#latencyUs.snapshot(quantiles.map((q) => q * 100));
-      return [
-        ...quantiles.map((quantile, k) => ({ labels: { quantile }, value: snapshot.count === 0 ? Number.NaN : (snapshot.percentiles[k] as number) / 1e6 })),
-        { metricName: `${name}_sum`, labels: {}, value: this.#latencyUs.sum / 1e6 },
-        { metricName: `${name}_count`, labels: {}, value: this.#latencyUs.count },
-      ];
-    });
   }
 
   #breakerSamples(): Array<{ labels: Record<string, string>; value: number }> {

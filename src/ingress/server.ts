@@ -14,6 +14,7 @@
  *   /v1/subscriptions[/:id[/rotate-secret]]      src/delivery/subscription-routes.ts
  *   GET  /v1/analytics/*, /v1/events…             the read API (src/query/read-routes.ts)
  *   GET  /v1/deliveries…, POST …/replay, GET …/health   inspection, replay, health (src/delivery/delivery-routes.ts)
+ *   GET  /v1/events/stream                        WebSocket batches with acks (src/stream/stream-route.ts)
  *
  * Every route is registered through the guard (src/auth/guard.ts), which checks the
  * route's access (src/auth/route-access.ts) on the headers before the handler runs and
@@ -32,6 +33,7 @@ import { FloodgateError } from '../errors';
 import type { DeadLetterStore } from '../query/dead-letters';
 import type { ReadRoute } from '../query/read-route';
 import type { DeliveryRoute } from '../delivery/delivery-routes';
+import { streamPath, type StreamRoute } from '../stream/stream-route';
 import { Cors } from './cors';
 import { routeDeadLetters } from '../query/dead-letter-routes';
 import { reply, replyError } from './http-reply';
@@ -68,6 +70,8 @@ export interface ServerDependencies extends IngestDependencies {
   readonly readRoutes?: readonly ReadRoute[];
   /** Delivery inspection, replay and health (src/delivery/delivery-routes.ts); absent means 404. */
   readonly deliveryRoutes?: readonly DeliveryRoute[];
+  /** GET /v1/events/stream (WebSocket); absent means that route answers 404. */
+  readonly streams?: StreamRoute;
 }
 
 export interface ObservabilityEndpoints {
@@ -129,6 +133,12 @@ export function startServer(deps: ServerDependencies, host: string, port: number
   for (const route of deps.deliveryRoutes ?? []) {
     if (route.method === 'GET') app.get(route.pattern, route.handler);
     else app.post(route.pattern, route.handler);
+  }
+  if (deps.streams !== undefined) {
+    // The upgrade goes through the guard like any route: a refused one is answered 401/403 and never upgraded.
+    paths.add(streamPath);
+    const behavior = deps.streams.behavior();
+    uwsApp.ws(streamPath, { ...behavior, upgrade: deps.guard.wrap('GET', streamPath, behavior.upgrade) });
   }
   app.get('/healthz', (res, req) => reply(res, 200, requestIdOf(req), { status: 'ok' }));
   app.get('/readyz', (res, req) => {

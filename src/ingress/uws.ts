@@ -55,6 +55,34 @@ export interface UwsHttpRequest {
 }
 
 export type UwsListenSocket = object;
+
+/** The response an upgrade handler gets: it may turn the request into a WebSocket. */
+export interface UwsUpgradeResponse extends UwsHttpResponse {
+  upgrade<UserData>(userData: UserData, secWebSocketKey: string, secWebSocketProtocol: string, secWebSocketExtensions: string, context: unknown): void;
+}
+
+/** One WebSocket, valid from `open` to `close`; every call after `close` throws. */
+export interface UwsWebSocket<UserData> {
+  /** 1: sent; 0: sent, buffered behind backpressure; 2: dropped (past maxBackpressure). */
+  send(message: string | Uint8Array, isBinary?: boolean): number;
+  end(code?: number, shortMessage?: string): void;
+  getBufferedAmount(): number;
+  cork(callback: () => void): void;
+  getUserData(): UserData;
+}
+
+/** The part of uWS's WebSocketBehavior we set (the bundled typings call closeOnBackpressureLimit a number). */
+export interface UwsWebSocketBehavior<UserData> {
+  maxPayloadLength: number;
+  idleTimeout: number;
+  maxBackpressure: number;
+  closeOnBackpressureLimit: boolean;
+  sendPingsAutomatically: boolean;
+  upgrade(res: UwsUpgradeResponse, req: UwsHttpRequest, context: unknown): void;
+  open?(ws: UwsWebSocket<UserData>): void;
+  message(ws: UwsWebSocket<UserData>, message: ArrayBuffer, isBinary: boolean): void;
+  close(ws: UwsWebSocket<UserData>, code: number, message: ArrayBuffer): void;
+}
 type Handler = (res: UwsHttpResponse, req: UwsHttpRequest) => void;
 
 export interface UwsApp {
@@ -69,8 +97,13 @@ export interface UwsApp {
   close(): void;
 }
 
+/** The app uWS makes: routes, and WebSocket routes (registered apart, through the guard: src/ingress/server.ts). */
+export interface UwsRootApp extends UwsApp {
+  ws<UserData>(pattern: string, behavior: UwsWebSocketBehavior<UserData>): UwsApp;
+}
+
 export interface UwsModule {
-  App(options?: object): UwsApp;
+  App(options?: object): UwsRootApp;
   us_listen_socket_close(socket: UwsListenSocket): void;
   us_socket_local_port(socket: UwsListenSocket): number;
   SSLApp?: unknown;

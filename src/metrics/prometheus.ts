@@ -17,6 +17,7 @@
 import { collectDefaultMetrics, Registry, type Metric } from 'prom-client';
 import type { EngineMetrics, LatencySeries } from './engine-metrics';
 import { reportedQuantiles } from './engine-metrics';
+import type { SlidingHistogram } from './sliding-histogram';
 
 interface Sample {
   readonly metricName?: string;
@@ -65,6 +66,22 @@ function summary(metrics: EngineMetrics, series: LatencySeries, name: string, he
 
 function perActor(values: readonly number[]): Sample[] {
   return values.map((value, actor) => ({ labels: { actor }, value }));
+}
+
+/**
+ * A summary of a SlidingHistogram recorded in µs, exported in seconds: its quantiles over
+ * the window, `_sum` and `_count` since start (stages with their own windows: delivery,
+ * streams).
+ */
+export function windowSummary(name: string, help: string, histogramUs: SlidingHistogram, quantiles: readonly number[] = [0.5, 0.95, 0.99]): Metric {
+  return collector(name, help, 'summary', () => {
+    const snapshot = histogramUs.snapshot(quantiles.map((q) => q * 100));
+    return [
+      ...quantiles.map((quantile, k) => ({ labels: { quantile }, value: snapshot.count === 0 ? Number.NaN : (snapshot.percentiles[k] as number) / microsPerSecond })),
+      { metricName: `${name}_sum`, labels: {}, value: histogramUs.sum / microsPerSecond },
+      { metricName: `${name}_count`, labels: {}, value: histogramUs.count },
+    ];
+  });
 }
 
 export function createMetricsRegistry(metrics: EngineMetrics): Registry {

@@ -4,7 +4,8 @@ import { defaultConfig } from '../../src/config/load-config';
 import { decodeBulkBody, decodeSingleBody } from '../../src/decode/decode-body';
 import { scanBody } from '../../src/decode/event-count-scanner';
 import { validateEvent } from '../../src/validate/validate-event';
-import { buildBodyTemplate, eventIdOf, stampBody } from '../../bench/load/bodies';
+import { buildBodyTemplate, eventIdOf, stampBody, streamBatchIdOf } from '../../bench/load/bodies';
+import { decodeBatchFrame } from '../../src/stream/stream-frames';
 import { countAnswer } from '../../bench/load/interval-stats';
 import type { Format } from '../../bench/load/scenario';
 
@@ -27,6 +28,20 @@ for (const format of ['json', 'msgpack', 'ndjson'] as const satisfies readonly F
         return result.event.eventId;
       });
       assert.deepEqual(ids, Array.from({ length: 25 }, (_, index) => eventIdOf('lbtest-c01-', sequence, index)));
+    }
+  });
+}
+
+for (const format of ['json', 'msgpack', 'ndjson'] as const satisfies readonly Format[]) {
+  test(`a stamped ${format} stream frame names its batch by the request's sequence and decodes in the engine`, () => {
+    const template = buildBodyTemplate('/v1/events/stream', format, 10, 'lbtest-c02-');
+    assert.equal(template.timestampOffsets.length, 10);
+    for (const sequence of [0, 7, 99_999]) {
+      const frame = decodeBatchFrame(stampBody(template, sequence, context.receivedAtMs), format === 'msgpack', defaultConfig());
+      assert.ok(frame.ok, frame.ok ? '' : frame.error.message);
+      assert.equal(frame.batchId, streamBatchIdOf('lbtest-c02-', sequence));
+      const ids = frame.items.map((item, index) => (validateEvent(item, index, context) as { event: { eventId: string } }).event.eventId);
+      assert.deepEqual(ids, Array.from({ length: 10 }, (_, index) => eventIdOf('lbtest-c02-', sequence, index)));
     }
   });
 }

@@ -111,6 +111,24 @@ test('the webhook route, one event per request, is counted by status', async (t)
   assert.ok(result.verification.ok);
 });
 
+test('the stream route: batches dealt over shared WebSocket connections, acked, counted and checked like HTTP', async (t) => {
+  const scenario = parseScenario({
+    name: 'tooling-stream',
+    model: 'closed',
+    route: '/v1/events/stream',
+    eventsPerRequest: 50,
+    phases: [{ durationS: 1, concurrency: 8 }],
+    clients: 1,
+    connectionsPerClientMax: 2,
+  }, 'test');
+  const engine = await startTestEngine();
+  t.after(() => engine.close());
+  const result = await runScenario(scenario, { url: engine.baseUrl, databaseUrl: engine.databaseUrl });
+  assert.deepEqual(Object.keys(result.totals.statuses), ['200']);
+  assert.equal(result.totals.eventsAcknowledged, result.totals.requests * 50);
+  assert.ok(result.verification.ok);
+});
+
 test('the baseline service, when installed, is driven and checked the same way', async (t) => {
   if (!existsSync(path.join(baselineDir, 'node_modules', 'fastify'))) {
     t.skip('bench/baseline is not installed (npm run bench:load -- <baseline scenario> installs it)');

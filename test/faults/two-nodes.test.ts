@@ -9,7 +9,7 @@ import { startEngine, type Engine } from '../../src/engine';
 import { createLogger } from '../../src/log';
 import { post, startTestEngine, testConfig, type TestEngine } from '../support/engine';
 import { freePort } from '../support/free-port';
-import { redisUrlOrSkip } from '../support/redis';
+import { redisUrlOrSkip } from '../support/database';
 import { wireEvent, wireEvents } from '../support/wire-events';
 
 const json = { 'content-type': 'application/json' };

@@ -12,9 +12,8 @@ import pg from 'pg';
 import { generateKey } from '../../src/auth/key-format';
 import { startEngine, type Engine } from '../../src/engine';
 import { createLogger } from '../../src/log';
-import { createTestDatabase, type TestDatabase } from '../support/database';
+import { createTestDatabase, redisUrlOrSkip, type TestDatabase } from '../support/database';
 import { request, testConfig } from '../support/engine';
-import { redisUrlOrSkip } from '../support/redis';
 import { wireEvents } from '../support/wire-events';
 
 const limitEventsPerS = 2000;

@@ -11,10 +11,9 @@ import pino from 'pino';
 import type { Config } from '../../src/config/config';
 import { startEngine, type Engine } from '../../src/engine';
 import { generateKey } from '../../src/auth/key-format';
-import { createTestDatabase } from '../support/database';
+import { createTestDatabase, redisUrlOrSkip } from '../support/database';
 import { freePort } from '../support/free-port';
 import { request, testConfig, type Answer } from '../support/engine';
-import { redisUrlOrSkip } from '../support/redis';
 import { wireEvents } from '../support/wire-events';
 
 interface Running {

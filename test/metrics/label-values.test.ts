@@ -64,8 +64,9 @@ describe('a fresh engine exports every label value at 0', () => {
 
   test('no labelled floodgate_* family carries a label this test does not know', async () => {
     // Delivery's labels are bounded where they are made: subscription and endpoint values are
-    // the first 100 seen, then `other` (src/delivery/delivery-pool.ts), the rest fixed lists.
-    const known = new Set(['code', 'route', 'status', 'quantile', 'actor', 'limit', 'subscription', 'endpoint', 'outcome', 'class', 'reason']);
+    // the first 100 seen, then `other` (src/delivery/delivery-pool.ts), the rest fixed lists;
+    // a stream's close code is one of a fixed few or `other` (src/stream/stream-route.ts).
+    const known = new Set(['code', 'route', 'status', 'quantile', 'actor', 'limit', 'subscription', 'endpoint', 'outcome', 'class', 'reason', 'kind', 'close_code']);
     for (const family of (await scrape()).values()) {
       if (!family.name.startsWith('floodgate_')) continue;
       for (const sample of family.samples) for (const label of Object.keys(sample.labels)) assert.ok(known.has(label), `${family.name} has label ${label}`);

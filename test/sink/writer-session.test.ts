@@ -4,8 +4,7 @@ import pg from 'pg';
 import { KiB, MiB } from '../../src/config/settings';
 import { BatchWriter } from '../../src/sink/batch-writer';
 import { connectWriterSession, writerSessionSql } from '../../src/sink/writer-session';
-import { withClient } from '../support/postgres-client';
-import { createTestDatabase, type TestDatabase } from '../support/database';
+import { createTestDatabase, withClient, type TestDatabase } from '../support/database';
 import { buildRows, createMigratedDatabase, recordingLogger } from './fixtures';
 
 let database: TestDatabase;

@@ -1,9 +1,13 @@
 /**
- * One fresh database per test file (or per test), on the server DATABASE_URL points at,
- * so test files can run in parallel without seeing each other's rows.
+ * The services tests reach: one fresh database per test file (or per test), on the server
+ * DATABASE_URL points at, so test files can run in parallel without seeing each other's
+ * rows; short-lived connections for the code that drives the engine from outside (bench/common
+ * makes its scratch database per run with them; the engine keeps its own, src/sink); and
+ * the Redis URL, or a skip with the runner's reason.
  */
 import { randomBytes } from 'node:crypto';
-import { databaseUrlFor, withClient } from './postgres-client';
+import type { TestContext } from 'node:test';
+import pg from 'pg';
 import { refuseInUnitTier } from './test-tiers';
 
 export interface TestDatabase {
@@ -37,4 +41,39 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       });
     },
   };
+}
+
+/** The same server and credentials as `serverUrl`, connected to database `name`. */
+export function databaseUrlFor(serverUrl: string, name: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** One short-lived connection for `work` (errors after the work are ignored: it is closing anyway). */
+export async function withClient<T>(connectionString: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * The Redis URL for tests that need one, or null after marking the test skipped with the
+ * reason the runner recorded (test/support/run-tests.ts sets REDIS_URL, or
+ * FLOODGATE_TEST_REDIS_UNAVAILABLE when no Redis could be had).
+ */
+export function redisUrlOrSkip(t: TestContext): string | null {
+  // Skipping would hide a misfiled test: the unit tier never has Redis.
+  refuseInUnitTier('Redis');
+  const url = process.env.REDIS_URL;
+  if (url !== undefined && url !== '') return url;
+  const reason = process.env.FLOODGATE_TEST_REDIS_UNAVAILABLE ?? 'REDIS_URL is not set (run through npm test)';
+  t.diagnostic(`Redis unavailable: ${reason}`);
+  t.skip(`Redis unavailable: ${reason}`);
+  return null;
 }
