@@ -12,6 +12,7 @@ import type { Bench } from 'tinybench' with { 'resolution-mode': 'import' };
 import { parseToolArgs, positiveNumber } from '../common/cli-args';
 import { fileStamp, formatCount, machineInfo, markdownTable, round, writeResultFiles, type MachineInfo } from '../common/results';
 import { suite as authCheck } from './auth-check';
+import { suite as clientSdk } from './client-sdk';
 import { suite as copyEncoder } from './copy-encoder';
 import { suite as decodeValidate } from './decode-validate';
 import { suite as dedupeWindow } from './dedupe-window';
@@ -21,7 +22,7 @@ import type { MicroSuite } from './micro-suite';
 import { suite as ring } from './ring';
 import { suite as rollupCounts } from './rollup-counts';
 
-export const suites: readonly MicroSuite[] = [decodeValidate, envelope, ring, dedupeWindow, copyEncoder, hdrRecording, authCheck, rollupCounts];
+export const suites: readonly MicroSuite[] = [decodeValidate, envelope, ring, dedupeWindow, copyEncoder, hdrRecording, authCheck, rollupCounts, clientSdk];
 
 export interface MicroRow {
   readonly suite: string;

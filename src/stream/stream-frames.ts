@@ -45,14 +45,27 @@ export function decodeBatchFrame(bytes: Buffer, isBinary: boolean, limits: BulkL
   if (typeof header.batchId !== 'string' || !isValidRequestId(header.batchId)) {
     return { ok: false, batchId: null, error: { code: 'ERR_INGEST_BAD_SHAPE', message: '"batch_id" on the first line must be 1-128 printable ASCII characters' } };
   }
-  const frame = decoded('ndjson', bytes.subarray(header.bodyStart), limits);
   // An NDJSON body names no batch itself: the header line does.
-  return frame.ok ? { ...frame, batchId: header.batchId } : { ...frame, batchId: header.batchId };
+  return { ...decoded('ndjson', bytes.subarray(header.bodyStart), limits), batchId: header.batchId };
+}
+
+/** Where a batch's id is written by JSON serialisers: first, or close to it. */
+const batchIdSearchBytes = 1024;
+const batchIdPattern = /"batch_id"\s*:\s*"([\x20-\x21\x23-\x5b\x5d-\x7e]{1,128})"/;
+
+/**
+ * The `batch_id` of a JSON frame the decoder refused (too many events, an unknown key, no
+ * events), found by its text near the start, so the nack names the batch and its client
+ * can fail that batch's events instead of waiting for an answer that never comes.
+ */
+function batchIdNear(bytes: Buffer): string | null {
+  const match = batchIdPattern.exec(bytes.toString('latin1', 0, Math.min(bytes.length, batchIdSearchBytes)));
+  return match === null ? null : (match[1] as string);
 }
 
 function decoded(format: BodyFormat, bytes: Buffer, limits: BulkLimits): BatchFrame {
   const body = decodeBulkBody(format, bytes, limits, scanBody(format, bytes), 'batch_id');
-  if (!body.ok) return { ok: false, batchId: null, error: body.error };
+  if (!body.ok) return { ok: false, batchId: format === 'json' ? batchIdNear(bytes) : null, error: body.error };
   return { ok: true, batchId: body.requestId ?? '', format, items: body.items, lineErrors: body.lineErrors, rawAttributes: body.rawAttributes };
 }
 

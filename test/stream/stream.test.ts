@@ -145,6 +145,8 @@ describe('the stream, durable mode', () => {
     assert.deepEqual(nacks.map((nack) => nack.error?.code), ['ERR_INGEST_MALFORMED_BODY', 'ERR_INGEST_BAD_SHAPE', 'ERR_INGEST_BAD_SHAPE', 'ERR_INGEST_EMPTY']);
     assert.ok(nacks.every((nack) => nack.retry_after_ms === undefined), 'a malformed batch is never to be resent');
     assert.match(nacks[1]?.error?.message ?? '', /batch_id/);
+    // A frame refused after its batch_id could be read names it, so the client can fail that batch.
+    assert.deepEqual(nacks.map((nack) => nack.batch_id), [null, null, 'has-extra', 'empty']);
     assert.deepEqual(answers.filter((answer) => answer.type === 'ack').map((ack) => [ack.batch_id, ack.accepted]), [[marker, 1]]);
     stream.close();
   });
