@@ -259,26 +259,13 @@ export class StreamConnection implements LoadConnection {
 
   #readFrames(): void {
     for (;;) {
-      const buffer = this.#buffer;
-      if (buffer.length < 2) return;
-      const opcode = (buffer[0] as number) & 0x0f;
-      let length = (buffer[1] as number) & 0x7f;
-      let offset = 2;
-      if (length === 126) {
-        if (buffer.length < 4) return;
-        length = buffer.readUInt16BE(2);
-        offset = 4;
-      } else if (length === 127) {
-        if (buffer.length < 10) return;
-        length = Number(buffer.readBigUInt64BE(2));
-        offset = 10;
-      }
-      if (buffer.length < offset + length) return;
-      const payload = buffer.toString('utf8', offset, offset + length);
-      this.#buffer = buffer.subarray(offset + length);
-      if (opcode === 0x8) return this.destroy(`closed by the engine (${length >= 2 ? buffer.readUInt16BE(offset) : 'no code'})`);
-      if (opcode === 0x9) this.#socket?.write(Buffer.concat([Buffer.from([0x8a, 0x80 | length]), zeroMask, buffer.subarray(offset, offset + length)]));
-      if (opcode === 0x1) this.#answer(payload);
+      const frame = serverFrameAt(this.#buffer);
+      if (frame === null) return;
+      this.#buffer = this.#buffer.subarray(frame.bytes);
+      const { opcode, payload } = frame;
+      if (opcode === 0x8) return this.destroy(`closed by the engine (${payload.length >= 2 ? payload.readUInt16BE(0) : 'no code'})`);
+      if (opcode === 0x9) this.#socket?.write(Buffer.concat([frameHead(payload.length, 0xa), payload]));
+      if (opcode === 0x1) this.#answer(payload.toString('utf8'));
     }
   }
 
@@ -293,7 +280,7 @@ export class StreamConnection implements LoadConnection {
 }
 
 /** A client frame's head: FIN, the opcode, the mask bit with the length, and a zero mask. */
-function frameHead(length: number, opcode: number): Buffer {
+export function frameHead(length: number, opcode: number): Buffer {
   if (length < 126) return Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | length]), zeroMask]);
   if (length < 65_536) return Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | 126, length >> 8, length & 0xff]), zeroMask]);
   const head = Buffer.alloc(14);
@@ -301,4 +288,22 @@ function frameHead(length: number, opcode: number): Buffer {
   head[1] = 0x80 | 127;
   head.writeBigUInt64BE(BigInt(length), 2);
   return head;
+}
+
+/** The server frame (unmasked) at the start of `buffer`, or null while it is incomplete. */
+export function serverFrameAt(buffer: Buffer): { opcode: number; payload: Buffer; bytes: number } | null {
+  if (buffer.length < 2) return null;
+  let length = (buffer[1] as number) & 0x7f;
+  let offset = 2;
+  if (length === 126) {
+    if (buffer.length < 4) return null;
+    length = buffer.readUInt16BE(2);
+    offset = 4;
+  } else if (length === 127) {
+    if (buffer.length < 10) return null;
+    length = Number(buffer.readBigUInt64BE(2));
+    offset = 10;
+  }
+  if (buffer.length < offset + length) return null;
+  return { opcode: (buffer[0] as number) & 0x0f, payload: buffer.subarray(offset, offset + length), bytes: offset + length };
 }

@@ -4,12 +4,13 @@
  * queue refuses instead of dropping; Retry-After is honoured with the same Idempotency-Key
  * (a small real server answers 503 first, a real engine answers 429); gzip; refusals are
  * not retried; and a kill -9 of the engine mid-stream, restarted on the same port and
- * database, leaves every tracked event stored exactly once.
+ * database, leaves every tracked event stored exactly once, over HTTP and over the stream.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import { WebSocket } from 'undici';
 import {
   FloodgateClient,
   backoffDelayMs,
@@ -311,14 +312,18 @@ describe('HTTP retries and refusals', () => {
   });
 });
 
-test('kill -9 of the engine mid-stream, restart on the same port and database: every tracked event stored exactly once', { timeout: 90_000 }, async () => {
+// Both transports, here in one place: the stream's reconnect and resend face the same kill.
+for (const transport of ['http', 'websocket'] as const) {
+test(`kill -9 of the engine mid-stream (${transport}), restart on the same port and database: every tracked event stored exactly once`, { timeout: 90_000 }, async () => {
   const database = await createTestDatabase();
   const port = await freePort();
   const env = engineEnv({ DATABASE_URL: database.url, PORT: String(port), FLOODGATE_HOST: '127.0.0.1' });
   let engine: EngineProcess = await spawnEngine(env);
   const source = marker('crash');
   const total = 6_000;
-  const client = new FloodgateClient({ url: `http://127.0.0.1:${port}`, batchEvents: 100, flushIntervalMs: 20, retry: { attemptsMax: 30, baseMs: 50, maxMs: 1_000 } });
+  const client = new FloodgateClient({
+    url: `http://127.0.0.1:${port}`, transport, WebSocket, batchEvents: 100, flushIntervalMs: 20, retry: { attemptsMax: 30, baseMs: 50, maxMs: 1_000 },
+  });
   try {
     let restarted: Promise<EngineProcess> | null = null;
     for (let i = 0; i < total; i++) {
@@ -341,7 +346,7 @@ test('kill -9 of the engine mid-stream, restart on the same port and database: e
     await admin.connect();
     const [row] = (await admin.query<{ rows: number; ids: number }>('SELECT count(*)::int AS rows, count(DISTINCT event_id)::int AS ids FROM events WHERE source = $1', [source])).rows;
     await admin.end();
-    process.stdout.write(`# client kill -9: ${total} tracked, ${stats.batchesSent} sends, ${stats.batchesRetried} retried, accepted ${stats.accepted}, duplicates ${stats.duplicates}, stored ${row!.rows}\n`);
+    process.stdout.write(`# client kill -9 (${transport}): ${total} tracked, ${stats.batchesSent} sends, ${stats.batchesRetried} retried, accepted ${stats.accepted}, duplicates ${stats.duplicates}, stored ${row!.rows}\n`);
     assert.equal(stats.failed, 0);
     assert.ok(stats.batchesRetried > 0, 'the kill interrupted some batches');
     assert.equal(row!.ids, total, 'loss: every event is stored');
@@ -352,3 +357,4 @@ test('kill -9 of the engine mid-stream, restart on the same port and database: e
     await database.drop();
   }
 });
+}

@@ -4,21 +4,17 @@
  * with retry_after_ms (resent after the delay, same batch_id), a nack without it (the
  * events fail, no retry), a connection closed with batches in flight and an ack that never
  * comes (reconnect, resend). Then against real engines: batches stored once with
- * per-event errors mapped, the key as a subprotocol, and a kill -9 of the engine
- * mid-stream, restarted on the same port and database: every tracked event stored once.
+ * per-event errors mapped, and the key as a subprotocol. The kill -9 of the engine
+ * mid-stream is test/client/http.test.ts's, run over both transports.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
 import { WebSocket } from 'undici';
 import { FloodgateClient, type FloodgateEventError } from '../../client/src/index';
 import { generateKey } from '../../src/auth/key-format';
-import { createTestDatabase } from '../support/database';
 import { callRoute, startTestEngine, type TestEngine } from '../support/engine';
-import { engineEnv, spawnEngine, type EngineProcess } from '../support/engine-process';
 import { freePort } from '../support/free-port';
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const marker = (name: string): string => `${name}-${Math.random().toString(36).slice(2, 10)}`;
 
 interface Frame {
@@ -212,50 +208,5 @@ test('keys required: an ingest key offered as a subprotocol is accepted; a wrong
     assert.equal(row!.n, 20);
   } finally {
     await engine.close();
-  }
-});
-
-test('kill -9 of the engine mid-stream, restart on the same port and database: every event tracked over the stream stored exactly once', { timeout: 90_000 }, async () => {
-  const database = await createTestDatabase();
-  const port = await freePort();
-  const env = engineEnv({ DATABASE_URL: database.url, PORT: String(port), FLOODGATE_HOST: '127.0.0.1' });
-  let engine: EngineProcess = await spawnEngine(env);
-  const source = marker('ws-crash');
-  const total = 6_000;
-  const client = new FloodgateClient({
-    url: `http://127.0.0.1:${port}`, transport: 'websocket', WebSocket, batchEvents: 100, flushIntervalMs: 20,
-    retry: { attemptsMax: 30, baseMs: 50, maxMs: 1_000 },
-  });
-  try {
-    let restarted: Promise<EngineProcess> | null = null;
-    for (let i = 0; i < total; i++) {
-      // Half with ids of their own, half with ids the engine derives from the batch_id.
-      client.track(i % 2 === 0 ? { event_type: 'crash', source, event_id: `${source}-${i}` } : { event_type: 'crash', source, attributes: { i } });
-      if (i % 100 !== 99) continue;
-      await sleep(15);
-      // Kill by progress, not by time: a fast engine could finish before a timed kill.
-      if (restarted === null && client.stats().accepted >= total / 3) {
-        engine.child.kill('SIGKILL');
-        await engine.exited;
-        restarted = spawnEngine(env);
-      }
-    }
-    assert.ok(restarted !== null, 'the engine was killed mid-stream');
-    engine = await restarted;
-    await client.close();
-    const stats = client.stats();
-    const admin = new pg.Client({ connectionString: database.url });
-    await admin.connect();
-    const [row] = (await admin.query<{ rows: number; ids: number }>('SELECT count(*)::int AS rows, count(DISTINCT event_id)::int AS ids FROM events WHERE source = $1', [source])).rows;
-    await admin.end();
-    process.stdout.write(`# client kill -9 (stream): ${total} tracked, ${stats.batchesSent} sends, ${stats.batchesRetried} retried, accepted ${stats.accepted}, duplicates ${stats.duplicates}, stored ${row!.rows}\n`);
-    assert.equal(stats.failed, 0);
-    assert.ok(stats.batchesRetried > 0, 'the kill interrupted some batches');
-    assert.equal(row!.ids, total, 'loss: every event is stored');
-    assert.equal(row!.rows, total, 'duplicates: no event is stored twice');
-  } finally {
-    engine.child.kill('SIGKILL');
-    await engine.exited;
-    await database.drop();
   }
 });

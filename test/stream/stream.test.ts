@@ -14,6 +14,7 @@ import { WebSocket } from 'undici';
 import { generateKey } from '../../src/auth/key-format';
 import { KiB } from '../../src/config/settings';
 import { callRoute, startTestEngine, type TestEngine } from '../support/engine';
+import { frameHead, serverFrameAt } from '../../bench/load/http-connection';
 
 interface Frame {
   readonly type: 'ack' | 'nack';
@@ -223,7 +224,8 @@ describe('the stream, async mode', () => {
     let sent = 0;
     for (; sent < 5000 && !socket.destroyed; sent++) {
       const events = [{ event_type: 'bp', timestamp: Date.now(), attributes: { marker } }, ...invalid];
-      const ok = socket.write(maskedTextFrame(JSON.stringify({ batch_id: `${marker}-${sent}`, events })));
+      const text = Buffer.from(JSON.stringify({ batch_id: `${marker}-${sent}`, events }));
+      const ok = socket.write(Buffer.concat([frameHead(text.length, 0x1), text]));
       if (!ok) await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), new Promise((resolve) => setTimeout(resolve, 2000))]);
     }
     socket.resume();
@@ -290,51 +292,25 @@ function rawStream(baseUrl: string): Promise<Socket> {
   });
 }
 
-/** Client frames must be masked (RFC 6455 §5.3); a zero mask keeps the payload as is. */
-function maskedTextFrame(text: string): Buffer {
-  const payload = Buffer.from(text);
-  const length = payload.length;
-  assert.ok(length < 65_536, 'test frames stay under 64 KiB');
-  const header = length < 126 ? Buffer.from([0x81, 0x80 | length]) : Buffer.from([0x81, 0x80 | 126, length >> 8, length & 0xff]);
-  return Buffer.concat([header, Buffer.alloc(4), payload]);
-}
-
-/** Reads server frames (unmasked) until the close frame or the end; counts acks. */
+/** Reads server frames until the close frame or the end; counts acks. */
 function readUntilClosed(socket: Socket): Promise<{ acks: number; closeCode: number | null }> {
   return new Promise((resolve) => {
     let buffered = Buffer.alloc(0);
     let acks = 0;
-    let closeCode: number | null = null;
-    const finish = (): void => resolve({ acks, closeCode });
+    const finish = (closeCode: number | null): void => resolve({ acks, closeCode });
     socket.on('data', (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);
-      for (;;) {
-        if (buffered.length < 2) return;
-        const opcode = (buffered[0] as number) & 0x0f;
-        let length = (buffered[1] as number) & 0x7f;
-        let offset = 2;
-        if (length === 126) {
-          if (buffered.length < 4) return;
-          length = buffered.readUInt16BE(2);
-          offset = 4;
-        } else if (length === 127) {
-          if (buffered.length < 10) return;
-          length = Number(buffered.readBigUInt64BE(2));
-          offset = 10;
-        }
-        if (buffered.length < offset + length) return;
-        const payload = buffered.subarray(offset, offset + length);
-        buffered = buffered.subarray(offset + length);
-        if (opcode === 0x1 && payload.includes('"type":"ack"')) acks++;
-        if (opcode === 0x8) {
-          closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : null;
+      for (let frame = serverFrameAt(buffered); frame !== null; frame = serverFrameAt(buffered)) {
+        buffered = buffered.subarray(frame.bytes);
+        if (frame.opcode === 0x1 && frame.payload.includes('"type":"ack"')) acks++;
+        if (frame.opcode === 0x8) {
           socket.destroy();
-          return finish();
+          return finish(frame.payload.length >= 2 ? frame.payload.readUInt16BE(0) : null);
         }
       }
     });
-    socket.on('close', finish);
-    socket.on('error', finish);
+    socket.on('close', () => finish(null));
+    socket.on('error', () => finish(null));
   });
 }
 
