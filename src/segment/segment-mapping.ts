@@ -1,6 +1,7 @@
 /**
  * The Segment-spec HTTP Tracking API's messages, mapped to Floodgate events
- * (docs/segment.md has the table, field by field). A body decodes to one item per message,
+ * (docs/segment.md has the table, field by field; the decision:
+ * docs/decisions/0026-segment-spec-calls-on-the-ingest-path.md). A body decodes to one item per message,
  * shaped as a Floodgate event, so validation, dedupe, the rings and the answer are the
  * ingest path's own; a message that cannot be mapped becomes an UndecodableItem in its
  * slot, reported and counted like a broken NDJSON line, and never sinks the others.
@@ -10,7 +11,7 @@
  *   userId, else anonymousId                    → actor_id
  *   timestamp; else receivedAt − (sentAt − originalTimestamp); else receipt → timestamp
  *   the key's name, else FLOODGATE_SEGMENT_SOURCE → source
- *   the whole message but messageId, the batch's context and integrations merged in → attributes
+ *   the rest of the message (what is not a column), the batch's context merged in → attributes
  */
 import type { BulkLimits } from '../decode/decode-body';
 import { decodeJsonDocument } from '../decode/decode-body';
@@ -95,8 +96,15 @@ export function mapMessage(message: unknown, index: number, call: SegmentCall | 
   if (actor === null) return fail('ERR_EVENT_FIELD_MISSING', 'userId', 'a message needs "userId" or "anonymousId" (a string or number)');
   const timestamp = occurredAt(message, shared.sentAt, receivedAtMs);
   if (typeof timestamp === 'object') return fail('ERR_EVENT_TIMESTAMP_FORMAT', timestamp.field, timestamp.message);
+  // What became a column is not stored twice (it is a third of a typical message's bytes,
+  // and rows' bytes are what PostgreSQL spends on); everything else is kept as sent.
   const { messageId, ...kept } = message;
   const attributes: Record<string, unknown> = call === null ? kept : { type, ...kept };
+  if (type === 'track') delete attributes.event;
+  if (message.userId === actor) delete attributes.userId;
+  else if (message.anonymousId === actor) delete attributes.anonymousId;
+  // A UTC timestamp is the column exactly; one with an offset keeps its text.
+  if (typeof timestamp === 'string' && timestamp === message.timestamp && timestamp.endsWith('Z')) delete attributes.timestamp;
   if (shared.context !== undefined) attributes.context = isPlainObject(shared.context) && isPlainObject(message.context) ? { ...shared.context, ...message.context } : (message.context ?? shared.context);
   if (shared.integrations !== undefined && message.integrations === undefined) attributes.integrations = shared.integrations;
   if (shared.sentAt !== undefined && message.sentAt === undefined) attributes.sentAt = shared.sentAt;

@@ -18,12 +18,15 @@ import { callRoute, post, startTestEngine, type TestEngine } from '../support/en
 const receivedAtMs = Date.parse('2026-12-07T12:00:00.000Z');
 
 describe('mapping one message', () => {
-  test('a track call: messageId, event, userId, an explicit timestamp as sent, everything else in attributes', () => {
+  test('a track call: messageId, event, userId, an explicit timestamp as sent; what is not a column stays in attributes', () => {
     const message = { type: 'track', messageId: 'm-1', event: 'Order Completed', userId: 'u-1', anonymousId: 'a-1', timestamp: '2026-12-07T11:59:00.000Z', properties: { total: 19.9 }, context: { ip: '1.2.3.4' } };
     assert.deepEqual(mapMessage(message, 0, null, {}, 'web', receivedAtMs), {
       event_id: 'm-1', event_type: 'Order Completed', source: 'web', actor_id: 'u-1', timestamp: '2026-12-07T11:59:00.000Z',
-      attributes: { type: 'track', event: 'Order Completed', userId: 'u-1', anonymousId: 'a-1', timestamp: '2026-12-07T11:59:00.000Z', properties: { total: 19.9 }, context: { ip: '1.2.3.4' } },
+      attributes: { type: 'track', anonymousId: 'a-1', properties: { total: 19.9 }, context: { ip: '1.2.3.4' } },
     });
+    // A time with an offset keeps its text; a numeric userId (stored as text) keeps its type.
+    const kept = mapMessage({ ...message, userId: 42, timestamp: '2026-12-07T12:59:00.000+01:00' }, 0, null, {}, 'web', receivedAtMs) as Record<string, unknown>;
+    assert.deepEqual([kept.actor_id, (kept.attributes as Record<string, unknown>).userId, (kept.attributes as Record<string, unknown>).timestamp], ['42', 42, '2026-12-07T12:59:00.000+01:00']);
   });
 
   test('other calls are named by their type; the actor falls back to anonymousId; a device clock 5 s fast is corrected', () => {
@@ -41,7 +44,7 @@ describe('mapping one message', () => {
   test('a single-call route names the type, and the batch context merges under the message\'s own', () => {
     const mapped = mapMessage({ userId: 'u', groupId: 'g-1', traits: {}, context: { locale: 'fr' } }, 0, 'group', { context: { locale: 'en', app: { name: 'x' } }, integrations: { All: false }, extra: { custom: 1 } }, 'web', receivedAtMs) as Record<string, unknown>;
     assert.equal(mapped.event_type, 'group');
-    assert.deepEqual(mapped.attributes, { type: 'group', userId: 'u', groupId: 'g-1', traits: {}, context: { locale: 'fr', app: { name: 'x' } }, integrations: { All: false }, batch: { custom: 1 } });
+    assert.deepEqual(mapped.attributes, { type: 'group', groupId: 'g-1', traits: {}, context: { locale: 'fr', app: { name: 'x' } }, integrations: { All: false }, batch: { custom: 1 } });
   });
 
   test('messages that cannot be events say why, under the spec\'s field names', () => {
@@ -106,7 +109,8 @@ describe('the routes, against an engine', () => {
       [`${marker}-1`, 'Signed Up', 'u-1', 'segment'], [`${marker}-2`, 'identify', 'a-2', 'segment'], [`${marker}-3`, 'page', 'u-3', 'segment'],
       [`${marker}-4`, 'screen', 'u-4', 'segment'], [`${marker}-5`, 'group', 'u-5', 'segment'], [`${marker}-6`, 'alias', 'u-6', 'segment'],
     ]);
-    assert.deepEqual(stored[5]?.attributes, { type: 'alias', userId: 'u-6', previousId: 'a-6', traits: { marker }, context: { library: { name: 'hand' } }, sentAt: now });
+    assert.deepEqual(stored[5]?.attributes, { type: 'alias', previousId: 'a-6', traits: { marker }, context: { library: { name: 'hand' } }, sentAt: now });
+    assert.deepEqual(stored[1]?.attributes, { type: 'identify', traits: { marker }, context: { library: { name: 'hand' } }, sentAt: now });
     // The SDK's retry of the same batch: stored once, reported as duplicates.
     const again = await post(`${engine.baseUrl}/v1/batch`, gzipSync(body), { 'content-type': 'application/json', 'content-encoding': 'gzip' });
     assert.deepEqual([again.status, again.json.accepted, again.json.duplicates], [200, 0, 6]);
