@@ -153,11 +153,12 @@ function readHeaders(req: UwsHttpRequest): RequestHeaders {
 /** The body's format and encoding, or the error that refuses the request before its body is read. */
 function checkHeaders(deps: IngestDependencies, route: IngestRoute, headers: RequestHeaders): ErrorInfo | { format: BodyFormat; gzip: boolean } {
   if (deps.isDraining()) return { code: 'ERR_INGEST_DRAINING', message: 'Floodgate is shutting down; retry shortly' };
-  // Segment's browser library posts JSON as text/plain, to spare the browser a CORS preflight.
+  // Segment's browser library posts JSON as text/plain (no CORS preflight), and RudderStack's
+  // Node SDK posts its gzipped JSON as a form (axios names a Buffer so): both are JSON here.
   const segment = segmentCallOf(route) !== undefined;
-  const format = segment && /^\s*text\/plain\s*(;|$)/i.test(headers.contentType) ? 'json' : bodyFormatOf(headers.contentType);
+  const format = segment && /^\s*(text\/plain|application\/x-www-form-urlencoded)\s*(;|$)/i.test(headers.contentType) ? 'json' : bodyFormatOf(headers.contentType);
   if (segment && format !== 'json') {
-    return { code: 'ERR_INGEST_UNSUPPORTED_MEDIA_TYPE', message: `Content-Type "${headers.contentType}" is not supported here; the Segment-spec routes take application/json (or text/plain holding JSON)` };
+    return { code: 'ERR_INGEST_UNSUPPORTED_MEDIA_TYPE', message: `Content-Type "${headers.contentType}" is not supported here; the Segment-spec routes take JSON (application/json, text/plain or a form type holding JSON)` };
   }
   if (format === null || (format === 'ndjson' && (route === 'v1-single' || route === 'webhook-event'))) {
     return { code: 'ERR_INGEST_UNSUPPORTED_MEDIA_TYPE', message: `Content-Type "${headers.contentType}" is not supported here; use application/json${route.endsWith('bulk') || route.endsWith('batch') ? ', application/x-ndjson' : ''} or application/msgpack` };

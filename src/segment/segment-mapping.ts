@@ -9,7 +9,7 @@
  *   messageId                                   → event_id (an SDK's retries dedupe)
  *   track: event; else the call type            → event_type
  *   userId, else anonymousId                    → actor_id
- *   timestamp; else receivedAt − (sentAt − originalTimestamp); else receipt → timestamp
+ *   timestamp; else originalTimestamp, corrected by sentAt for a clock off by > 5 min → timestamp
  *   the key's name, else FLOODGATE_SEGMENT_SOURCE → source
  *   the rest of the message (what is not a column), the batch's context merged in → attributes
  */
@@ -97,19 +97,27 @@ export function mapMessage(message: unknown, index: number, call: SegmentCall | 
   const timestamp = occurredAt(message, shared.sentAt, receivedAtMs);
   if (typeof timestamp === 'object') return fail('ERR_EVENT_TIMESTAMP_FORMAT', timestamp.field, timestamp.message);
   // What became a column is not stored twice (it is a third of a typical message's bytes,
-  // and rows' bytes are what PostgreSQL spends on); everything else is kept as sent.
-  const { messageId, ...kept } = message;
-  const attributes: Record<string, unknown> = call === null ? kept : { type, ...kept };
-  if (type === 'track') delete attributes.event;
-  if (message.userId === actor) delete attributes.userId;
-  else if (message.anonymousId === actor) delete attributes.anonymousId;
-  // A UTC timestamp is the column exactly; one with an offset keeps its text.
-  if (typeof timestamp === 'string' && timestamp === message.timestamp && timestamp.endsWith('Z')) delete attributes.timestamp;
+  // and rows' bytes are what PostgreSQL spends on); everything else is kept as sent. Built
+  // by copying, not by deleting: a deleted key turns the object slow to serialise.
+  const skipped = columnsOf(message, type, actor, timestamp);
+  const attributes: Record<string, unknown> = call === null ? {} : { type };
+  for (const key in message) if (!skipped.has(key)) attributes[key] = message[key];
   if (shared.context !== undefined) attributes.context = isPlainObject(shared.context) && isPlainObject(message.context) ? { ...shared.context, ...message.context } : (message.context ?? shared.context);
   if (shared.integrations !== undefined && message.integrations === undefined) attributes.integrations = shared.integrations;
   if (shared.sentAt !== undefined && message.sentAt === undefined) attributes.sentAt = shared.sentAt;
   if (shared.extra !== undefined) attributes.batch = shared.extra;
-  return { event_id: messageId ?? null, event_type: eventType, source, actor_id: actor, timestamp, attributes };
+  return { event_id: message.messageId ?? null, event_type: eventType, source, actor_id: actor, timestamp, attributes };
+}
+
+/** The message's fields that became columns: messageId, a track's event, the actor's id, a UTC timestamp. */
+function columnsOf(message: Record<string, unknown>, type: string, actor: string, timestamp: string | number): ReadonlySet<string> {
+  const keys = ['messageId'];
+  if (type === 'track') keys.push('event');
+  if (message.userId === actor) keys.push('userId');
+  else if (message.anonymousId === actor) keys.push('anonymousId');
+  // A UTC timestamp is the column exactly; one with an offset keeps its text.
+  if (typeof timestamp === 'string' && timestamp === message.timestamp && timestamp.endsWith('Z')) keys.push('timestamp');
+  return new Set(keys);
 }
 
 /** SDKs send ids as strings; some send numbers, which are ids all the same. */
@@ -135,8 +143,15 @@ function occurredAt(message: Record<string, unknown>, batchSentAt: unknown, rece
   if (sentAtValue === undefined || sentAtValue === null) return new Date(original).toISOString();
   const sentAt = timeOf(sentAtValue);
   if (sentAt === null) return { field: 'sentAt', message: '"sentAt" must be an ISO-8601 string' };
+  // Within the tolerance the device's clock is taken as right and the time as sent: a
+  // retry then carries the same time, which the primary key (event_id, occurred_at) needs
+  // to dedupe it across restarts (docs/segment.md, "Time").
+  if (Math.abs(receivedAtMs - sentAt) <= clockToleranceMs) return new Date(original).toISOString();
   return new Date(receivedAtMs - (sentAt - original)).toISOString();
 }
+
+/** A device clock this close to ours is not corrected (network time and SDK retries stay well inside it). */
+export const clockToleranceMs = 5 * 60_000;
 
 function timeOf(value: unknown): number | null {
   if (typeof value !== 'string') return null;
