@@ -12,7 +12,7 @@
  * rows can be counted exactly afterwards.
  */
 import { pack } from 'msgpackr';
-import { streamRoute, type Format, type Route } from './scenario';
+import { segmentBatchRoute, streamRoute, type Format, type Route } from './scenario';
 
 export const sequenceDigits = 8;
 const sequenceBase = 36;
@@ -62,6 +62,18 @@ function sequenceText(sequence: number): string {
   return sequence.toString(sequenceBase).padStart(sequenceDigits, '0');
 }
 
+/**
+ * The same event as a Segment-spec SDK's track call sends it (the shape
+ * @segment/analytics-node builds: messageId first, the call's fields, a library context),
+ * the id ahead of the timestamp as stamping needs.
+ */
+function segmentMessageOf(event: Record<string, unknown>): Record<string, unknown> {
+  return {
+    messageId: event.event_id, type: 'track', event: event.event_type, userId: event.user_id, timestamp: event.timestamp,
+    properties: event.properties, context: { library: { name: '@segment/analytics-node', version: '2.1.0' } }, integrations: {}, _metadata: { jsRuntime: 'node' },
+  };
+}
+
 /** A stream batch's name: it carries the request's sequence, so stamping renames it too. */
 export function streamBatchIdOf(stem: string, sequence: number): string {
   return `${stem}${sequenceText(sequence)}-b`;
@@ -74,6 +86,7 @@ function encodeBody(route: Route, format: Format, events: Record<string, unknown
     if (format === 'ndjson') return Buffer.from(`${JSON.stringify({ batch_id })}\n${events.map((event) => JSON.stringify(event)).join('\n')}\n`);
     return format === 'msgpack' ? pack({ batch_id, events }) : Buffer.from(JSON.stringify({ batch_id, events }));
   }
+  if (route === segmentBatchRoute) return Buffer.from(JSON.stringify({ batch: events.map(segmentMessageOf), sentAt: events[0]?.timestamp }));
   const single = route === '/v1/events' || route === '/webhook/events';
   if (single) return format === 'msgpack' ? pack(events[0]) : Buffer.from(JSON.stringify(events[0]));
   if (format === 'ndjson') return Buffer.from(`${events.map((event) => JSON.stringify(event)).join('\n')}\n`);

@@ -20,7 +20,9 @@ import path from 'node:path';
 import { repoRoot } from '../common/results';
 
 export type Target = 'floodgate' | 'baseline';
-export type Route = '/v1/events/bulk' | '/v1/events' | '/webhook/events' | '/webhook/batch' | '/v1/events/stream';
+export type Route = '/v1/events/bulk' | '/v1/events' | '/webhook/events' | '/webhook/batch' | '/v1/events/stream' | '/v1/batch';
+/** The Segment-spec batch route: bodies as Segment-spec SDKs build them (src/segment). */
+export const segmentBatchRoute = '/v1/batch';
 /** The WebSocket route: batches are frames on long-lived connections that carry many at once. */
 export const streamRoute = '/v1/events/stream';
 export type Format = 'json' | 'msgpack' | 'ndjson';
@@ -64,7 +66,7 @@ export interface Scenario {
 /** Every named scenario, one JSON array (a scenario of one's own can still be a file of its own). */
 export const scenariosFile = path.join(repoRoot, 'bench', 'scenarios.json');
 
-const routes: readonly Route[] = ['/v1/events/bulk', '/v1/events', '/webhook/events', '/webhook/batch', streamRoute];
+const routes: readonly Route[] = ['/v1/events/bulk', '/v1/events', '/webhook/events', '/webhook/batch', streamRoute, segmentBatchRoute];
 const singleEventRoutes: readonly Route[] = ['/v1/events', '/webhook/events'];
 const topLevelFields = [
   'name', 'description', 'target', 'route', 'format', 'eventsPerRequest', 'model', 'phases',
@@ -176,7 +178,8 @@ export function parseScenario(raw: unknown, source: string): Scenario {
   if (singleEventRoutes.includes(route) && eventsPerRequest !== 1) problems.push(`eventsPerRequest must be 1 for ${route} (one event per request)`);
   if (singleEventRoutes.includes(route) && format === 'ndjson') problems.push(`format ndjson is only for bulk routes, not ${route}`);
   if (target === 'baseline' && format !== 'json') problems.push('the baseline service takes JSON only (format must be json)');
-  if (target === 'baseline' && (route === '/webhook/batch' || route === streamRoute)) problems.push(`the baseline service has no ${route} route`);
+  if (target === 'baseline' && (route === '/webhook/batch' || route === streamRoute || route === segmentBatchRoute)) problems.push(`the baseline service has no ${route} route`);
+  if (route === segmentBatchRoute && format !== 'json') problems.push(`${route} takes JSON only (format must be json)`);
   const phases = parsePhases(raw.phases, model, problems);
   const thinkTimeMs = numberField(raw, 'thinkTimeMs', { min: 0, max: 60_000, integer: false, fallback: 0 }, problems);
   if (model === 'open' && thinkTimeMs !== 0) problems.push('thinkTimeMs applies to the closed model only');

@@ -30,6 +30,14 @@ const admin: RouteAccess = { kind: 'scope', scope: 'admin' };
 export const routeAccess: Readonly<Record<string, RouteAccess>> = Object.freeze({
   'POST /v1/events': ingest,
   'POST /v1/events/bulk': ingest,
+  // The Segment-spec Tracking API (src/segment): SDKs send their write key as Basic user name.
+  'POST /v1/batch': ingest,
+  'POST /v1/track': ingest,
+  'POST /v1/identify': ingest,
+  'POST /v1/page': ingest,
+  'POST /v1/screen': ingest,
+  'POST /v1/group': ingest,
+  'POST /v1/alias': ingest,
   // The WebSocket stream (src/stream): checked on the upgrade request, before any frame.
   'GET /v1/events/stream': ingest,
   'POST /webhook/events': ingest,
@@ -80,6 +88,13 @@ export const routeAccess: Readonly<Record<string, RouteAccess>> = Object.freeze(
   'OPTIONS /v1/events/bulk': open,
   'OPTIONS /webhook/events': open,
   'OPTIONS /webhook/batch': open,
+  'OPTIONS /v1/batch': open,
+  'OPTIONS /v1/track': open,
+  'OPTIONS /v1/identify': open,
+  'OPTIONS /v1/page': open,
+  'OPTIONS /v1/screen': open,
+  'OPTIONS /v1/group': open,
+  'OPTIONS /v1/alias': open,
   'OPTIONS /v1/stats': open,
   'OPTIONS /health': open,
   'OPTIONS /v1/events/:event_id': open,

@@ -83,6 +83,7 @@ export interface Config {
   readonly wsBatchesInFlightMax: number;
   readonly wsIdleTimeoutMs: number;
   readonly wsBackpressureBytesMax: number;
+  readonly segmentSource: string;
   /** SIGTERM: longest the engine waits for rings to drain before exiting anyway. */
   readonly drainTimeoutMs: number;
 

@@ -95,6 +95,8 @@ function parseString(setting: StringSetting, text: string): Parsed {
   if (setting.format === 'origins') return parseOrigins(text);
   // Blank is refused like any other blank string; leaving the setting unset trusts nobody.
   if (setting.format === 'address-list') return text !== '' && parseTrustedProxies(text).ok ? { ok: true, value: text } : { ok: false };
+  // An event source's name: what the engine's event validation accepts (1-64 characters, no NUL).
+  if (setting.format === 'source') return text.length >= 1 && text.length <= 64 && !text.includes('\0') ? { ok: true, value: text } : { ok: false };
   if (setting.format === 'host') {
     // Letters, digits, dots, hyphens, colons (IPv6) and underscores; no brackets or ports.
     return /^[A-Za-z0-9._:-]{1,253}$/.test(text) ? { ok: true, value: text } : { ok: false };

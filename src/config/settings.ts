@@ -70,7 +70,7 @@ export interface EnumSetting extends SettingText {
 export interface StringSetting extends SettingText {
   readonly kind: 'string';
   readonly default: string;
-  readonly format: 'host' | 'path' | 'origins' | 'address-list';
+  readonly format: 'host' | 'path' | 'origins' | 'address-list' | 'source';
 }
 
 /** Unset (null) unless given; the protocols listed are the only ones accepted. */
@@ -338,6 +338,10 @@ export const settingsByKey = {
   wsBackpressureBytesMax: {
     env: 'FLOODGATE_WS_BACKPRESSURE_BYTES_MAX', flag: '--ws-backpressure-bytes-max', kind: 'bytes', default: MiB, min: 64 * KiB, max: 256 * MiB, unit: 'bytes',
     description: 'Acks a stream\'s client has not read, in bytes, before the engine closes it (1008); its unacked batches are then the client\'s to resend.',
+  },
+  segmentSource: {
+    env: 'FLOODGATE_SEGMENT_SOURCE', flag: '--segment-source', kind: 'string', format: 'source', default: 'segment', unit: 'name',
+    description: 'The source of events sent to the Segment-spec routes (/v1/batch, /v1/track…) without an API key; with a key, its name is the source.',
   },
   drainTimeoutMs: {
     env: 'FLOODGATE_DRAIN_TIMEOUT_MS', flag: '--drain-timeout-ms', kind: 'duration', default: 30 * secondMs, min: 0,

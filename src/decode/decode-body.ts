@@ -137,6 +137,16 @@ export function decodeSingleBody(format: 'json' | 'msgpack', bytes: Buffer, limi
 
 type Decoded = { ok: true; value: unknown } | { ok: false; error: ErrorInfo };
 
+/**
+ * One JSON document of any shape, with the same checks as every JSON body (depth, strict
+ * UTF-8, a byte-order mark skipped): for bodies whose shape their route judges itself,
+ * the Segment-spec calls (src/segment/segment-mapping.ts).
+ */
+export function decodeJsonDocument(bytes: Buffer): Decoded {
+  if (jsonNestsDeeperThan(bytes, bodyDepthMax)) return { ok: false, error: nestedTooDeep };
+  return decodeJson(bytes);
+}
+
 function malformed(message: string): { ok: false; error: ErrorInfo } {
   return { ok: false, error: { code: 'ERR_INGEST_MALFORMED_BODY', message } };
 }

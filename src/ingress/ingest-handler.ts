@@ -30,12 +30,22 @@ import { contentEncodingOf, gunzipBounded } from './gunzip-bounded';
 import { reply, replyError } from './http-reply';
 import type { IngestPipeline } from './ingest-pipeline';
 import { isValidRequestId, requestIdCharsMax } from './request-id';
-import { v1Body, webhookBatchBody, webhookEventBody, type IngestResult } from './responses';
+import { segmentBody, v1Body, webhookBatchBody, webhookEventBody, type IngestResult } from './responses';
+import { decodeSegmentBody, type SegmentCall } from '../segment/segment-mapping';
 import type { UwsHttpRequest, UwsHttpResponse } from './uws';
 
 /** Every ingest route, as named in metrics and logs; /metrics starts each at 0 from this list. */
-export const ingestRoutes = ['v1-single', 'v1-bulk', 'webhook-event', 'webhook-batch'] as const;
+export const ingestRoutes = [
+  'v1-single', 'v1-bulk', 'webhook-event', 'webhook-batch',
+  'segment-batch', 'segment-track', 'segment-identify', 'segment-page', 'segment-screen', 'segment-group', 'segment-alias',
+] as const;
 export type IngestRoute = (typeof ingestRoutes)[number];
+
+/** The Segment-spec call a route takes (src/segment), null for `segment-batch`, undefined for the others. */
+function segmentCallOf(route: IngestRoute): SegmentCall | null | undefined {
+  if (!route.startsWith('segment-')) return undefined;
+  return route === 'segment-batch' ? null : (route.slice('segment-'.length) as SegmentCall);
+}
 
 export interface IngestDependencies {
   readonly config: Config;
@@ -120,7 +130,7 @@ export function handleIngest(deps: IngestDependencies, route: IngestRoute, res: 
         if (refusal !== null) return refuse(refusal, false);
         const body = gzip ? gunzipBounded(raw, deps.config.bodyDecodedBytesMax) : { ok: true as const, bytes: raw };
         if (!body.ok) return refuse(body.error, false);
-        ingestBody(deps, route, res, call, { requestId, headers, format, bytes: body.bytes, scanner, startedAtMs, limitSubject });
+        ingestBody(deps, route, res, call, { requestId, headers, format, bytes: body.bytes, scanner, startedAtMs, limitSubject, keyName: caller?.keyName ?? null });
       } catch (error) {
         deps.log.error({ err: error, requestId, route }, 'ingest request failed unexpectedly');
         refuse({ code: 'ERR_INTERNAL', message: 'internal error while handling the request' }, true);
@@ -143,7 +153,12 @@ function readHeaders(req: UwsHttpRequest): RequestHeaders {
 /** The body's format and encoding, or the error that refuses the request before its body is read. */
 function checkHeaders(deps: IngestDependencies, route: IngestRoute, headers: RequestHeaders): ErrorInfo | { format: BodyFormat; gzip: boolean } {
   if (deps.isDraining()) return { code: 'ERR_INGEST_DRAINING', message: 'Floodgate is shutting down; retry shortly' };
-  const format = bodyFormatOf(headers.contentType);
+  // Segment's browser library posts JSON as text/plain, to spare the browser a CORS preflight.
+  const segment = segmentCallOf(route) !== undefined;
+  const format = segment && /^\s*text\/plain\s*(;|$)/i.test(headers.contentType) ? 'json' : bodyFormatOf(headers.contentType);
+  if (segment && format !== 'json') {
+    return { code: 'ERR_INGEST_UNSUPPORTED_MEDIA_TYPE', message: `Content-Type "${headers.contentType}" is not supported here; the Segment-spec routes take application/json (or text/plain holding JSON)` };
+  }
   if (format === null || (format === 'ndjson' && (route === 'v1-single' || route === 'webhook-event'))) {
     return { code: 'ERR_INGEST_UNSUPPORTED_MEDIA_TYPE', message: `Content-Type "${headers.contentType}" is not supported here; use application/json${route.endsWith('bulk') || route.endsWith('batch') ? ', application/x-ndjson' : ''} or application/msgpack` };
   }
@@ -177,16 +192,25 @@ interface DecodedRequest {
   readonly startedAtMs: number;
   /** The bucket this request spends from, or null when it is not limited. */
   readonly limitSubject: LimitSubject | null;
+  /** The calling key's name: the source of Segment-spec events. */
+  readonly keyName: string | null;
 }
 
 function ingestBody(deps: IngestDependencies, route: IngestRoute, res: UwsHttpResponse, call: Call, request: DecodedRequest): void {
   const { requestId, headers } = request;
   const single = route === 'v1-single' || route === 'webhook-event';
+  const segmentCall = segmentCallOf(route);
   let items: unknown[];
   let lineErrors: readonly EventError[] = [];
   let bodyRequestId: string | null = null;
   let rawAttributes: RawAttributes | null = null;
-  if (single) {
+  if (segmentCall !== undefined) {
+    const receipt = { receivedAtMs: Date.now(), source: request.keyName ?? deps.config.segmentSource };
+    const decoded = decodeSegmentBody(segmentCall, request.bytes, deps.config, receipt);
+    if (!decoded.ok) return call.answered(replyError(res, requestId, decoded.error.code, decoded.error.message), decoded.error.code);
+    items = decoded.items;
+    lineErrors = decoded.lineErrors;
+  } else if (single) {
     const decoded = decodeSingleBody(request.format as 'json' | 'msgpack', request.bytes, deps.config);
     if (!decoded.ok) return call.answered(replyError(res, requestId, decoded.error.code, decoded.error.message), decoded.error.code);
     items = [decoded.item];
@@ -267,6 +291,10 @@ function answer(deps: IngestDependencies, route: IngestRoute, res: UwsHttpRespon
   if (route === 'webhook-batch') {
     return reply(res, stored === 0 && result.errors.length > 0 ? 400 : 202, result.requestId, webhookBatchBody(result), options);
   }
+  const segmentCall = segmentCallOf(route);
+  // Segment-spec SDKs read the status only: 200 once durable (async mode too, as the spec's
+  // servers answer), 400 when nothing of the body could be taken.
+  if (segmentCall !== undefined) return reply(res, stored > 0 || result.errors.length === 0 ? 200 : 400, result.requestId, segmentBody(result), options);
   const body = v1Body(result, route === 'v1-single');
   if (stored > 0) return reply(res, okStatus, result.requestId, body, options);
   const first = result.errors[0];

@@ -54,6 +54,17 @@ export function v1Body(result: IngestResult, single: boolean): Record<string, un
   return body;
 }
 
+/**
+ * The Segment-spec routes' answer: `{"success": true}` is what their SDKs look for; the
+ * counts and per-event errors ride beside it (src/segment). `success` is false only when
+ * nothing of the body could be stored (answered 400).
+ */
+export function segmentBody(result: IngestResult): Record<string, unknown> {
+  const stored = result.accepted + result.duplicates;
+  const errors = [...result.errors].sort((a, b) => a.index - b.index);
+  return { success: stored > 0 || errors.length === 0, request_id: result.requestId, accepted: result.accepted, duplicates: result.duplicates, rejected: errors.length, errors };
+}
+
 export function webhookEventBody(result: IngestResult, queuedAt: string): { status: number; body: Record<string, unknown> } {
   const error = result.errors[0];
   if (error !== undefined) {

@@ -4,7 +4,9 @@
  *   POST /v1/events          one event          ┐
  *   POST /v1/events/bulk     many events        ├─ src/ingress/ingest-handler.ts
  *   POST /webhook/events     Day-15 single      │
- *   POST /webhook/batch      Day-15 batch       ┘
+ *   POST /webhook/batch      Day-15 batch       │
+ *   POST /v1/batch, /v1/track, /v1/identify, …   │ Segment-spec calls (src/segment)
+ *                                               ┘
  *   GET  /healthz  /readyz  /health             liveness, readiness, Day-15 health
  *   GET  /metrics  /v1/stats  /                 Prometheus, stats JSON, live dashboard (src/metrics)
  *   GET  /v1/dead-letters, POST …/replay         src/query/dead-letter-routes.ts
@@ -39,6 +41,7 @@ import { routeDeadLetters } from '../query/dead-letter-routes';
 import { reply, replyError } from './http-reply';
 import { requestIdOf } from './request-id';
 import { handleIngest, type IngestDependencies, type IngestRoute } from './ingest-handler';
+import { segmentCalls } from '../segment/segment-mapping';
 import type { UwsApp, UwsHttpRequest, UwsHttpResponse, UwsListenSocket, UwsModule } from './uws';
 
 type Handler = (res: UwsHttpResponse, req: UwsHttpRequest) => void;
@@ -101,6 +104,9 @@ export function startServer(deps: ServerDependencies, host: string, port: number
   routeIngest(app, deps, '/v1/events/bulk', 'v1-bulk');
   routeIngest(app, deps, '/webhook/events', 'webhook-event');
   routeIngest(app, deps, '/webhook/batch', 'webhook-batch');
+  // The Segment-spec Tracking API (src/segment): the same path, other body shapes and answers.
+  routeIngest(app, deps, '/v1/batch', 'segment-batch');
+  for (const call of segmentCalls) routeIngest(app, deps, `/v1/${call}`, `segment-${call}`);
   if (deps.deadLetters !== undefined) {
     const { pipeline, log, isDraining, config } = deps;
     routeDeadLetters(app, { store: deps.deadLetters.store, pipeline, log, isDraining, bodyTimeoutMs: config.bodyTimeoutMs });
@@ -201,7 +207,7 @@ function recordingPaths(app: UwsApp, paths: Set<string>, guard: RouteGuard, cors
 /** Browsers preflight the ingest and read routes a page may call (GET and POST on /v1/events); admin routes get none. */
 function routePreflights(app: UwsApp, cors: Cors, readPatterns: readonly string[]): void {
   app.options('/v1/events', cors.preflight('GET, POST'));
-  for (const pattern of ['/v1/events/bulk', '/webhook/events', '/webhook/batch']) app.options(pattern, cors.preflight('POST'));
+  for (const pattern of ['/v1/events/bulk', '/webhook/events', '/webhook/batch', '/v1/batch', ...segmentCalls.map((call) => `/v1/${call}`)]) app.options(pattern, cors.preflight('POST'));
   for (const pattern of ['/v1/stats', '/health', ...readPatterns]) app.options(pattern, cors.preflight('GET'));
 }
 
