@@ -107,23 +107,26 @@ function payloadOf(type: CallType, i: number): Message {
 interface SdkUnderTest {
   /** Every message as the SDK built it for the wire, by messageId (JSON round-tripped). */
   readonly sent: Map<string, Message>;
-  /** Requests the SDK started, retries included (Segment only; RudderStack's are not visible). */
-  readonly requests: () => number;
+  /** Requests the SDK sent (Segment's, as its http_request events; RudderStack's are not seen) and retries among them. */
+  readonly requests: () => { sent: number | null; retried: number };
   send(call: PlannedCall): Promise<unknown>;
   drain(): Promise<void>;
 }
 
 function segmentSdk(host: string, writeKey: string): SdkUnderTest {
   const sent = new Map<string, Message>();
-  let requests = 0;
+  const requests = { sent: 0, retried: 0 };
   // flushAt/flushInterval: small batches, sent fast; httpRequestTimeout: a killed engine's
   // open requests fail with a reset anyway, this only bounds a hung one.
   const analytics = new SegmentAnalytics({ writeKey, host, flushAt: 100, flushInterval: 50, httpRequestTimeout: 5_000 });
-  analytics.on('http_request', () => void requests++);
+  analytics.on('http_request', (request) => {
+    requests.sent++;
+    if ('X-Retry-Count' in request.headers) requests.retried++;
+  });
   analytics.on('error', () => undefined);
   return {
     sent,
-    requests: () => requests,
+    requests: () => ({ ...requests }),
     send: (call) =>
       new Promise((resolve) => {
         const method = analytics[call.type].bind(analytics) as (message: Message, callback: (error: unknown, ctx?: { event: Message }) => void) => void;
@@ -138,6 +141,7 @@ function segmentSdk(host: string, writeKey: string): SdkUnderTest {
 
 function rudderSdk(dataPlaneUrl: string, writeKey: string, options: { gzip: boolean; retryCount?: number }): SdkUnderTest {
   const sent = new Map<string, Message>();
+  const requests = { retried: 0 };
   const client = new RudderAnalytics(writeKey, {
     dataPlaneUrl,
     flushAt: 100,
@@ -145,6 +149,7 @@ function rudderSdk(dataPlaneUrl: string, writeKey: string, options: { gzip: bool
     gzip: options.gzip,
     logLevel: 'none',
     ...(options.retryCount === undefined ? {} : { retryCount: options.retryCount }),
+    axiosRetryConfig: { onRetry: () => void requests.retried++ },
     // The hook sees each event after the SDK enriched it; only the per-message sentAt is
     // added later, at flush. It changes nothing.
     beforeEnqueue: (event) => {
@@ -154,7 +159,7 @@ function rudderSdk(dataPlaneUrl: string, writeKey: string, options: { gzip: bool
   });
   return {
     sent,
-    requests: () => Number.NaN,
+    requests: () => ({ sent: null, retried: requests.retried }),
     send: (call) =>
       new Promise((resolve) => {
         const method = client[call.type].bind(client) as unknown as (message: Message, callback: (error?: unknown) => void) => void;
@@ -188,7 +193,10 @@ async function runCalls(
     await pace.between?.(acknowledged);
   }
   await sdk.drain();
-  const outcomes = await Promise.race([Promise.all(settled), sleep(settleTimeoutMs).then(() => null)]);
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), settleTimeoutMs)));
+  // The timer is cleared, not left to run out: it would hold the test process open.
+  const outcomes = await Promise.race([Promise.all(settled), timedOut]).finally(() => clearTimeout(timer));
   assert.ok(outcomes !== null, `every callback within ${settleTimeoutMs} ms (${acknowledged} of ${calls.length} acknowledged)`);
   return { calls, errors: outcomes.filter((error) => error !== undefined && error !== null), elapsedMs: Date.now() - started };
 }
@@ -211,7 +219,9 @@ const expectedEventType = (message: Message): string => (message.type === 'track
  * the sentAt of its first try, so a derived time moves by the time spent retrying.
  */
 async function verifyStored(t: TestContext, query: Query, sdk: SdkUnderTest, run: RunResult, source: string, exactTimes = true): Promise<string> {
-  assert.deepEqual(run.errors.map(String), [], 'no call failed');
+  const failures = new Map<string, number>();
+  for (const error of run.errors) failures.set(String(error), (failures.get(String(error)) ?? 0) + 1);
+  assert.equal(run.errors.length, 0, `no call failed; got ${[...failures].map(([error, n]) => `${n} × ${error}`).join('; ')}`);
   assert.equal(sdk.sent.size, run.calls.length, 'the SDK built one message per call, each with its own messageId');
   for (const call of run.calls) {
     if (typeof call.message.messageId === 'string') assert.ok(sdk.sent.has(call.message.messageId), `our messageId ${call.message.messageId} kept`);
@@ -292,7 +302,7 @@ describe('with an ingest key as the write key (HTTP Basic user name)', () => {
     const sdk = segmentSdk(engine.baseUrl, keys['segment-web'] as string);
     const run = await runCalls(sdk, planCalls(marker('seg'), 3_000), { chunk: 500, pauseMs: 5 });
     const types = await verifyStored(t, engine.query, sdk, run, 'segment-web');
-    report(`segment keyed: ${run.calls.length} calls, ${sdk.requests()} requests, ${run.elapsedMs} ms; ${types}`);
+    report(`segment keyed: ${run.calls.length} calls, ${sdk.requests().sent} requests, ${run.elapsedMs} ms; ${types}`);
   });
 
   test('RudderStack (gzip, its default): 3,000 calls of every type, each stored once under the key\'s name, mapped', { timeout: 90_000 }, async (t) => {
@@ -328,7 +338,8 @@ async function refusedWriteKey(engine: TestEngine): Promise<void> {
     const [row] = await engine.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE event_id = ANY($1)', [ids]);
     assert.equal(row?.n, 0);
   }
-  assert.equal(segment.requests(), 1, 'Segment sent its one batch once: a 401 is final');
+  assert.deepEqual(segment.requests(), { sent: 1, retried: 0 }, 'Segment sent its one batch once: a 401 is final');
+  assert.equal(rudder.requests().retried, 0, 'RudderStack did not retry a 401');
 }
 
 // Both SDKs refuse to start without a write key, so "no key" never reaches the engine from
@@ -380,7 +391,9 @@ async function killMidRun(t: TestContext, name: string, makeSdk: (baseUrl: strin
     assert.ok(restarted !== null, 'the engine was killed mid-run');
     engine = await restarted;
     const types = await verifyStored(t, query, sdk, run, `${name}-crash`, false);
-    report(`${name} kill -9: ${count} calls, ${Number.isNaN(sdk.requests()) ? '' : `${sdk.requests()} requests, `}${run.elapsedMs} ms; ${types}`);
+    const { sent, retried } = sdk.requests();
+    report(`${name} kill -9: ${count} calls, ${sent === null ? '' : `${sent} requests, `}${retried} retries, ${run.elapsedMs} ms; ${types}`);
+    assert.ok(retried > 0, 'the outage made the SDK retry');
   } finally {
     if (restarted !== null) engine = await (restarted as Promise<EngineProcess>).catch(() => engine);
     engine.child.kill('SIGKILL');
