@@ -305,6 +305,8 @@ describe('with an ingest key as the write key (HTTP Basic user name)', () => {
     report(`segment keyed: ${run.calls.length} calls, ${sdk.requests().sent} requests, ${run.elapsedMs} ms; ${types}`);
   });
 
+  // Its gzip body comes as Content-Type application/x-www-form-urlencoded (see the top):
+  // the routes must read it as JSON, or every call fails with 415.
   test('RudderStack (gzip, its default): 3,000 calls of every type, each stored once under the key\'s name, mapped', { timeout: 90_000 }, async (t) => {
     const sdk = rudderSdk(engine.baseUrl, keys['rudder-web'] as string, { gzip: true });
     const run = await runCalls(sdk, planCalls(marker('rud'), 3_000, { skewedClock: true }), { chunk: 500, pauseMs: 5 });
