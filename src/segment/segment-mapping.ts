@@ -99,25 +99,19 @@ export function mapMessage(message: unknown, index: number, call: SegmentCall | 
   // What became a column is not stored twice (it is a third of a typical message's bytes,
   // and rows' bytes are what PostgreSQL spends on); everything else is kept as sent. Built
   // by copying, not by deleting: a deleted key turns the object slow to serialise.
-  const skipped = columnsOf(message, type, actor, timestamp);
+  const event = type === 'track' ? 'event' : null;
+  const actorKey = message.userId === actor ? 'userId' : message.anonymousId === actor ? 'anonymousId' : null;
+  // A UTC timestamp is the column exactly; one with an offset keeps its text.
+  const time = typeof timestamp === 'string' && timestamp === message.timestamp && timestamp.endsWith('Z') ? 'timestamp' : null;
   const attributes: Record<string, unknown> = call === null ? {} : { type };
-  for (const key in message) if (!skipped.has(key)) attributes[key] = message[key];
+  for (const key in message) {
+    if (key !== 'messageId' && key !== event && key !== actorKey && key !== time) attributes[key] = message[key];
+  }
   if (shared.context !== undefined) attributes.context = isPlainObject(shared.context) && isPlainObject(message.context) ? { ...shared.context, ...message.context } : (message.context ?? shared.context);
   if (shared.integrations !== undefined && message.integrations === undefined) attributes.integrations = shared.integrations;
   if (shared.sentAt !== undefined && message.sentAt === undefined) attributes.sentAt = shared.sentAt;
   if (shared.extra !== undefined) attributes.batch = shared.extra;
   return { event_id: message.messageId ?? null, event_type: eventType, source, actor_id: actor, timestamp, attributes };
-}
-
-/** The message's fields that became columns: messageId, a track's event, the actor's id, a UTC timestamp. */
-function columnsOf(message: Record<string, unknown>, type: string, actor: string, timestamp: string | number): ReadonlySet<string> {
-  const keys = ['messageId'];
-  if (type === 'track') keys.push('event');
-  if (message.userId === actor) keys.push('userId');
-  else if (message.anonymousId === actor) keys.push('anonymousId');
-  // A UTC timestamp is the column exactly; one with an offset keeps its text.
-  if (typeof timestamp === 'string' && timestamp === message.timestamp && timestamp.endsWith('Z')) keys.push('timestamp');
-  return new Set(keys);
 }
 
 /** SDKs send ids as strings; some send numbers, which are ids all the same. */
