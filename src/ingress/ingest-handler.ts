@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import type { Actor } from '../auth/audit';
 import type { Config } from '../config/config';
 import { statusOf, type ErrorInfo, type EventError } from '../errors';
-import { limitSubjectOf, type RateLimits } from '../limits/limit-subject';
+import { limitSubjectOf, spendEvents, type RateLimits } from '../limits/limit-subject';
 import { rateLimitHeaders } from '../limits/rate-limit-headers';
 import type { LimitSubject } from '../limits/rate-limiter';
 import type { Logger } from '../log';
@@ -240,11 +240,7 @@ function ingestBody(deps: IngestDependencies, route: IngestRoute, res: UwsHttpRe
   spendTokens(deps.rateLimits, subject, items.length, res, call, requestId, submit);
 }
 
-/**
- * Takes one token per event the request carries, valid or not (every decoded item costs
- * the engine its validation), all or none: a request that does not fit is answered 429
- * and nothing of it is queued. The limiter may wait for Redis; the request waits with it.
- */
+/** Spends the request's tokens (src/limits), then submits it with the limit's headers or answers 413/429. */
 function spendTokens(
   rateLimits: RateLimits,
   subject: LimitSubject,
@@ -254,19 +250,12 @@ function spendTokens(
   requestId: string,
   submit: (headers: Readonly<Record<string, string>>) => void,
 ): void {
-  const { limit } = subject;
-  if (events > limit.burstEvents) {
-    const message = `the request holds ${events} events, more than this ${subject.kind === 'key' ? 'key' : 'client address'}'s burst of ${limit.burstEvents}: split it`;
-    return call.answered(replyError(res, requestId, 'ERR_RATE_LIMIT_BURST', message), 'ERR_RATE_LIMIT_BURST');
-  }
-  rateLimits.limiter.take(subject, events).then((outcome) => {
+  spendEvents(rateLimits, subject, events, 'request').then((spent) => {
     if (call.aborted) return;
-    const headers = rateLimitHeaders(limit, outcome);
-    if (outcome.taken) return submit(headers);
-    const message = `rate limit: ${limit.eventsPerS} events/s with a burst of ${limit.burstEvents}; these ${events} events fit in ${outcome.retryAfterS} s`;
-    call.answered(replyError(res, requestId, 'ERR_RATE_LIMITED', message, { headers, retryAfterS: outcome.retryAfterS }), 'ERR_RATE_LIMITED');
+    if (spent.taken) return submit(rateLimitHeaders(subject.limit, spent.outcome));
+    const options = spent.outcome === null ? {} : { headers: rateLimitHeaders(subject.limit, spent.outcome), retryAfterS: spent.outcome.retryAfterS };
+    call.answered(replyError(res, requestId, spent.code, spent.message, options), spent.code);
   }, (error: unknown) => {
-    // The limiter falls back to this node's buckets itself; reaching here is a bug.
     if (!call.aborted) call.answered(replyError(res, requestId, 'ERR_INTERNAL', `rate limiter failed: ${String(error)}`), 'ERR_INTERNAL');
   });
 }

@@ -9,7 +9,7 @@ import type { Actor } from '../auth/audit';
 import type { UwsHttpRequest, UwsHttpResponse } from '../ingress/uws';
 import { clientAddressOf, type TrustedProxies } from './client-address';
 import type { LimitSubject, RateLimiter } from './rate-limiter';
-import type { BucketLimit } from './token-bucket';
+import type { BucketLimit, TakeOutcome } from './token-bucket';
 
 export interface RateLimits {
   readonly limiter: RateLimiter;
@@ -43,4 +43,28 @@ export function keySubjectOf(keyHash: Buffer, eventsPerS: number | null, burstEv
   if (eventsPerS === null) return null;
   const name = createHash('sha256').update('floodgate-rate-limit:').update(keyHash).digest('base64url').slice(0, 22);
   return { kind: 'key', bucket: `key:${name}`, limit: { eventsPerS, burstEvents: burstEvents ?? eventsPerS } };
+}
+
+/** Whether a request's (or a stream batch's) events fit its bucket, and if not, the answer that says why. */
+export type Spending =
+  | { readonly taken: true; readonly outcome: TakeOutcome }
+  | { readonly taken: false; readonly code: 'ERR_RATE_LIMIT_BURST'; readonly message: string; readonly outcome: null }
+  | { readonly taken: false; readonly code: 'ERR_RATE_LIMITED'; readonly message: string; readonly outcome: TakeOutcome };
+
+/**
+ * Takes one token per event the request or batch carries, valid or not (every decoded item
+ * costs the engine its validation), all or none: what does not fit is refused whole and
+ * nothing of it is queued. More events than the burst can never fit. The limiter may wait
+ * for Redis (it falls back to this node's buckets itself; a rejection is a bug).
+ */
+export async function spendEvents(limits: RateLimits, subject: LimitSubject, events: number, unit: 'request' | 'batch'): Promise<Spending> {
+  const { limit } = subject;
+  if (events > limit.burstEvents) {
+    const message = `the ${unit} holds ${events} events, more than this ${subject.kind === 'key' ? 'key' : 'client address'}'s burst of ${limit.burstEvents}: split it`;
+    return { taken: false, code: 'ERR_RATE_LIMIT_BURST', message, outcome: null };
+  }
+  const outcome = await limits.limiter.take(subject, events);
+  if (outcome.taken) return { taken: true, outcome };
+  const message = `rate limit: ${limit.eventsPerS} events/s with a burst of ${limit.burstEvents}; these ${events} events fit in ${outcome.retryAfterS} s`;
+  return { taken: false, code: 'ERR_RATE_LIMITED', message, outcome };
 }

@@ -22,7 +22,7 @@ import type { Config } from '../config/config';
 import { errorCatalogue, type ErrorCode } from '../errors';
 import type { IngestOutcome, IngestPipeline } from '../ingress/ingest-pipeline';
 import type { UwsHttpRequest, UwsUpgradeResponse, UwsWebSocket, UwsWebSocketBehavior } from '../ingress/uws';
-import { limitSubjectOf, type RateLimits } from '../limits/limit-subject';
+import { limitSubjectOf, spendEvents, type RateLimits } from '../limits/limit-subject';
 import type { LimitSubject } from '../limits/rate-limiter';
 import type { Logger } from '../log';
 import { replyError } from '../ingress/http-reply';
@@ -167,15 +167,10 @@ export class StreamRoute {
     };
     const subject = state.limitSubject;
     if (subject === null || this.#deps.rateLimits === undefined) return this.#deps.pipeline.submit(request, settle);
-    const events = frame.items.length;
-    if (events > subject.limit.burstEvents) {
-      return settle({ ok: false, code: 'ERR_RATE_LIMIT_BURST', message: `the batch holds ${events} events, more than the limit's burst of ${subject.limit.burstEvents}: split it` });
-    }
-    this.#deps.rateLimits.limiter.take(subject, events).then((taken) => {
-      if (taken.taken) return this.#deps.pipeline.submit(request, settle);
+    spendEvents(this.#deps.rateLimits, subject, frame.items.length, 'batch').then((spent) => {
+      if (spent.taken) return this.#deps.pipeline.submit(request, settle);
       state.inFlight--;
-      const text = `rate limit: ${subject.limit.eventsPerS} events/s with a burst of ${subject.limit.burstEvents}; these ${events} events fit in ${taken.retryAfterS} s`;
-      this.#nack(ws, batchId, 'ERR_RATE_LIMITED', text, taken.retryAfterS * 1000);
+      this.#nack(ws, batchId, spent.code, spent.message, spent.outcome === null ? undefined : spent.outcome.retryAfterS * 1000);
     }, (error: unknown) => settle({ ok: false, code: 'ERR_INTERNAL', message: `rate limiter failed: ${String(error)}` }));
   }
 
